@@ -1,0 +1,40 @@
+# Two entry points for a fresh machine (see README):
+#   make demo  - set up .venv (once) and run the default search on the embedded digits data
+#   make test  - build a *fresh* .venv-test every time, then lint, type-check and run the tests
+PYTHON ?= python3
+VENV ?= .venv
+TEST_VENV ?= .venv-test
+# torch/torchvision: pinned to the releases that install from this project's CI image; any
+# torch >= 2.1 with a matching torchvision works (override: make demo TORCH_SPEC="torch torchvision").
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+EXTRAS ?= dev,optuna
+DEMO_CONFIG ?= examples/configs/digits-nb201.yaml
+
+.PHONY: demo test check lint typecheck bench clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q $(TORCH_SPEC)
+	$(VENV)/bin/python -m pip install -q -e '.[$(EXTRAS)]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/idarts search $(DEMO_CONFIG)
+
+test:
+	rm -rf $(TEST_VENV)
+	$(MAKE) --no-print-directory VENV=$(TEST_VENV) $(TEST_VENV)/.installed
+	$(MAKE) --no-print-directory VENV=$(TEST_VENV) check
+
+check:
+	$(VENV)/bin/ruff check idarts_plugin tests examples benchmarks
+	$(VENV)/bin/ruff format --check idarts_plugin tests examples benchmarks
+	$(VENV)/bin/mypy
+	$(VENV)/bin/python -m pytest --doctest-modules idarts_plugin tests
+
+bench: $(VENV)/.installed
+	$(VENV)/bin/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) $(TEST_VENV) runs .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,311 @@
+"""Second-order building blocks: Hessian-vector and mixed products of the training loss.
+
+Everything here works on *lists of tensors* ("tensor trees" of the weights or of the
+architecture parameters) and on loss *functions* ``loss(weights, alphas) -> scalar``. No
+function writes into a tensor it was given: perturbed weights for finite differences are new
+tensors, and all derivatives come from :func:`torch.autograd.grad`, which never touches
+``.grad``.
+
+Two ways to get curvature products are offered, behind one interface
+(:class:`TrainCurvature`):
+
+* :class:`ExactCurvature` builds ``g = ∇w L_tr`` once with ``create_graph=True`` and
+  differentiates it again for every product (double backward). Exact, but keeps the
+  first-order graph alive.
+* :class:`FiniteDifferenceCurvature` uses central differences of first-order gradients,
+  ``(∇L(w + εv) − ∇L(w − εv)) / 2ε`` with ``ε = scale / ‖v‖`` (DARTS' choice, ``scale=0.01``):
+  no second-order graph, two extra gradient passes per product.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "ExactCurvature",
+    "FiniteDifferenceCurvature",
+    "LossFn",
+    "TrainCurvature",
+    "add",
+    "axpy",
+    "dot",
+    "grads",
+    "is_finite",
+    "make_curvature",
+    "norm",
+    "power_iteration",
+    "scale",
+]
+
+LossFn = Callable[[Sequence[Tensor], Sequence[Tensor]], Tensor]
+"""A scalar loss as a function of the weight tensors and the architecture tensors."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers on lists of tensors.
+# ---------------------------------------------------------------------------------------------
+
+
+def dot(xs: Sequence[Tensor], ys: Sequence[Tensor]) -> Tensor:
+    """Inner product of two tensor lists (a 0-d tensor)."""
+    total = xs[0].new_zeros(())
+    for x, y in zip(xs, ys, strict=True):
+        total = total + (x * y).sum()
+    return total
+
+
+def norm(xs: Sequence[Tensor]) -> float:
+    """Euclidean norm of a tensor list, as a Python float."""
+    if not xs:
+        return 0.0
+    return float(torch.sqrt(sum((x.detach() ** 2).sum() for x in xs)))  # type: ignore[arg-type]
+
+
+def add(xs: Sequence[Tensor], ys: Sequence[Tensor]) -> list[Tensor]:
+    """Elementwise ``xs + ys``."""
+    return [x + y for x, y in zip(xs, ys, strict=True)]
+
+
+def axpy(a: float, xs: Sequence[Tensor], ys: Sequence[Tensor]) -> list[Tensor]:
+    """Elementwise ``a * xs + ys``."""
+    return [a * x + y for x, y in zip(xs, ys, strict=True)]
+
+
+def scale(a: float, xs: Sequence[Tensor]) -> list[Tensor]:
+    """Elementwise ``a * xs``."""
+    return [a * x for x in xs]
+
+
+def is_finite(xs: Sequence[Tensor]) -> bool:
+    """Whether every entry of every tensor is finite."""
+    return all(bool(torch.isfinite(x).all()) for x in xs)
+
+
+def grads(
+    output: Tensor,
+    inputs: Sequence[Tensor],
+    *,
+    grad_outputs: Sequence[Tensor] | None = None,
+    create_graph: bool = False,
+    retain_graph: bool | None = None,
+) -> list[Tensor]:
+    """``torch.autograd.grad`` with zeros for inputs the output does not depend on.
+
+    Unlike ``Tensor.backward`` this never accumulates into ``.grad``.
+    """
+    if not inputs:
+        return []
+    out = torch.autograd.grad(
+        output,
+        list(inputs),
+        grad_outputs=None if grad_outputs is None else list(grad_outputs),
+        create_graph=create_graph,
+        retain_graph=retain_graph,
+        allow_unused=True,
+        materialize_grads=True,
+    )
+    return list(out)
+
+
+def leaves(tensors: Sequence[Tensor]) -> list[Tensor]:
+    """Fresh autograd leaves sharing storage with ``tensors`` (never written to)."""
+    return [t.detach().requires_grad_(True) for t in tensors]
+
+
+# ---------------------------------------------------------------------------------------------
+# Curvature of the training loss.
+# ---------------------------------------------------------------------------------------------
+
+
+class TrainCurvature(Protocol):
+    """Products with the blocks of the training loss' Hessian at a fixed ``(w, α)``.
+
+    Attributes:
+        n_products: how many Hessian-vector (or mixed) products have been taken.
+    """
+
+    n_products: int
+
+    def hvp(self, v: Sequence[Tensor]) -> list[Tensor]:
+        """``H v`` with ``H = ∇²_w L_tr`` (weights block)."""
+        ...
+
+    def mixed(self, v: Sequence[Tensor]) -> list[Tensor]:
+        """``∇²_{αw} L_tr · v``: one tensor per architecture tensor."""
+        ...
+
+
+class ExactCurvature:
+    """Exact products by double backward through one retained first-order graph.
+
+    Args:
+        loss: the training loss function.
+        weights: weight tensors (not modified).
+        alphas: architecture tensors (not modified).
+
+    Example:
+        >>> w, a = [torch.ones(2, dtype=torch.float64)], [torch.zeros(1, dtype=torch.float64)]
+        >>> curv = ExactCurvature(lambda w, a: (w[0] ** 2).sum() * (1 + a[0].sum()), w, a)
+        >>> curv.hvp([torch.tensor([1.0, 0.0], dtype=torch.float64)])[0].tolist()
+        [2.0, 0.0]
+    """
+
+    def __init__(self, loss: LossFn, weights: Sequence[Tensor], alphas: Sequence[Tensor]) -> None:
+        self._w = leaves(weights)
+        self._a = leaves(alphas)
+        value = loss(self._w, self._a)
+        self._g = grads(value, self._w, create_graph=True)
+        self.loss_value = float(value.detach())
+        self.n_products = 0
+
+    def _vjp(self, v: Sequence[Tensor], wrt: Sequence[Tensor]) -> list[Tensor]:
+        self.n_products += 1
+        # Entries of g that do not depend on anything (e.g. a parameter that enters linearly)
+        # have no grad_fn; torch then needs them excluded from the product.
+        pairs = [(g, x) for g, x in zip(self._g, v, strict=True) if g.requires_grad]
+        if not pairs:
+            return [torch.zeros_like(t) for t in wrt]
+        gs, vs = zip(*pairs, strict=True)
+        out = torch.autograd.grad(
+            list(gs),
+            list(wrt),
+            grad_outputs=[x.detach() for x in vs],
+            retain_graph=True,
+            allow_unused=True,
+            materialize_grads=True,
+        )
+        return [o.detach() for o in out]
+
+    def hvp(self, v: Sequence[Tensor]) -> list[Tensor]:
+        """``H v`` with ``H = ∇²_w L_tr``."""
+        return self._vjp(v, self._w)
+
+    def mixed(self, v: Sequence[Tensor]) -> list[Tensor]:
+        """``∇²_{αw} L_tr · v``."""
+        return self._vjp(v, self._a)
+
+
+class FiniteDifferenceCurvature:
+    """Products by central differences of first-order gradients (no second-order graph).
+
+    ``H v ≈ (∇w L(w + εv) − ∇w L(w − εv)) / 2ε`` and likewise for the α block, with
+    ``ε = fd_scale / ‖v‖``. The perturbed weights are new tensors; nothing is written back.
+
+    Args:
+        loss: the training loss function.
+        weights: weight tensors (not modified).
+        alphas: architecture tensors (not modified).
+        fd_scale: numerator of the step size ``ε = fd_scale / ‖v‖`` (DARTS uses 0.01).
+    """
+
+    def __init__(
+        self,
+        loss: LossFn,
+        weights: Sequence[Tensor],
+        alphas: Sequence[Tensor],
+        *,
+        fd_scale: float = 0.01,
+    ) -> None:
+        if not fd_scale > 0:
+            raise ValueError(f"fd_scale must be > 0, got {fd_scale!r}")
+        self._loss = loss
+        self._w = [w.detach() for w in weights]
+        self._a = [a.detach() for a in alphas]
+        self._fd_scale = fd_scale
+        self.n_products = 0
+
+    def _both(self, v: Sequence[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+        self.n_products += 1
+        vnorm = norm(v)
+        if vnorm == 0.0 or not math.isfinite(vnorm):
+            zero_w = [torch.zeros_like(w) for w in self._w]
+            zero_a = [torch.zeros_like(a) for a in self._a]
+            if vnorm == 0.0:
+                return zero_w, zero_a
+            nan = float("nan")
+            return [z + nan for z in zero_w], [z + nan for z in zero_a]
+        eps = self._fd_scale / vnorm
+        results = []
+        for sign in (1.0, -1.0):
+            w = [
+                (w0 + sign * eps * x).requires_grad_(True) for w0, x in zip(self._w, v, strict=True)
+            ]
+            a = leaves(self._a)
+            value = self._loss(w, a)
+            results.append(grads(value, [*w, *a]))
+        plus, minus = results
+        diff = [(p - m) / (2 * eps) for p, m in zip(plus, minus, strict=True)]
+        n = len(self._w)
+        return diff[:n], diff[n:]
+
+    def hvp(self, v: Sequence[Tensor]) -> list[Tensor]:
+        """``H v`` with ``H = ∇²_w L_tr``."""
+        return self._both(v)[0]
+
+    def mixed(self, v: Sequence[Tensor]) -> list[Tensor]:
+        """``∇²_{αw} L_tr · v``."""
+        return self._both(v)[1]
+
+
+HVP_MODES = ("exact", "finite_difference")
+
+
+def make_curvature(
+    mode: str,
+    loss: LossFn,
+    weights: Sequence[Tensor],
+    alphas: Sequence[Tensor],
+    *,
+    fd_scale: float = 0.01,
+) -> TrainCurvature:
+    """Build the curvature operator for ``mode`` (``"exact"`` or ``"finite_difference"``).
+
+    Raises:
+        ValueError: for an unknown mode, naming the valid ones.
+    """
+    if mode == "exact":
+        return ExactCurvature(loss, weights, alphas)
+    if mode == "finite_difference":
+        return FiniteDifferenceCurvature(loss, weights, alphas, fd_scale=fd_scale)
+    raise ValueError(f"unknown hvp mode {mode!r}; valid modes: {', '.join(HVP_MODES)}")
+
+
+def power_iteration(
+    hvp: Callable[[Sequence[Tensor]], list[Tensor]],
+    start: Sequence[Tensor],
+    *,
+    iterations: int,
+) -> tuple[float, list[Tensor]]:
+    """Estimate the magnitude of the dominant eigenvalue of a symmetric operator.
+
+    Returns ``‖H v‖`` for the last unit iterate ``v``, which converges to ``max |λ|`` even when
+    H has eigenvalues of both signs and equal magnitude (where the Rayleigh quotient ``vᵀHv``
+    oscillates near zero), and never exceeds it.
+
+    Args:
+        hvp: the operator ``v -> H v``.
+        start: the starting vector (need not be normalised).
+        iterations: number of products to take (at least 1).
+
+    Returns:
+        ``(|λ̂|, v)``: the estimate and the unit iterate, which can warm-start a later call.
+    """
+    if iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
+    n = norm(start)
+    if n == 0.0:
+        raise ValueError("power iteration needs a non-zero starting vector")
+    v = scale(1.0 / n, start)
+    lam = 0.0
+    for _ in range(iterations):
+        hv = hvp(v)
+        lam = norm(hv)
+        if lam == 0.0 or not math.isfinite(lam):
+            break
+        v = scale(1.0 / lam, hv)
+    return lam, v

@@ -1,0 +1,371 @@
+"""Hypergradient methods, their diagnostics and the name → method registry.
+
+A *method* turns ``(train_loss, val_loss, weights, alphas)`` into one gradient per
+architecture tensor. Two families exist:
+
+* :class:`Implicit` — the IFT form ``∇α L_val − ∇²_{αw} L_tr · x`` with ``x ≈ H⁻¹ ∇w L_val``
+  from a :class:`~idarts_plugin.hypergrad.solvers.LinearSolver` (Neumann, CG, amended, or
+  zero for first-order DARTS).
+* :class:`Unrolled` — DARTS-V2: differentiate ``L_val(w − ξ∇w L_tr(w, α), α)`` through one
+  virtual SGD step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
+
+import torch
+from torch import Tensor
+
+from .autodiff import HVP_MODES, LossFn, grads, is_finite, leaves, make_curvature, norm
+from .solvers import Amended, ConjugateGradient, LinearSolver, Neumann, SolveInfo, Zero
+
+__all__ = [
+    "METHODS",
+    "Diagnostics",
+    "HypergradResult",
+    "Implicit",
+    "Method",
+    "Unrolled",
+    "make_method",
+]
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """What one hypergradient computation did, ready to log.
+
+    Attributes:
+        method: the method's name.
+        hvp: ``"exact"``, ``"finite_difference"`` or ``"none"``.
+        n_hvp: Hessian-vector and mixed products taken (power iterations included).
+        n_grad: first-order gradient evaluations (forward + backward passes) besides them.
+        direct_norm: ``‖∇α L_val‖`` (at the unrolled weights for DARTS-V2).
+        implicit_norm: norm of the second-order term that is subtracted.
+        solution_norm: ``‖x‖`` (the approximate ``H⁻¹ ∇w L_val``; ``ξ ∇w' L_val`` for DARTS-V2).
+        hypergrad_norm: norm of the returned gradient.
+        val_loss: the validation loss at the point of evaluation.
+        converged: whether the solver met its stopping rule.
+        diverged: whether a series blew up and was truncated.
+        terms_used: Neumann terms / CG iterations actually used.
+        residual: relative residual where known.
+        step_size: γ / η / ξ used.
+        lambda_max: estimate of λmax(H) where one was made.
+        finite: whether the returned gradient is finite.
+        note: a remark from the solver.
+    """
+
+    method: str
+    hvp: str
+    n_hvp: int
+    n_grad: int
+    direct_norm: float
+    implicit_norm: float
+    solution_norm: float
+    hypergrad_norm: float
+    val_loss: float
+    converged: bool = True
+    diverged: bool = False
+    terms_used: int = 0
+    residual: float | None = None
+    step_size: float | None = None
+    lambda_max: float | None = None
+    finite: bool = True
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict (for CSV / TensorBoard / Optuna user attributes)."""
+        return dataclasses.asdict(self)
+
+    def scalars(self) -> dict[str, float]:
+        """Numeric fields only, booleans as 0/1 and ``None`` dropped (for metric loggers)."""
+        out: dict[str, float] = {}
+        for key, value in self.as_dict().items():
+            if isinstance(value, bool) or (isinstance(value, (int, float)) and value is not None):
+                out[key] = float(value)
+        return out
+
+
+@dataclass(frozen=True)
+class HypergradResult:
+    """The gradients (one per architecture tensor) and their diagnostics."""
+
+    grads: tuple[Tensor, ...]
+    diagnostics: Diagnostics
+
+
+class Method(Protocol):
+    """A hypergradient method."""
+
+    @property
+    def name(self) -> str:
+        """The method's name (used in diagnostics)."""
+        ...
+
+    def __call__(
+        self,
+        train_loss: LossFn,
+        val_loss: LossFn,
+        weights: Sequence[Tensor],
+        alphas: Sequence[Tensor],
+        *,
+        hvp: str,
+        fd_scale: float,
+    ) -> HypergradResult:
+        """Compute the hypergradient at ``(weights, alphas)``."""
+        ...
+
+
+def _val_grads(
+    val_loss: LossFn, weights: Sequence[Tensor], alphas: Sequence[Tensor]
+) -> tuple[float, list[Tensor], list[Tensor]]:
+    w, a = leaves(weights), leaves(alphas)
+    value = val_loss(w, a)
+    g = grads(value, [*a, *w])
+    return float(value.detach()), g[: len(a)], g[len(a) :]
+
+
+def _finish(
+    name: str,
+    hvp: str,
+    direct: list[Tensor],
+    implicit: list[Tensor] | None,
+    solution: list[Tensor] | None,
+    info: SolveInfo,
+    *,
+    n_hvp: int,
+    n_grad: int,
+    val_loss: float,
+) -> HypergradResult:
+    out = direct if implicit is None else [d - m for d, m in zip(direct, implicit, strict=True)]
+    finite = is_finite(out)
+    note = info.note
+    if not finite:
+        # Never hand back NaN/inf: fall back to the first-order term, and say so.
+        note = (note + "; " if note else "") + "non-finite second-order term dropped"
+        out = direct if is_finite(direct) else [torch.zeros_like(d) for d in direct]
+    diag = Diagnostics(
+        method=name,
+        hvp=hvp if n_hvp else "none",
+        n_hvp=n_hvp,
+        n_grad=n_grad,
+        direct_norm=norm(direct),
+        implicit_norm=norm(implicit) if implicit is not None else 0.0,
+        solution_norm=norm(solution) if solution is not None else 0.0,
+        hypergrad_norm=norm(out),
+        val_loss=val_loss,
+        converged=info.converged,
+        diverged=info.diverged or not finite,
+        terms_used=info.terms_used,
+        residual=info.residual,
+        step_size=info.step_size,
+        lambda_max=info.lambda_max,
+        finite=finite,
+        note=note,
+    )
+    return HypergradResult(tuple(t.detach() for t in out), diag)
+
+
+class Implicit:
+    """The implicit (IFT) hypergradient with a pluggable linear solver.
+
+    Args:
+        solver: how ``x ≈ H⁻¹ ∇w L_val`` is approximated.
+
+    Example:
+        >>> from idarts_plugin.hypergrad import Neumann
+        >>> Implicit(Neumann(steps=10, lr="auto")).name
+        'neumann'
+    """
+
+    def __init__(self, solver: LinearSolver) -> None:
+        if not hasattr(solver, "solve"):
+            raise TypeError(f"solver must have a solve(curvature, b, info) method, got {solver!r}")
+        self.solver = solver
+        self.name: str = solver.name
+
+    def __repr__(self) -> str:
+        return f"Implicit({self.solver!r})"
+
+    def __call__(
+        self,
+        train_loss: LossFn,
+        val_loss: LossFn,
+        weights: Sequence[Tensor],
+        alphas: Sequence[Tensor],
+        *,
+        hvp: str = "exact",
+        fd_scale: float = 0.01,
+    ) -> HypergradResult:
+        """Compute ``∇α L_val − ∇²_{αw} L_tr · x``."""
+        loss_value, direct, b = _val_grads(val_loss, weights, alphas)
+        info = SolveInfo()
+        if isinstance(self.solver, Zero):
+            return _finish(
+                self.name, hvp, direct, None, None, info, n_hvp=0, n_grad=1, val_loss=loss_value
+            )
+        curvature = make_curvature(hvp, train_loss, weights, alphas, fd_scale=fd_scale)
+        x = self.solver.solve(curvature, b, info)
+        implicit = curvature.mixed(x)
+        n_grad = 2 if hvp == "exact" else 1  # val pass (+ the retained train pass)
+        return _finish(
+            self.name,
+            hvp,
+            direct,
+            implicit,
+            x,
+            info,
+            n_hvp=curvature.n_products,
+            n_grad=n_grad,
+            val_loss=loss_value,
+        )
+
+
+class Unrolled:
+    """DARTS second order (DARTS-V2): one virtual SGD step, then the chain rule.
+
+    ``w' = w − ξ ∇w L_tr(w, α)`` and the gradient is
+    ``∇α L_val(w', α) − ξ ∇²_{αw} L_tr(w, α) · ∇w' L_val(w', α)``. The mixed product is taken
+    exactly or by a central difference (``hvp="finite_difference"``, DARTS' ε = 0.01/‖v‖).
+    The virtual step is plain SGD (no momentum or weight decay).
+
+    Args:
+        lr: ξ > 0, the virtual step size (DARTS uses the weight learning rate).
+
+    Example:
+        >>> Unrolled(lr=0.025).name
+        'unrolled'
+    """
+
+    name = "unrolled"
+
+    def __init__(self, *, lr: float) -> None:
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (lr > 0):
+            raise ValueError(f"unrolled lr (ξ) must be a number > 0, got {lr!r}")
+        if not math.isfinite(float(lr)):
+            raise ValueError(f"unrolled lr (ξ) must be finite, got {lr!r}")
+        self.lr = float(lr)
+
+    def __repr__(self) -> str:
+        return f"Unrolled(lr={self.lr})"
+
+    def __call__(
+        self,
+        train_loss: LossFn,
+        val_loss: LossFn,
+        weights: Sequence[Tensor],
+        alphas: Sequence[Tensor],
+        *,
+        hvp: str = "exact",
+        fd_scale: float = 0.01,
+    ) -> HypergradResult:
+        """Compute the DARTS-V2 gradient."""
+        curvature = make_curvature(hvp, train_loss, weights, alphas, fd_scale=fd_scale)
+        if hvp == "exact":
+            # ExactCurvature already holds ∇w L_tr; take it from its graph without a new pass.
+            g_tr = [g.detach() for g in curvature._g]  # type: ignore[attr-defined]
+            n_grad = 2
+        else:
+            w, a = leaves(weights), leaves(alphas)
+            g_tr = grads(train_loss(w, a), w)
+            n_grad = 2
+        w_virtual = [w.detach() - self.lr * g for w, g in zip(weights, g_tr, strict=True)]
+        loss_value, direct, v = _val_grads(val_loss, w_virtual, alphas)
+        implicit = [self.lr * m for m in curvature.mixed(v)]
+        info = SolveInfo(terms_used=1, step_size=self.lr)
+        return _finish(
+            self.name,
+            hvp,
+            direct,
+            implicit,
+            [self.lr * x for x in v],
+            info,
+            n_hvp=curvature.n_products,
+            n_grad=n_grad,
+            val_loss=loss_value,
+        )
+
+
+def _first_order() -> Implicit:
+    return Implicit(Zero())
+
+
+def _neumann(*, steps: int = 5, lr: Any = "auto", max_growth: float = 1e3) -> Implicit:
+    return Implicit(Neumann(steps=steps, lr=lr, max_growth=max_growth))
+
+
+def _amended(*, lr: float) -> Implicit:
+    return Implicit(Amended(lr=lr))
+
+
+def _cg(*, steps: int = 20, tol: float = 1e-10, damping: float = 0.0) -> Implicit:
+    return Implicit(ConjugateGradient(steps=steps, tol=tol, damping=damping))
+
+
+def _unrolled(*, lr: float) -> Unrolled:
+    return Unrolled(lr=lr)
+
+
+METHODS: Mapping[str, Callable[..., Method]] = {
+    "first_order": _first_order,
+    "unrolled": _unrolled,
+    "neumann": _neumann,
+    "amended": _amended,
+    "cg": _cg,
+}
+"""Config name → factory taking that method's options as keyword arguments."""
+
+
+def method_options(name: str) -> tuple[str, ...]:
+    """The option names a registered method accepts."""
+    return tuple(inspect.signature(METHODS[name]).parameters)
+
+
+def make_method(method: str | Method | LinearSolver, **options: Any) -> Method:
+    """Resolve a method name (with its options), a method or a bare solver to a method.
+
+    Raises:
+        ValueError: unknown name (lists the valid ones), unknown or missing option, or options
+            given together with an already-built method.
+
+    Example:
+        >>> make_method("neumann", steps=10, lr=0.01)
+        Implicit(Neumann(steps=10, lr=0.01, max_growth=1000.0))
+    """
+    if isinstance(method, str):
+        if method not in METHODS:
+            raise ValueError(
+                f"unknown hypergradient method {method!r}; valid methods: {', '.join(METHODS)}"
+            )
+        valid = method_options(method)
+        unknown = sorted(set(options) - set(valid))
+        if unknown:
+            raise ValueError(
+                f"unknown option(s) {', '.join(map(repr, unknown))} for method {method!r}; "
+                f"valid options: {', '.join(valid) or '(none)'}, plus hvp and fd_scale"
+            )
+        try:
+            return METHODS[method](**options)
+        except TypeError as exc:  # a required option is missing
+            raise ValueError(f"method {method!r}: {exc}") from None
+    if options:
+        raise ValueError(
+            f"options {sorted(options)} can only be given with a method name, not with {method!r}"
+        )
+    if hasattr(method, "solve"):
+        return Implicit(cast(LinearSolver, method))
+    if callable(method) and hasattr(method, "name"):
+        return method
+    raise TypeError(f"method must be a name, a Method or a LinearSolver, got {method!r}")
+
+
+def check_hvp_mode(hvp: str) -> str:
+    """Validate an ``hvp`` option value."""
+    if hvp not in HVP_MODES:
+        raise ValueError(f"unknown hvp mode {hvp!r}; valid modes: {', '.join(HVP_MODES)}")
+    return hvp

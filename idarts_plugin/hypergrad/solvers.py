@@ -1,0 +1,370 @@
+"""Approximate solvers of ``H x = b`` for the implicit hypergradient.
+
+The implicit function theorem gives the architecture gradient
+
+    dL_val/dα = ∇α L_val − ∇²_{αw} L_tr · H⁻¹ ∇w L_val,     H = ∇²_w L_tr,
+
+and the methods differ only in how ``x ≈ H⁻¹ b`` (with ``b = ∇w L_val``) is approximated.
+A solver is a *value* (in the style of TorchOpt's ``linear_solve``): build it once with its
+options and pass it to :func:`idarts_plugin.hypergrad.hypergradient`.
+
+* :class:`Neumann`: ``x = γ Σ_{j=0..K} (I − γH)^j b`` (iDARTS), ``K`` products.
+* :class:`ConjugateGradient`: CG on ``(H + δI) x = b``, the accurate reference.
+* :class:`Amended`: ``x = η H b`` (Amended-DARTS' ``H⁻¹ ≈ ηH``), one product.
+* :class:`Zero`: ``x = 0``, i.e. first-order DARTS.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import torch
+from torch import Tensor
+
+from .autodiff import TrainCurvature, axpy, dot, norm, power_iteration, scale
+
+__all__ = [
+    "Amended",
+    "AutoStepSize",
+    "ConjugateGradient",
+    "LinearSolver",
+    "Neumann",
+    "NeumannDivergenceWarning",
+    "SolveInfo",
+    "Zero",
+]
+
+_logger = logging.getLogger(__name__)
+
+
+class NeumannDivergenceWarning(RuntimeWarning):
+    """The Neumann series grew instead of shrinking and was truncated."""
+
+
+@dataclass
+class SolveInfo:
+    """What a solver reports about one solve (filled in place, read by the diagnostics).
+
+    Attributes:
+        n_products: Hessian-vector products spent (power iterations included).
+        converged: whether the solver met its own stopping rule.
+        diverged: whether the iteration blew up and was truncated.
+        terms_used: Neumann terms summed (j = 0..terms_used-1) or CG iterations done.
+        residual: relative residual ``‖b − A x‖ / ‖b‖`` where the solver knows it.
+        step_size: the γ (Neumann) or η (amended) used.
+        lambda_max: the estimate of H's dominant eigenvalue, where one was made.
+        note: a short human-readable remark (why it stopped).
+    """
+
+    n_products: int = 0
+    converged: bool = True
+    diverged: bool = False
+    terms_used: int = 0
+    residual: float | None = None
+    step_size: float | None = None
+    lambda_max: float | None = None
+    note: str = ""
+
+
+class LinearSolver(Protocol):
+    """Anything that approximately solves ``H x = b`` given Hessian-vector products."""
+
+    @property
+    def name(self) -> str:
+        """The solver's name (used in diagnostics)."""
+        ...
+
+    def solve(
+        self, curvature: TrainCurvature, b: Sequence[Tensor], info: SolveInfo
+    ) -> list[Tensor]:
+        """Return ``x ≈ H⁻¹ b`` (an empty-effect list of zeros is allowed)."""
+        ...
+
+
+def _check_positive_int(name: str, value: object, *, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _check_positive_float(name: str, value: object, *, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return v
+
+
+@dataclass(frozen=True)
+class Zero:
+    """``x = 0``: no implicit term at all (first-order DARTS, DARTS-V1)."""
+
+    name: str = field(default="first_order", init=False)
+
+    def solve(
+        self, curvature: TrainCurvature, b: Sequence[Tensor], info: SolveInfo
+    ) -> list[Tensor]:
+        """Return zeros shaped like ``b``."""
+        info.terms_used = 0
+        return [torch.zeros_like(x) for x in b]
+
+
+@dataclass(frozen=True)
+class Amended:
+    """Amended-DARTS: ``H⁻¹ ≈ ηH``, so ``x = η H b`` (one Hessian-vector product).
+
+    Args:
+        lr: η > 0.
+
+    Example:
+        >>> Amended(lr=0.1)
+        Amended(lr=0.1, name='amended')
+    """
+
+    lr: float
+    name: str = field(default="amended", init=False)
+
+    def __post_init__(self) -> None:
+        _check_positive_float("amended lr (η)", self.lr)
+
+    def solve(
+        self, curvature: TrainCurvature, b: Sequence[Tensor], info: SolveInfo
+    ) -> list[Tensor]:
+        """Return ``η H b``."""
+        hb = curvature.hvp(b)
+        info.n_products += 1
+        info.terms_used = 1
+        info.step_size = self.lr
+        return scale(self.lr, hb)
+
+
+class AutoStepSize:
+    """Chooses the Neumann step ``γ = safety / max|λ(H)|`` by power iteration.
+
+    The estimate is made on the Hessian of the *same* minibatch as the solve (a minibatch
+    Hessian is sharper than the full-batch one, and a γ from the latter makes long series
+    diverge). The eigenvector is kept and warm-starts the next estimate, so after the first
+    call a few iterations suffice; the estimate is refreshed every ``refresh_every`` calls.
+
+    Args:
+        iterations: power iterations on the first call.
+        warm_iterations: power iterations on later refreshes (warm-started).
+        safety: factor in ``(0, 1]``; power iteration approaches ``λmax`` from below.
+        refresh_every: re-estimate after this many solves (1 = every solve).
+        seed: seed of the random starting vector (makes a fresh estimator deterministic).
+
+    Example:
+        >>> auto = AutoStepSize(iterations=20, safety=0.9)
+    """
+
+    def __init__(
+        self,
+        *,
+        iterations: int = 20,
+        warm_iterations: int = 3,
+        safety: float = 0.9,
+        refresh_every: int = 1,
+        seed: int = 0,
+    ) -> None:
+        self.iterations = _check_positive_int("iterations", iterations, minimum=1)
+        self.warm_iterations = _check_positive_int("warm_iterations", warm_iterations, minimum=1)
+        self.safety = _check_positive_float("safety", safety)
+        if self.safety > 1:
+            raise ValueError(f"safety must be in (0, 1], got {safety!r}")
+        self.refresh_every = _check_positive_int("refresh_every", refresh_every, minimum=1)
+        self.seed = seed
+        self._vector: list[Tensor] | None = None
+        self._lambda: float | None = None
+        self._calls = 0
+
+    @property
+    def lambda_max(self) -> float | None:
+        """The last estimate of ``max |λ(H)|`` (``None`` before the first)."""
+        return self._lambda
+
+    def step_size(
+        self, curvature: TrainCurvature, like: Sequence[Tensor], info: SolveInfo
+    ) -> float:
+        """Return γ for this solve, estimating ``λmax`` when due (products counted in ``info``)."""
+        due = self._lambda is None or self._calls % self.refresh_every == 0
+        self._calls += 1
+        if due:
+            if self._vector is None or [v.shape for v in self._vector] != [x.shape for x in like]:
+                gen = torch.Generator(device="cpu").manual_seed(self.seed)
+                start = [
+                    torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device) for x in like
+                ]
+                iters = self.iterations
+            else:
+                start = self._vector
+                iters = self.warm_iterations
+            lam, vec = power_iteration(curvature.hvp, start, iterations=iters)
+            info.n_products += iters
+            self._vector = [v.detach() for v in vec]
+            self._lambda = lam
+        assert self._lambda is not None
+        info.lambda_max = self._lambda
+        lam_abs = abs(self._lambda)
+        if lam_abs == 0.0 or not math.isfinite(lam_abs):
+            raise FloatingPointError(
+                f"cannot choose γ automatically: the Hessian's dominant eigenvalue estimate is "
+                f"{self._lambda!r}; pass a numeric lr instead"
+            )
+        return self.safety / lam_abs
+
+
+class Neumann:
+    """iDARTS' truncated Neumann series ``x = γ Σ_{j=0..K} (I − γH)^j b``.
+
+    Uses ``K`` Hessian-vector products (plus the power iterations of ``lr="auto"``). The
+    series converges when ``0 < γλ < 2`` for every eigenvalue λ of H; when a term grows past
+    ``max_growth · ‖b‖`` or stops being finite the series is truncated before it, a
+    :class:`NeumannDivergenceWarning` is issued and ``info.diverged`` is set, so the result is
+    always finite.
+
+    Args:
+        steps: K ≥ 0 (K = 0 gives ``x = γ b``).
+        lr: γ > 0, or ``"auto"`` for ``γ = safety / λ̂max`` (see :class:`AutoStepSize`), or an
+            :class:`AutoStepSize` to share its estimate across solves.
+        max_growth: truncation threshold on ``‖(I − γH)^j b‖ / ‖b‖``.
+
+    Example:
+        >>> solver = Neumann(steps=10, lr="auto")
+        >>> solver.name
+        'neumann'
+    """
+
+    name = "neumann"
+
+    def __init__(
+        self,
+        *,
+        steps: int = 5,
+        lr: float | Literal["auto"] | AutoStepSize = "auto",
+        max_growth: float = 1e3,
+    ) -> None:
+        self.steps = _check_positive_int("neumann steps (K)", steps)
+        if isinstance(lr, AutoStepSize):
+            self.auto: AutoStepSize | None = lr
+            self.lr: float | None = None
+        elif lr == "auto":
+            self.auto = AutoStepSize()
+            self.lr = None
+        else:
+            self.auto = None
+            self.lr = _check_positive_float("neumann lr (γ)", lr)
+        self.max_growth = _check_positive_float("max_growth", max_growth)
+
+    def __repr__(self) -> str:
+        lr = "auto" if self.auto is not None else self.lr
+        return f"Neumann(steps={self.steps}, lr={lr!r}, max_growth={self.max_growth})"
+
+    def solve(
+        self, curvature: TrainCurvature, b: Sequence[Tensor], info: SolveInfo
+    ) -> list[Tensor]:
+        """Sum the series; truncate (and warn) if it diverges."""
+        if self.auto is not None:
+            gamma = self.auto.step_size(curvature, b, info)
+        else:
+            assert self.lr is not None
+            gamma = self.lr
+        info.step_size = gamma
+        b_norm = norm(b)
+        term = [x.detach() for x in b]
+        total = list(term)
+        info.terms_used = 1
+        for j in range(1, self.steps + 1):
+            hv = curvature.hvp(term)
+            info.n_products += 1
+            nxt = axpy(-gamma, hv, term)
+            nxt_norm = norm(nxt)
+            if not math.isfinite(nxt_norm) or nxt_norm > self.max_growth * max(b_norm, 1e-300):
+                info.diverged = True
+                info.converged = False
+                info.note = (
+                    f"Neumann series diverged at term {j} (‖term‖/‖b‖ = {nxt_norm / b_norm:.3g} "
+                    f"with γ = {gamma:.3g}); truncated to {j} terms. Use a smaller lr or lr='auto'."
+                )
+                warnings.warn(info.note, NeumannDivergenceWarning, stacklevel=4)
+                _logger.warning(info.note)
+                break
+            term = nxt
+            total = [t + x for t, x in zip(total, term, strict=True)]
+            info.terms_used = j + 1
+        # The residual of a truncated series is ‖(I − γH)^{K+1} b‖ / ‖b‖; the last term
+        # ‖(I − γH)^K b‖ / ‖b‖ is a free proxy for it.
+        info.residual = norm(term) / b_norm if b_norm > 0 else 0.0
+        return scale(gamma, total)
+
+
+@dataclass(frozen=True)
+class ConjugateGradient:
+    """Conjugate gradient on ``(H + damping·I) x = b`` from ``x = 0``.
+
+    H of a network's loss is usually indefinite; CG then meets negative curvature, which it
+    reports (``info.note``) and stops at, returning the last iterate. A ``damping`` of about
+    ``1e-2·λmax`` makes the system positive definite in practice.
+
+    Args:
+        steps: maximum iterations (Hessian-vector products).
+        tol: stop when ``‖r‖ / ‖b‖ ≤ tol``.
+        damping: δ ≥ 0 added to the diagonal.
+
+    Example:
+        >>> ConjugateGradient(steps=50, tol=1e-10, damping=1e-3).name
+        'cg'
+    """
+
+    steps: int = 20
+    tol: float = 1e-10
+    damping: float = 0.0
+    name: str = field(default="cg", init=False)
+
+    def __post_init__(self) -> None:
+        _check_positive_int("cg steps", self.steps, minimum=1)
+        _check_positive_float("cg tol", self.tol, allow_zero=True)
+        _check_positive_float("cg damping", self.damping, allow_zero=True)
+
+    def solve(
+        self, curvature: TrainCurvature, b: Sequence[Tensor], info: SolveInfo
+    ) -> list[Tensor]:
+        """Run CG; see the class docstring for stopping rules."""
+        b = [x.detach() for x in b]
+        b_norm = norm(b)
+        x = [torch.zeros_like(t) for t in b]
+        if b_norm == 0.0:
+            info.residual = 0.0
+            return x
+        r = list(b)
+        p = list(b)
+        rr = float(dot(r, r))
+        info.converged = False
+        for k in range(self.steps):
+            ap = curvature.hvp(p)
+            info.n_products += 1
+            if self.damping:
+                ap = axpy(self.damping, p, ap)
+            pap = float(dot(p, ap))
+            if not pap > 0:
+                info.note = f"CG met non-positive curvature pᵀAp = {pap:.3g} at iteration {k}"
+                break
+            a = rr / pap
+            x = axpy(a, p, x)
+            r = axpy(-a, ap, r)
+            rr_new = float(dot(r, r))
+            info.terms_used = k + 1
+            if math.sqrt(rr_new) / b_norm <= self.tol:
+                info.converged = True
+                rr = rr_new
+                break
+            p = axpy(rr_new / rr, p, r)
+            rr = rr_new
+        info.residual = math.sqrt(rr) / b_norm
+        return x
