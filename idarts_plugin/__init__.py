@@ -1,0 +1,47 @@
+"""idarts-plugin: implicit (iDARTS), second-order and amended architecture gradients for NNI.
+
+The engine (:mod:`idarts_plugin.hypergrad`) is torch-only and imported eagerly; the NNI
+strategies are imported on first use so that ``import idarts_plugin`` stays light.
+
+Example:
+    >>> from idarts_plugin import hypergradient, ImplicitDARTS  # doctest: +SKIP
+    >>> strategy = ImplicitDARTS(neumann_steps=2)                # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+from .hypergrad import METHODS, compute_hypergradient, hypergradient
+
+if TYPE_CHECKING:
+    from .strategy import AmendedDARTS, HypergradientDARTS, ImplicitDARTS, UnrolledDARTS
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+_LAZY = {
+    "AmendedDARTS": "idarts_plugin.strategy",
+    "HypergradientDARTS": "idarts_plugin.strategy",
+    "ImplicitDARTS": "idarts_plugin.strategy",
+    "UnrolledDARTS": "idarts_plugin.strategy",
+}
+
+__all__ = [
+    "METHODS",
+    "AmendedDARTS",
+    "HypergradientDARTS",
+    "ImplicitDARTS",
+    "UnrolledDARTS",
+    "__version__",
+    "compute_hypergradient",
+    "hypergradient",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'idarts_plugin' has no attribute {name!r}")

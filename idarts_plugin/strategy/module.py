@@ -1,0 +1,210 @@
+"""The Lightning module that applies an engine hypergradient inside NNI's DARTS loop."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from nni.nas.oneshot.pytorch.differentiable import DartsLightningModule
+from torch import Tensor, nn
+
+from ..hypergrad import Diagnostics, compute_hypergradient, module_loss
+from .method_spec import MethodSpec
+
+__all__ = ["HypergradientDartsModule"]
+
+_logger = logging.getLogger(__name__)
+
+
+def _split_batch(batch: Any, where: str) -> tuple[Any, Any]:
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+        return batch[0], batch[1]
+    raise TypeError(
+        f"the {where} batch must be an (inputs, targets) pair to compute a hypergradient, "
+        f"got {type(batch).__name__}"
+    )
+
+
+class HypergradientDartsModule(DartsLightningModule):
+    """NNI's ``DartsLightningModule`` with the architecture gradient from the engine.
+
+    Each training step: (1) every ``inner_steps``-th batch, an architecture step whose
+    gradient is :func:`~idarts_plugin.hypergrad.compute_hypergradient` on the step's training
+    batch (Hessian terms, own forward pass at the current weights) and validation batch
+    (``∇ L_val``), applied by Adam; (2) a weight step on the training batch, exactly as NNI does.
+    The hypergradient never writes into the weights, their ``.grad`` or BatchNorm statistics.
+
+    Args:
+        training_module: the evaluator's Lightning module; it must expose ``criterion``
+            (NNI's ``Classification``/``Regression`` modules do) and a ``model``.
+        method: which hypergradient to compute.
+        inner_steps: weight steps per architecture step (T).
+        arc_learning_rate: Adam learning rate of α.
+        arc_betas: Adam betas of α.
+        arc_weight_decay: Adam weight decay of α.
+        gradient_clip_val: clip the *weight* gradients (as NNI's DARTS does).
+        log_prob_every_n_step: how often α's softmax is logged.
+        warmup_epochs: epochs of weight training before α starts to move.
+    """
+
+    def __init__(
+        self,
+        training_module: pl.LightningModule,
+        *,
+        method: MethodSpec,
+        inner_steps: int = 1,
+        arc_learning_rate: float = 3e-4,
+        arc_betas: tuple[float, float] = (0.5, 0.999),
+        arc_weight_decay: float = 1e-3,
+        gradient_clip_val: float | None = None,
+        log_prob_every_n_step: int = 10,
+        warmup_epochs: int = 0,
+    ) -> None:
+        super().__init__(
+            training_module,
+            arc_learning_rate=arc_learning_rate,
+            gradient_clip_val=gradient_clip_val,
+            log_prob_every_n_step=log_prob_every_n_step,
+            warmup_epochs=warmup_epochs,
+        )
+        self.method = method
+        self.inner_steps = inner_steps
+        self.arc_betas = arc_betas
+        self.arc_weight_decay = arc_weight_decay
+        self.last_diagnostics: Diagnostics | None = None
+        self.arch_steps = 0
+
+    # -- optimisers -------------------------------------------------------------------------
+    def configure_architecture_optimizers(self) -> torch.optim.Optimizer:
+        """Adam over α with the configured betas and weight decay (NNI hard-codes them)."""
+        params = self.arch_parameters()
+        if not params:
+            raise ValueError("No architecture parameters found. Nothing to search.")
+        return torch.optim.Adam(
+            params,
+            lr=self.arc_learning_rate,
+            betas=self.arc_betas,
+            weight_decay=self.arc_weight_decay,
+        )
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        """α tensors in a stable order (NNI's base returns them from a set)."""
+        seen: dict[int, nn.Parameter] = {}
+        for m in self.supernet_modules():
+            if hasattr(m, "arch_parameters"):
+                for p in m.arch_parameters():
+                    seen.setdefault(id(p), p)
+        order = {id(p): i for i, p in enumerate(self.training_module.model.parameters())}
+        return sorted(seen.values(), key=lambda p: order.get(id(p), len(order)))
+
+    def weight_learning_rate(self) -> float:
+        """The weight optimiser's current learning rate (first parameter group)."""
+        optimizers = self.optimizers()
+        if not isinstance(optimizers, list):
+            optimizers = [optimizers]
+        for opt in optimizers:
+            if not getattr(opt, "is_arch_optimizer", False):
+                return float(opt.param_groups[0]["lr"])
+        raise RuntimeError("no weight optimiser configured by the evaluator")
+
+    # -- the hypergradient ------------------------------------------------------------------
+    def hypergradient(
+        self, train_batch: Any, val_batch: Any, *, weight_lr: float
+    ) -> tuple[list[nn.Parameter], tuple[Tensor, ...], Diagnostics]:
+        """Compute α's gradient on the given batches at the current weights (no side effects).
+
+        Returns:
+            ``(alphas, gradients, diagnostics)``.
+        """
+        criterion = getattr(self.training_module, "criterion", None)
+        if criterion is None:
+            raise TypeError(
+                "the evaluator's module has no `criterion`; hypergradient strategies need one "
+                "(NNI's Classification and Regression evaluators provide it)"
+            )
+        model = self.training_module.model
+        alphas = self.arch_parameters()
+        alpha_ids = {id(p) for p in alphas}
+        names = {id(p): n for n, p in model.named_parameters()}
+        missing = [p for p in alphas if id(p) not in names]
+        if missing:
+            raise RuntimeError("some architecture parameters are not parameters of the model")
+        alpha_names = [names[id(p)] for p in alphas]
+        weight_pairs = [(n, p) for n, p in model.named_parameters() if id(p) not in alpha_ids]
+        weight_names = [n for n, _ in weight_pairs]
+        weights: Sequence[Tensor] = [p for _, p in weight_pairs]
+        x_tr, y_tr = _split_batch(train_batch, "training")
+        x_va, y_va = _split_batch(val_batch, "validation")
+        kw = {"weight_names": weight_names, "alpha_names": alpha_names}
+        train_loss = module_loss(model, criterion, x_tr, y_tr, **kw)
+        val_loss = module_loss(model, criterion, x_va, y_va, **kw)
+        method = self.method.build(weight_lr=weight_lr)
+        result = compute_hypergradient(
+            train_loss, val_loss, weights, alphas, method=method, hvp=self.method.hvp
+        )
+        return alphas, result.grads, result.diagnostics
+
+    def _arch_step_due(self, batch_idx: int) -> bool:
+        warm = self.warmup_epochs == 0 or self.trainer.current_epoch >= self.warmup_epochs
+        return warm and batch_idx % self.inner_steps == 0
+
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        """One architecture step (when due) then one weight step."""
+        arc_optim = self.architecture_optimizers()
+        if not isinstance(arc_optim, (torch.optim.Optimizer, pl.core.optimizer.LightningOptimizer)):
+            raise TypeError(f"expected a single architecture optimiser, got {arc_optim!r}")
+        trn_batch, val_batch = batch["train"], batch["val"]
+
+        if self._arch_step_due(batch_idx):
+            self.resample()
+            alphas, grads, diag = self.hypergradient(
+                trn_batch, val_batch, weight_lr=self.weight_learning_rate()
+            )
+            arc_optim.zero_grad()
+            for p, g in zip(alphas, grads, strict=True):
+                p.grad = g.to(p.dtype).clone()
+            arc_optim.step()
+            self.arch_steps += 1
+            self.last_diagnostics = diag
+            self.log_dict(
+                {f"hypergrad/{k}": v for k, v in diag.scalars().items()},
+                on_step=True,
+                on_epoch=False,
+            )
+            self.log("val_loss", diag.val_loss, prog_bar=True, on_step=True, on_epoch=True)
+
+        self.resample()
+        loss_and_metrics = self.training_module.training_step(trn_batch, 2 * batch_idx + 1)
+        w_step_loss = (
+            loss_and_metrics["loss"] if isinstance(loss_and_metrics, dict) else loss_and_metrics
+        )
+        self.advance_optimization(w_step_loss, batch_idx, self.gradient_clip_val)
+        self.advance_lr_schedulers(batch_idx)
+        if batch_idx % self.log_prob_every_n_step == 0:
+            self.log_probs(self.export_probs())
+        return loss_and_metrics
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the λmax estimator's state (``lr="auto"``) so a resumed search is identical."""
+        auto = self.method.auto
+        if auto is not None:
+            checkpoint["idarts_auto_step"] = {
+                "vector": auto._vector,
+                "lambda": auto._lambda,
+                "calls": auto._calls,
+            }
+        checkpoint["idarts_arch_steps"] = self.arch_steps
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Restore what :meth:`on_save_checkpoint` stored."""
+        auto = self.method.auto
+        state = checkpoint.get("idarts_auto_step")
+        if auto is not None and state is not None:
+            auto._vector = state["vector"]
+            auto._lambda = state["lambda"]
+            auto._calls = state["calls"]
+        self.arch_steps = int(checkpoint.get("idarts_arch_steps", 0))

@@ -1,0 +1,194 @@
+"""The Lightning module applies exactly the engine's hypergradient, without side effects."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from idarts_plugin.hypergrad import hypergradient, module_loss
+from tests.conftest import requires_nni
+
+pytestmark = requires_nni
+
+
+class Recorder(torch.optim.SGD):
+    """An architecture optimiser that records the gradient it is asked to apply."""
+
+    applied: list[list[torch.Tensor]]
+
+    def __init__(self, params):
+        super().__init__(params, lr=0.0)
+        self.applied = []
+
+    def step(self, closure=None):
+        self.applied.append([p.grad.detach().clone() for g in self.param_groups for p in g["params"]])
+        return super().step(closure)
+
+
+def tiny_problem(strategy, seed=0):
+    from nni.nas.evaluator.pytorch.lightning import ClassificationModule
+    from nni.nas.hub.pytorch import NasBench201
+
+    torch.manual_seed(seed)
+    space = NasBench201(stem_out_channels=4, num_modules_per_stack=1, num_labels=3)
+    supernet = strategy.mutate_model(space)
+    module = ClassificationModule(num_classes=3, learning_rate=0.05, optimizer=torch.optim.SGD)
+    oneshot = strategy.configure_oneshot_module(module)
+    oneshot.set_model(supernet)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(16, 3, 8, 8, generator=g)
+    y = torch.randint(0, 3, (16,), generator=g)
+    return oneshot, (x[:8], y[:8]), (x[8:], y[8:])
+
+
+STRATEGIES = {
+    "implicit": lambda: __import__("idarts_plugin").ImplicitDARTS(neumann_steps=2),
+    "implicit-auto": lambda: __import__("idarts_plugin").ImplicitDARTS(
+        neumann_steps=3, neumann_lr="auto"
+    ),
+    "unrolled": lambda: __import__("idarts_plugin").UnrolledDARTS(),
+    "amended": lambda: __import__("idarts_plugin").AmendedDARTS(),
+    "amended-fd": lambda: __import__("idarts_plugin").AmendedDARTS(hvp="finite_difference"),
+    "cg": lambda: __import__("idarts_plugin").HypergradientDARTS(
+        method="cg", method_options={"steps": 3, "damping": 0.5}
+    ),
+}
+ENGINE = {
+    "implicit": ("neumann", {"steps": 2, "lr": 0.05}, "exact"),
+    "implicit-auto": ("neumann", {"steps": 3, "lr": "auto"}, "exact"),
+    "unrolled": ("unrolled", {"lr": 0.05}, "exact"),
+    "amended": ("amended", {"lr": 0.05}, "exact"),
+    "amended-fd": ("amended", {"lr": 0.05}, "finite_difference"),
+    "cg": ("cg", {"steps": 3, "damping": 0.5}, "exact"),
+}
+
+
+def engine_reference(oneshot, trn, val, name):
+    """The engine on deep copies, built independently of the module's own plumbing."""
+    model = copy.deepcopy(oneshot.training_module.model)
+    alpha_ids = {id(p) for p in oneshot.arch_parameters()}
+    orig = dict(oneshot.training_module.model.named_parameters())
+    a_names = [n for n, p in orig.items() if id(p) in alpha_ids]
+    w_names = [n for n, p in orig.items() if id(p) not in alpha_ids]
+    params = dict(model.named_parameters())
+    crit = torch.nn.CrossEntropyLoss()
+    tr = module_loss(model, crit, *trn, weight_names=w_names, alpha_names=a_names)
+    va = module_loss(model, crit, *val, weight_names=w_names, alpha_names=a_names)
+    method, opts, hvp = ENGINE[name]
+    grads = hypergradient(
+        tr, va, [params[n] for n in w_names], [params[n] for n in a_names], method=method, hvp=hvp, **opts
+    )
+    order = {n: i for i, n in enumerate(a_names)}
+    return {n: grads[order[n]] for n in a_names}
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_applied_alpha_gradient_equals_engine(name):
+    import pytorch_lightning as pl
+
+    strategy = STRATEGIES[name]()
+    oneshot, trn, val = tiny_problem(strategy)
+    expected = engine_reference(oneshot, trn, val, name)
+    recorder: dict[str, Recorder] = {}
+
+    def configure(self=oneshot):
+        recorder["opt"] = Recorder(self.arch_parameters())
+        return recorder["opt"]
+
+    oneshot.configure_architecture_optimizers = configure
+    loaders = {
+        "train": torch.utils.data.DataLoader(TensorDataset(*trn), batch_size=8),
+        "val": torch.utils.data.DataLoader(TensorDataset(*val), batch_size=8),
+    }
+    trainer = pl.Trainer(
+        max_steps=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    trainer.fit(oneshot, train_dataloaders=loaders)
+    applied = recorder["opt"].applied
+    assert len(applied) == 1
+    names = {id(p): n for n, p in oneshot.training_module.model.named_parameters()}
+    params = [p for g in recorder["opt"].param_groups for p in g["params"]]
+    for p, g in zip(params, applied[0], strict=True):
+        ref = expected[names[id(p)]]
+        torch.testing.assert_close(g, ref, rtol=1e-5, atol=1e-7)
+    assert oneshot.last_diagnostics is not None
+    assert oneshot.last_diagnostics.method in {"neumann", "unrolled", "amended", "cg"}
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_hypergradient_leaves_weights_and_bn_statistics_alone(name):
+    oneshot, trn, val = tiny_problem(STRATEGIES[name]())
+    model = oneshot.training_module.model
+    model.train()
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    alphas, grads, diag = oneshot.hypergradient(trn, val, weight_lr=0.05)
+    assert [g.shape for g in grads] == [a.shape for a in alphas]
+    assert diag.finite
+    after = model.state_dict()
+    for k, v in before.items():
+        assert torch.equal(v, after[k]), k
+    for p in model.parameters():
+        assert torch.equal(p.grad, torch.ones_like(p))
+
+
+def test_alpha_order_is_stable_and_complete():
+    from idarts_plugin import ImplicitDARTS
+
+    a, _, _ = tiny_problem(ImplicitDARTS())
+    b, _, _ = tiny_problem(ImplicitDARTS())
+    names_a = [n for n, p in a.training_module.model.named_parameters() if any(p is q for q in a.arch_parameters())]
+    assert len(a.arch_parameters()) == 6  # one α per NB201 edge label
+    assert [q.shape for q in a.arch_parameters()] == [q.shape for q in b.arch_parameters()]
+    assert len(names_a) == 6
+
+
+def test_inner_steps_and_warmup_schedule_arch_steps():
+    import pytorch_lightning as pl
+
+    from idarts_plugin import ImplicitDARTS
+
+    oneshot, trn, val = tiny_problem(ImplicitDARTS(inner_steps=3, warmup_epochs=1))
+    x = torch.cat([trn[0]] * 6)
+    y = torch.cat([trn[1]] * 6)
+    loaders = {
+        "train": torch.utils.data.DataLoader(TensorDataset(x, y), batch_size=8),
+        "val": torch.utils.data.DataLoader(TensorDataset(x, y), batch_size=8),
+    }
+    trainer = pl.Trainer(
+        max_epochs=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    trainer.fit(oneshot, train_dataloaders=loaders)
+    # epoch 0: warm-up, no α step; epoch 1: 6 batches, T = 3 -> steps at batch 0 and 3.
+    assert oneshot.arch_steps == 2
+
+
+def test_strategy_arguments_are_validated():
+    from idarts_plugin import AmendedDARTS, HypergradientDARTS, ImplicitDARTS
+
+    with pytest.raises(ValueError, match="neumann_steps"):
+        ImplicitDARTS(neumann_steps=-1)
+    with pytest.raises(ValueError, match="inner_steps"):
+        ImplicitDARTS(inner_steps=0)
+    with pytest.raises(ValueError, match="valid modes"):
+        ImplicitDARTS(hvp="fd")
+    with pytest.raises(ValueError, match="lr must be"):
+        AmendedDARTS(amended_lr=-1.0)
+    with pytest.raises(ValueError, match="valid methods"):
+        HypergradientDARTS(method="newton")
+    with pytest.raises(ValueError, match="arc_betas"):
+        ImplicitDARTS(arc_betas=(0.5, 1.5))
