@@ -4,6 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 TEST_VENV ?= .venv-test
+# (E501 is left to `ruff format`, which wraps code; long strings and tables stay readable.)
 # torch/torchvision: pinned to the releases that install from this project's CI image; any
 # torch >= 2.1 with a matching torchvision works (override: make demo TORCH_SPEC="torch torchvision").
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1

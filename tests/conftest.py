@@ -34,4 +34,6 @@ def nni_available() -> bool:
     return True
 
 
-requires_nni = pytest.mark.skipif(not nni_available(), reason="nni / pytorch-lightning not installed")
+requires_nni = pytest.mark.skipif(
+    not nni_available(), reason="nni / pytorch-lightning not installed"
+)

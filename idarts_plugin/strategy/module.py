@@ -174,7 +174,7 @@ class HypergradientDartsModule(DartsLightningModule):
                 on_step=True,
                 on_epoch=False,
             )
-            self.log("val_loss", diag.val_loss, prog_bar=True, on_step=True, on_epoch=True)
+            self.log("val_loss", diag.val_loss, prog_bar=True, on_step=True, on_epoch=False)
 
         self.resample()
         loss_and_metrics = self.training_module.training_step(trn_batch, 2 * batch_idx + 1)

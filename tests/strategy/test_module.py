@@ -24,7 +24,9 @@ class Recorder(torch.optim.SGD):
         self.applied = []
 
     def step(self, closure=None):
-        self.applied.append([p.grad.detach().clone() for g in self.param_groups for p in g["params"]])
+        self.applied.append(
+            [p.grad.detach().clone() for g in self.param_groups for p in g["params"]]
+        )
         return super().step(closure)
 
 
@@ -79,7 +81,13 @@ def engine_reference(oneshot, trn, val, name):
     va = module_loss(model, crit, *val, weight_names=w_names, alpha_names=a_names)
     method, opts, hvp = ENGINE[name]
     grads = hypergradient(
-        tr, va, [params[n] for n in w_names], [params[n] for n in a_names], method=method, hvp=hvp, **opts
+        tr,
+        va,
+        [params[n] for n in w_names],
+        [params[n] for n in a_names],
+        method=method,
+        hvp=hvp,
+        **opts,
     )
     order = {n: i for i, n in enumerate(a_names)}
     return {n: grads[order[n]] for n in a_names}
@@ -146,7 +154,11 @@ def test_alpha_order_is_stable_and_complete():
 
     a, _, _ = tiny_problem(ImplicitDARTS())
     b, _, _ = tiny_problem(ImplicitDARTS())
-    names_a = [n for n, p in a.training_module.model.named_parameters() if any(p is q for q in a.arch_parameters())]
+    names_a = [
+        n
+        for n, p in a.training_module.model.named_parameters()
+        if any(p is q for q in a.arch_parameters())
+    ]
     assert len(a.arch_parameters()) == 6  # one α per NB201 edge label
     assert [q.shape for q in a.arch_parameters()] == [q.shape for q in b.arch_parameters()]
     assert len(names_a) == 6
@@ -157,7 +169,7 @@ def test_inner_steps_and_warmup_schedule_arch_steps():
 
     from idarts_plugin import ImplicitDARTS
 
-    oneshot, trn, val = tiny_problem(ImplicitDARTS(inner_steps=3, warmup_epochs=1))
+    oneshot, trn, _val = tiny_problem(ImplicitDARTS(inner_steps=3, warmup_epochs=1))
     x = torch.cat([trn[0]] * 6)
     y = torch.cat([trn[1]] * 6)
     loaders = {

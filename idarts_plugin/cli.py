@@ -1,0 +1,310 @@
+"""The ``idarts`` command line.
+
+Subcommands::
+
+    idarts search CONFIG.yaml [--set key=value ...] [--run-dir DIR]
+    idarts search --resume RUN_DIR
+    idarts evaluate RUN_DIR [--epochs N] [--seeds N]
+    idarts tune TUNE.yaml --study NAME [--storage URL] [--n-trials N] [--timeout S]
+    idarts lookup ARCH_OR_RUN_DIR [--tables PATH]
+    idarts methods | spaces
+
+Errors a user can fix (bad config, unknown name, unwritable output, missing data) print one
+line to stderr and exit with status 2; nothing else is printed for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one line, exit 2 (argparse's own convention)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="idarts", description="Implicit-gradient differentiable NAS on NNI.")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("search", help="run (or resume) an architecture search")
+    s.add_argument("config", nargs="?", help="run config YAML (see examples/configs/)")
+    s.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set strategy.neumann_steps=5 (repeatable)",
+    )
+    s.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted search")
+    s.add_argument("--run-dir", metavar="DIR", help="write to this run directory")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    ev = sub.add_parser("evaluate", help="retrain the architecture a search found, from scratch")
+    ev.add_argument("run_dir", help="a run directory written by idarts search")
+    ev.add_argument("--epochs", type=int, default=50, help="training epochs per seed (50)")
+    ev.add_argument("--seeds", type=int, default=1, help="independent trainings (1)")
+    ev.add_argument("--lr", type=float, default=None, help="initial learning rate (the search's)")
+    ev.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key of the run's config, e.g. --set data.root=/data",
+    )
+
+    lk = sub.add_parser("lookup", help="NAS-Bench-201 accuracy of an architecture")
+    lk.add_argument("arch", help="an arch string |op~0|+|...| or a run directory")
+    lk.add_argument(
+        "--tables",
+        metavar="PATH",
+        default=None,
+        help="benchmark file or compact tables (default: $IDARTS_NB201)",
+    )
+    lk.add_argument("--json", action="store_true", help="print JSON")
+
+    tu = sub.add_parser("tune", help="an Optuna study over a search's outer hyperparameters")
+    tu.add_argument("tune_config", help="tune config YAML (see examples/optuna/)")
+    tu.add_argument("--study", required=True, help="study name (created or joined)")
+    tu.add_argument(
+        "--storage", default=None, help="SQLAlchemy URL (default: SQLite in output_dir)"
+    )
+    tu.add_argument("--n-trials", type=int, default=None, help="trials this worker runs")
+    tu.add_argument("--timeout", type=float, default=None, help="seconds this worker runs")
+    tu.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fixed override of the base run config",
+    )
+
+    sub.add_parser("methods", help="list hypergradient methods and their options")
+    sub.add_parser("spaces", help="list the search spaces found")
+    return p
+
+
+def _configure_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("idarts_plugin").setLevel(logging.INFO if verbose == 0 else level)
+    quiet = ("pytorch_lightning", "lightning_fabric", "lightning", "nni")
+    # Lightning sets levels on its own child loggers at import: import, then override.
+    with contextlib.suppress(ImportError):
+        import pytorch_lightning  # noqa: F401
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in quiet]
+    for name in (*quiet, *names):
+        logging.getLogger(name).setLevel(logging.ERROR if verbose == 0 else level)
+    if verbose == 0:
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=RuntimeWarning, module="nni")
+        warnings.filterwarnings("ignore", message=".*litmodels.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        warnings.filterwarnings("ignore", category=UserWarning, module="pytorch_lightning")
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from .config import ConfigError
+    from .data import DataError
+    from .outputs import RunDirError
+    from .search import SearchError
+
+    errors: list[type[BaseException]] = [
+        ConfigError,
+        DataError,
+        RunDirError,
+        SearchError,
+        FileNotFoundError,
+    ]
+    from .nb201 import NB201Error
+
+    errors.append(NB201Error)
+    return tuple(errors)
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .search import resume_config, run_search
+
+    if args.resume:
+        if args.config:
+            raise _UsageError("give either CONFIG or --resume RUN_DIR, not both")
+        cfg = resume_config(args.resume, args.overrides)
+        run_dir: str | None = args.resume
+    else:
+        if not args.config:
+            raise _UsageError("a run config is required: idarts search CONFIG.yaml")
+        cfg = load_config(args.config, args.overrides)
+        run_dir = args.run_dir
+    if args.no_progress:
+        from dataclasses import replace
+
+        cfg = replace(cfg, trainer=replace(cfg.trainer, progress_bar=False))
+    result = run_search(cfg, run_dir=run_dir, resume=bool(args.resume))
+    print(f"run directory: {result.run_dir}")
+    if result.arch_string:
+        print(f"architecture:  {result.arch_string}")
+    else:
+        print(f"architecture:  {json.dumps(result.architecture)}")
+    acc = result.metrics.get("supernet_val_acc")
+    if acc is not None:
+        print(f"supernet accuracy on the architecture split: {float(acc):.4f}")
+    print(f"epochs: {result.epochs}, search time this run: {result.seconds:.1f} s")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_run
+
+    report = evaluate_run(
+        args.run_dir,
+        epochs=args.epochs,
+        seeds=args.seeds,
+        overrides=tuple(args.overrides),
+        lr=args.lr,
+    )
+    accs = ", ".join(f"{a:.4f}" for a in report.test_accs)
+    print(f"architecture:  {report.arch}")
+    print(f"test accuracy: {report.test_acc_mean:.4f} ± {report.test_acc_std:.4f} ({accs})")
+    print(f"parameters:    {report.params:,}")
+    print(f"FLOPs (MACs):  {report.flops:,}")
+    print(f"written:       {Path(args.run_dir) / 'evaluation.json'}")
+    return 0
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from .integrations.optuna import load_tune_config, run_study
+
+    if args.n_trials is None and args.timeout is None:
+        raise _UsageError("give --n-trials or --timeout (or both)")
+    if args.n_trials is not None and args.n_trials < 1:
+        raise _UsageError(f"--n-trials must be >= 1, got {args.n_trials}")
+    cfg = load_tune_config(args.tune_config, tuple(args.overrides))
+    study = run_study(
+        cfg,
+        study_name=args.study,
+        storage=args.storage,
+        n_trials=args.n_trials,
+        timeout=args.timeout,
+    )
+    states: dict[str, int] = {}
+    for t in study.trials:
+        states[t.state.name] = states.get(t.state.name, 0) + 1
+    print(f"study {study.study_name}: " + ", ".join(f"{n} {k.lower()}" for k, n in states.items()))
+    if len(study.directions) == 1:
+        try:
+            best = study.best_trial
+        except ValueError:
+            print("no completed trial yet")
+        else:
+            arch = best.user_attrs.get("arch_string") or best.user_attrs.get("architecture")
+            print(f"best trial {best.number}: value {best.value:.4f}, params {best.params}")
+            print(f"architecture: {arch}")
+    else:
+        print(f"Pareto front: trials {[t.number for t in study.best_trials]}")
+    return 0
+
+
+def _cmd_lookup(args: argparse.Namespace) -> int:
+    from .nb201 import format_lookup, open_source
+
+    arch = args.arch
+    path = Path(arch)
+    if path.is_dir():
+        summary = path / "summary.json"
+        arch_file = summary if summary.is_file() else path / "architecture.json"
+        if not arch_file.is_file():
+            raise _UsageError(f"{arch!r} has neither summary.json nor architecture.json")
+        arch = json.loads(arch_file.read_text()).get("arch_string")
+        if not arch:
+            raise _UsageError(f"the run in {str(path)!r} is not in the NAS-Bench-201 space")
+    source = open_source(args.tables)
+    try:
+        result = source.lookup(arch)
+    except KeyError as exc:
+        raise _UsageError(exc.args[0] if exc.args else str(exc)) from None
+    if args.json:
+        from dataclasses import asdict
+
+        print(json.dumps(asdict(result), indent=2, default=str))
+    else:
+        print(format_lookup(result))
+    return 0
+
+
+def _cmd_methods(_: argparse.Namespace) -> int:
+    from .hypergrad import METHODS, method_options
+
+    for name in METHODS:
+        opts = ", ".join(method_options(name)) or "-"
+        print(f"{name:12s} options: {opts}; all: hvp=exact|finite_difference")
+    return 0
+
+
+def _cmd_spaces(_: argparse.Namespace) -> int:
+    from .spaces import available_spaces, space_dirs
+
+    for name in available_spaces():
+        print(name)
+    print(f"(searched: {', '.join(str(d) for d in space_dirs())})")
+    return 0
+
+
+class _UsageError(Exception):
+    pass
+
+
+_COMMANDS = {
+    "search": _cmd_search,
+    "evaluate": _cmd_evaluate,
+    "tune": _cmd_tune,
+    "lookup": _cmd_lookup,
+    "methods": _cmd_methods,
+    "spaces": _cmd_spaces,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``idarts`` console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+    try:
+        return _COMMANDS[args.command](args)
+    except _UsageError as exc:
+        print(f"idarts {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("idarts: interrupted; continue with: idarts search --resume RUN_DIR", file=sys.stderr)
+        return 130
+    except ImportError as exc:
+        if "pip install" not in str(exc):
+            raise
+        print(f"idarts {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:
+        if isinstance(exc, _user_errors()):
+            print(f"idarts {args.command}: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

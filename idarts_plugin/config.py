@@ -1,0 +1,420 @@
+"""The run-config schema (frozen dataclasses) and YAML loading with precise errors.
+
+One schema serves ``idarts search``, Optuna studies and nnictl trials. A run config is a YAML
+mapping with the sections below; every key is optional and defaults to the value shown in
+``examples/configs/digits-nb201.yaml``. Overrides use dotted keys: ``strategy.neumann_steps=5``.
+
+Example:
+    >>> cfg = RunConfig.from_dict({"strategy": {"name": "implicit", "neumann_steps": 3}})
+    >>> cfg.strategy.neumann_steps
+    3
+    >>> apply_overrides(cfg.to_dict(), ["trainer.epochs=2"])["trainer"]["epochs"]
+    2
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+
+from .data import DataConfig, DataError
+
+__all__ = [
+    "STRATEGIES",
+    "ConfigError",
+    "OptimizerConfig",
+    "OutputConfig",
+    "RunConfig",
+    "SpaceConfig",
+    "StrategyConfig",
+    "TrainerConfig",
+    "apply_overrides",
+    "load_config",
+]
+
+
+class ConfigError(ValueError):
+    """A run config is invalid; the message names the file, the key and the fix."""
+
+    def __init__(self, message: str, *, key: str | None = None, source: str | None = None):
+        self.key = key
+        self.source = source
+        where = ": ".join(p for p in (source, f"key '{key}'" if key else None) if p)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+def _num(key: str, value: Any, *, minimum: float | None = None, strict: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"must be a number, got {value!r}", key=key)
+    v = float(value)
+    if not math.isfinite(v):
+        raise ConfigError(f"must be finite, got {value!r}", key=key)
+    if minimum is not None and (v < minimum or (strict and v == minimum)):
+        raise ConfigError(f"must be {'>' if strict else '>='} {minimum:g}, got {value!r}", key=key)
+    return v
+
+
+def _int(key: str, value: Any, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"must be an integer, got {value!r}", key=key)
+    if value < minimum:
+        raise ConfigError(f"must be >= {minimum}, got {value!r}", key=key)
+    return value
+
+
+def _choice(key: str, value: Any, choices: Iterable[str]) -> str:
+    choices = tuple(choices)
+    if value not in choices:
+        raise ConfigError(f"unknown value {value!r}; valid values: {', '.join(choices)}", key=key)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class SpaceConfig:
+    """Which search space, and overrides of its file's options.
+
+    Attributes:
+        name: a name from ``search_spaces/`` (``nas-bench-201``, ``darts``, ``cell``) or a
+            path to a space YAML file.
+        options: overrides of the space file's ``options`` (e.g. ``stem_channels: 8``).
+    """
+
+    name: str = "nas-bench-201"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+STRATEGIES = ("implicit", "unrolled", "amended", "darts", "hypergradient")
+"""Strategy names: iDARTS, DARTS-V2, Amended-DARTS, NNI's first-order DARTS, any engine method."""
+
+_STRATEGY_KEYS: dict[str, tuple[str, ...]] = {
+    "implicit": ("neumann_steps", "neumann_lr"),
+    "unrolled": ("unrolled_lr",),
+    "amended": ("amended_lr",),
+    "darts": (),
+    "hypergradient": ("method", "method_options", "method_lr"),
+}
+_COMMON_KEYS = (
+    "arc_learning_rate",
+    "warmup_epochs",
+    "gradient_clip_val",
+    "log_prob_every_n_step",
+)
+_HYPERGRAD_KEYS = ("inner_steps", "arc_betas", "arc_weight_decay", "hvp")
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    """The search strategy and its outer hyperparameters (paper defaults).
+
+    Keys a strategy does not use are rejected when the config is loaded, naming the valid ones.
+    """
+
+    name: str = "implicit"
+    neumann_steps: int = 2
+    neumann_lr: float | str | None = None
+    unrolled_lr: float | None = None
+    amended_lr: float | None = None
+    method: str = "neumann"
+    method_options: dict[str, Any] = field(default_factory=dict)
+    method_lr: float | str | None = None
+    inner_steps: int = 1
+    arc_learning_rate: float = 3e-4
+    arc_betas: tuple[float, float] = (0.5, 0.999)
+    arc_weight_decay: float = 1e-3
+    warmup_epochs: int = 0
+    hvp: str = "exact"
+    gradient_clip_val: float | None = 5.0
+    log_prob_every_n_step: int = 10
+
+    def __post_init__(self) -> None:
+        k = "strategy."
+        _choice(k + "name", self.name, STRATEGIES)
+        _int(k + "neumann_steps", self.neumann_steps, minimum=0)
+        for key in ("neumann_lr", "method_lr"):
+            value = getattr(self, key)
+            if value not in (None, "auto", "weight_lr"):
+                _num(k + key, value, minimum=0, strict=True)
+        for key in ("unrolled_lr", "amended_lr", "gradient_clip_val"):
+            if getattr(self, key) is not None:
+                _num(k + key, getattr(self, key), minimum=0, strict=True)
+        _int(k + "inner_steps", self.inner_steps, minimum=1)
+        _num(k + "arc_learning_rate", self.arc_learning_rate, minimum=0, strict=True)
+        _num(k + "arc_weight_decay", self.arc_weight_decay, minimum=0)
+        _int(k + "warmup_epochs", self.warmup_epochs, minimum=0)
+        _int(k + "log_prob_every_n_step", self.log_prob_every_n_step, minimum=1)
+        _choice(k + "hvp", self.hvp, ("exact", "finite_difference"))
+        betas = self.arc_betas
+        if (
+            not isinstance(betas, (list, tuple))
+            or len(betas) != 2
+            or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)
+        ):
+            raise ConfigError(f"must be two numbers in [0, 1), got {betas!r}", key=k + "arc_betas")
+        object.__setattr__(self, "arc_betas", (float(betas[0]), float(betas[1])))
+        if self.name == "hypergradient":
+            from .strategy.method_spec import MethodSpec
+
+            try:
+                MethodSpec(
+                    name=self.method,
+                    options=dict(self.method_options),
+                    lr=cast(Any, self.method_lr),
+                    hvp=self.hvp,
+                )
+            except ValueError as exc:
+                raise ConfigError(str(exc), key=k + "method") from None
+
+    @staticmethod
+    def valid_keys(name: str) -> tuple[str, ...]:
+        """Keys that strategy ``name`` accepts."""
+        extra = _HYPERGRAD_KEYS if name != "darts" else ()
+        return ("name", *_STRATEGY_KEYS.get(name, ()), *_COMMON_KEYS, *extra)
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """The weight optimiser: SGD with momentum and a cosine schedule (DARTS' recipe)."""
+
+    lr: float = 0.025
+    lr_min: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+
+    def __post_init__(self) -> None:
+        _num("optimizer.lr", self.lr, minimum=0, strict=True)
+        _num("optimizer.lr_min", self.lr_min, minimum=0)
+        _num("optimizer.momentum", self.momentum, minimum=0)
+        _num("optimizer.weight_decay", self.weight_decay, minimum=0)
+        if self.lr_min > self.lr:
+            raise ConfigError(
+                f"must be <= optimizer.lr ({self.lr}), got {self.lr_min}", key="optimizer.lr_min"
+            )
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """How long, where and how the search trains.
+
+    Attributes:
+        epochs: search epochs.
+        batch_size: minibatch size of both the weight and the architecture loader.
+        device: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
+        precision: Lightning precision (``32``, ``64``, ``bf16-mixed``, ``16-mixed``).
+        seed: seeds data split, shuffling and initialisation.
+        num_workers: data-loader worker processes.
+        threads: ``torch.set_num_threads`` (``None``: leave torch's default).
+        limit_batches: stop each epoch after this many batches (``None``: whole epoch).
+        progress_bar: show a progress bar.
+    """
+
+    epochs: int = 50
+    batch_size: int = 64
+    device: str = "auto"
+    precision: str | int = 32
+    seed: int = 0
+    num_workers: int = 0
+    threads: int | None = None
+    limit_batches: int | None = None
+    progress_bar: bool = True
+
+    def __post_init__(self) -> None:
+        _int("trainer.epochs", self.epochs, minimum=1)
+        _int("trainer.batch_size", self.batch_size, minimum=1)
+        _int("trainer.seed", self.seed, minimum=0)
+        _int("trainer.num_workers", self.num_workers, minimum=0)
+        if self.threads is not None:
+            _int("trainer.threads", self.threads, minimum=1)
+        if self.limit_batches is not None:
+            _int("trainer.limit_batches", self.limit_batches, minimum=1)
+        dev = self.device
+        if not isinstance(dev, str) or not (
+            dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())
+        ):
+            raise ConfigError(
+                f"unknown device {dev!r}; valid values: auto, cpu, cuda, cuda:N",
+                key="trainer.device",
+            )
+        _choice(
+            "trainer.precision",
+            str(self.precision),
+            ("32", "64", "32-true", "64-true", "bf16-mixed", "16-mixed"),
+        )
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Where the run directory goes.
+
+    Attributes:
+        dir: parent directory of run directories.
+        name: run directory name (``None``: ``<space>-<data>-<strategy>-<timestamp>``).
+    """
+
+    dir: str = "runs"
+    name: str | None = None
+
+
+_SECTIONS: dict[str, type] = {
+    "space": SpaceConfig,
+    "data": DataConfig,
+    "strategy": StrategyConfig,
+    "optimizer": OptimizerConfig,
+    "trainer": TrainerConfig,
+    "output": OutputConfig,
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A whole search: space, data, strategy, weight optimiser, trainer, output."""
+
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], *, source: str | None = None) -> RunConfig:
+        """Validate a nested mapping (as loaded from YAML).
+
+        Raises:
+            ConfigError: naming ``source`` and the offending key.
+        """
+        if not isinstance(raw, Mapping):
+            raise ConfigError(
+                f"a run config must be a mapping of sections, got {type(raw).__name__}",
+                source=source,
+            )
+        unknown = sorted(set(raw) - set(_SECTIONS))
+        if unknown:
+            raise ConfigError(
+                f"unknown section(s) {', '.join(unknown)}; valid sections: {', '.join(_SECTIONS)}",
+                key=unknown[0],
+                source=source,
+            )
+        built: dict[str, Any] = {}
+        for section, klass in _SECTIONS.items():
+            values = raw.get(section) or {}
+            if not isinstance(values, Mapping):
+                raise ConfigError(f"must be a mapping, got {values!r}", key=section, source=source)
+            valid = [f.name for f in fields(klass) if f.init]
+            if klass is StrategyConfig:
+                name = values.get("name", StrategyConfig.name)
+                if name in STRATEGIES:
+                    valid = list(StrategyConfig.valid_keys(name))
+            bad = sorted(set(values) - set(valid))
+            if bad:
+                raise ConfigError(
+                    f"unknown key; valid keys: {', '.join(valid)}",
+                    key=f"{section}.{bad[0]}",
+                    source=source,
+                )
+            kwargs = dict(values)
+            if klass is SpaceConfig and kwargs.get("options") is None:
+                kwargs.pop("options", None)
+            try:
+                built[section] = klass(**kwargs)
+            except ConfigError as exc:
+                raise ConfigError(str(exc).split(": ", 1)[-1], key=exc.key, source=source) from None
+            except DataError as exc:
+                raise ConfigError(str(exc), key=section, source=source) from None
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(str(exc), key=section, source=source) from None
+        return cls(**built)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain nested dict (YAML-safe) that :meth:`from_dict` accepts back."""
+        out: dict[str, Any] = {}
+        for section in _SECTIONS:
+            values = dataclasses.asdict(getattr(self, section))
+            if section == "strategy":
+                keep = StrategyConfig.valid_keys(self.strategy.name)
+                values = {k: v for k, v in values.items() if k in keep}
+                if "arc_betas" in values:
+                    values["arc_betas"] = list(values["arc_betas"])
+            out[section] = values
+        return out
+
+    def to_yaml(self) -> str:
+        """The config as YAML text."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides (values parsed as YAML) to a nested dict copy.
+
+    Raises:
+        ConfigError: for an override without ``=`` or with a path that is not ``section.key``.
+    """
+    out = copy.deepcopy(raw)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        path, _, text = item.partition("=")
+        parts = [p for p in path.strip().split(".") if p]
+        if len(parts) < 2:
+            raise ConfigError(
+                f"override {item!r} must name a section and a key, e.g. trainer.epochs=5"
+            )
+        node = out
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"cannot set {path!r}: {part!r} is not a mapping", key=path)
+            node = child
+        node[parts[-1]] = _parse_value(text)
+    return out
+
+
+def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> RunConfig:
+    """Read a YAML run config, apply overrides and validate.
+
+    Args:
+        path: the YAML file (``None``: all defaults).
+        overrides: ``section.key=value`` strings.
+
+    Raises:
+        ConfigError: unreadable or malformed file, unknown key, invalid value.
+    """
+    raw: Any = {}
+    source = None
+    if path is not None:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read the file: {exc.strerror or exc}", source=source
+            ) from None
+        try:
+            raw = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or "invalid YAML"
+            raise ConfigError(f"malformed YAML{where}: {problem}", source=source) from None
+        if not isinstance(raw, dict):
+            raise ConfigError(
+                f"a run config must be a mapping of sections, got {type(raw).__name__}",
+                source=source,
+            )
+    raw = apply_overrides(raw, overrides)
+    return RunConfig.from_dict(raw, source=source)

@@ -1,0 +1,210 @@
+"""The run directory: what a search leaves for its user, written so nothing is lost.
+
+Layout of ``RUN_DIR``::
+
+    config.yaml          the resolved run config (what ``--resume`` reads back)
+    architecture.json    the exported architecture: NNI dict, NB201 string / DARTS genotype
+    alpha_history.csv    softmax(α) per epoch, one column per (label, op)
+    alpha.png            a plot of that history, one panel per label
+    metrics.csv          per-epoch losses, accuracies, collapse signals, hypergradient diagnostics
+    summary.json         written when the search finishes
+    tb/                  TensorBoard logs (per-step diagnostics, α probabilities)
+    checkpoints/last.ckpt  the last complete epoch (written atomically)
+
+Every file is written to a temporary name and renamed into place (``os.replace``), so a killed
+process leaves either the old or the new version, never half a file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .spaces import PARAMETER_FREE_OPS
+
+__all__ = [
+    "RunDirError",
+    "alpha_entropy",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_writable",
+    "parameter_free_share",
+    "plot_alpha_history",
+    "read_csv_rows",
+    "truncate_epochs",
+    "write_csv_rows",
+]
+
+
+class RunDirError(OSError):
+    """The run directory cannot be used (names the path and the fix)."""
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory + rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Atomically write UTF-8 text."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def check_writable(run_dir: Path, *, min_free_mb: float = 50.0) -> None:
+    """Create ``run_dir`` if needed and prove it is writable with enough free space.
+
+    Raises:
+        RunDirError: not creatable, not writable, or too little free disk.
+    """
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise RunDirError(
+            f"output directory {str(run_dir)!r} is not writable ({exc.strerror or exc}); "
+            "choose another with --set output.dir=PATH"
+        ) from None
+    free_mb = _free_mb(run_dir)
+    if free_mb < min_free_mb:
+        raise RunDirError(
+            f"only {free_mb:.0f} MB free under {str(run_dir)!r}; a search needs at least "
+            f"{min_free_mb:.0f} MB for checkpoints (free space or set output.dir)"
+        )
+
+
+def _free_mb(path: Path) -> float:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize / 2**20
+
+
+def write_csv_rows(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Atomically write rows (union of their keys as header, in first-seen order)."""
+    header: list[str] = []
+    for row in rows:
+        for key in row:
+            if key not in header:
+                header.append(key)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=header, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _fmt(v) for k, v in row.items()})
+    atomic_write_text(path, buf.getvalue())
+
+
+def _fmt(value: Any) -> Any:
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+def read_csv_rows(path: Path) -> list[dict[str, str]]:
+    """Rows of a CSV file (empty list if it does not exist)."""
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def truncate_epochs(rows: Iterable[Mapping[str, Any]], last_epoch: int) -> list[dict[str, Any]]:
+    """Keep rows whose ``epoch`` is at most ``last_epoch`` (for a resumed run)."""
+    return [dict(r) for r in rows if int(r["epoch"]) <= last_epoch]
+
+
+def alpha_entropy(probs: Mapping[str, Mapping[Any, float]]) -> dict[str, float]:
+    """Entropy (nats) of each label's softmax(α), normalised by ``log(#choices)`` to [0, 1]."""
+    out = {}
+    for label, dist in probs.items():
+        ps = [float(p) for p in dist.values()]
+        if len(ps) < 2:
+            continue
+        h = -sum(p * math.log(p) for p in ps if p > 0)
+        out[label] = h / math.log(len(ps))
+    return out
+
+
+def parameter_free_share(export: Mapping[str, Any]) -> float | None:
+    """Share of the argmax choices that are parameter-free ops (skip, pooling, none).
+
+    Returns ``None`` when no exported choice is an op name (e.g. only input choices).
+    """
+    ops = [v for v in export.values() if isinstance(v, str)]
+    if not ops:
+        return None
+    return sum(1 for v in ops if v in PARAMETER_FREE_OPS or "pool" in v or "skip" in v) / len(ops)
+
+
+def plot_alpha_history(rows: Sequence[Mapping[str, Any]], path: Path) -> bool:
+    """Plot softmax(α) per epoch, one panel per label; returns False if nothing to plot.
+
+    Columns are named ``label:choice``; the file is written atomically.
+    """
+    if not rows:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    columns = [c for c in rows[0] if ":" in c]
+    labels: dict[str, list[str]] = {}
+    for col in columns:
+        labels.setdefault(col.rsplit(":", 1)[0], []).append(col)
+    if not labels:
+        return False
+    n = len(labels)
+    ncols = min(3, n)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 2.8 * nrows), squeeze=False)
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    for ax, (label, cols) in zip(axes.flat, labels.items(), strict=False):
+        for col in cols:
+            ax.plot(
+                epochs, [float(r[col]) for r in rows], marker="o", ms=3, label=col.rsplit(":", 1)[1]
+            )
+        ax.set_title(label, fontsize=9)
+        # Autoscaled: early in a search α moves by less than 1e-2, invisible on [0, 1].
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("softmax(α)")
+        ax.legend(fontsize=6, loc="upper left")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return True
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Atomically write JSON (sorted keys, indented)."""
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")

@@ -1,0 +1,569 @@
+"""Run one architecture search from a :class:`~idarts_plugin.config.RunConfig`.
+
+The search follows NNI's one-shot path (``strategy.mutate_model`` → the strategy's Lightning
+module → ``trainer.fit`` on ``{"train", "val"}`` batches) and adds what a user looks at
+afterwards: the run directory (:mod:`idarts_plugin.outputs`), a progress bar with the current
+argmax architecture, and atomic per-epoch checkpoints from which ``resume`` continues to the
+same result as an uninterrupted run.
+
+Example:
+    >>> from idarts_plugin.config import load_config
+    >>> cfg = load_config("examples/configs/digits-nb201.yaml", ["trainer.epochs=1"])  # doctest: +SKIP
+    >>> result = run_search(cfg)                                                        # doctest: +SKIP
+    >>> result.arch_string                                                              # doctest: +SKIP
+    '|nor_conv_3x3~0|+|...'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from . import outputs
+from .config import RunConfig, StrategyConfig, load_config
+from .data import SearchData, load_search_data
+from .spaces import SpaceSpec, build_space, load_space
+
+__all__ = [
+    "SearchError",
+    "SearchResult",
+    "build_strategy",
+    "describe_architecture",
+    "resolve_device",
+    "run_search",
+]
+
+_logger = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoints/last.ckpt"
+
+
+class SearchError(RuntimeError):
+    """A search cannot start or continue (the message says why and what to do)."""
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a finished search hands back (also written to ``summary.json``).
+
+    Attributes:
+        run_dir: the run directory.
+        architecture: NNI's export dict (label → chosen op / inputs).
+        arch_string: NAS-Bench-201 arch string, DARTS genotype, or ``None``.
+        probs: softmax(α) per label at the end.
+        metrics: the last epoch's metrics row.
+        epochs: epochs completed.
+        seconds: wall time of this process' part of the search.
+    """
+
+    run_dir: Path
+    architecture: dict[str, Any]
+    arch_string: str | None
+    probs: dict[str, dict[str, float]]
+    metrics: dict[str, Any]
+    epochs: int
+    seconds: float
+
+
+# --------------------------------------------------------------------------------------------
+# Pieces.
+# --------------------------------------------------------------------------------------------
+
+
+def resolve_device(device: str) -> tuple[str, list[int] | int]:
+    """Map ``trainer.device`` to Lightning's ``(accelerator, devices)``.
+
+    Raises:
+        SearchError: CUDA was asked for and is not available.
+    """
+    if device == "auto":
+        return ("gpu", 1) if torch.cuda.is_available() else ("cpu", 1)
+    if device == "cpu":
+        return "cpu", 1
+    if not torch.cuda.is_available():
+        raise SearchError(
+            f"trainer.device is {device!r} but no CUDA device is available "
+            "(torch.cuda.is_available() is False); use trainer.device=auto or cpu"
+        )
+    index = int(device.split(":", 1)[1]) if ":" in device else 0
+    if index >= torch.cuda.device_count():
+        raise SearchError(
+            f"trainer.device is {device!r} but only {torch.cuda.device_count()} CUDA device(s) exist"
+        )
+    return "gpu", [index]
+
+
+def _precision(value: str | int) -> str:
+    text = str(value)
+    return {"32": "32-true", "64": "64-true"}.get(text, text)
+
+
+class EpochSeededSampler(Sampler[int]):
+    """A shuffling sampler whose order depends only on ``(seed, epoch)``.
+
+    Lightning calls :meth:`set_epoch` before every epoch, so a resumed search sees exactly the
+    batches an uninterrupted one would.
+    """
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n = n
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the permutation of ``epoch``."""
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=gen).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def _loader(
+    ds: Dataset[Any], cfg: RunConfig, seed_offset: int, *, shuffle: bool
+) -> DataLoader[Any]:
+    n = len(ds)  # type: ignore[arg-type]
+    sampler = EpochSeededSampler(n, cfg.trainer.seed + seed_offset) if shuffle else None
+    return DataLoader(
+        ds,
+        batch_size=cfg.trainer.batch_size,
+        sampler=sampler,
+        num_workers=cfg.trainer.num_workers,
+        # A last batch of a handful of samples makes BatchNorm's batch statistics (and the
+        # Hessian of that minibatch) meaningless; search loaders drop it.
+        drop_last=shuffle and n >= cfg.trainer.batch_size,
+        pin_memory=torch.cuda.is_available(),
+    )
+
+
+def _training_module(cfg: RunConfig, num_classes: int) -> Any:
+    """NNI's classification module with DARTS' weight recipe (SGD + cosine)."""
+    from nni.nas.evaluator.pytorch.lightning import ClassificationModule
+
+    opt = cfg.optimizer
+    epochs = cfg.trainer.epochs
+
+    class SearchModule(ClassificationModule):
+        def configure_optimizers(self) -> Any:
+            sgd = torch.optim.SGD(
+                self.parameters(), lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay
+            )
+            cosine = torch.optim.lr_scheduler.CosineAnnealingLR(
+                sgd, T_max=epochs, eta_min=opt.lr_min
+            )
+            return {"optimizer": sgd, "lr_scheduler": {"scheduler": cosine, "interval": "epoch"}}
+
+        def _final_report(self) -> None:
+            """Report nothing to NNI: the nnictl integration reports once, itself."""
+
+        def on_validation_epoch_end(self) -> None:
+            """No NNI intermediate reports from inside the module (see above)."""
+
+    return SearchModule(
+        num_classes=num_classes, learning_rate=opt.lr, weight_decay=opt.weight_decay
+    )
+
+
+def build_strategy(cfg: StrategyConfig) -> Any:
+    """The NNI strategy object for a strategy config."""
+    from nni.nas.strategy import DARTS
+
+    from .strategy import AmendedDARTS, HypergradientDARTS, ImplicitDARTS, UnrolledDARTS
+
+    common: dict[str, Any] = {
+        "arc_learning_rate": cfg.arc_learning_rate,
+        "warmup_epochs": cfg.warmup_epochs,
+        "gradient_clip_val": cfg.gradient_clip_val,
+        "log_prob_every_n_step": cfg.log_prob_every_n_step,
+    }
+    if cfg.name == "darts":
+        return DARTS(**common)
+    common.update(
+        inner_steps=cfg.inner_steps,
+        arc_betas=cfg.arc_betas,
+        arc_weight_decay=cfg.arc_weight_decay,
+        hvp=cfg.hvp,
+    )
+    if cfg.name == "implicit":
+        return ImplicitDARTS(
+            neumann_steps=cfg.neumann_steps, neumann_lr=cast(Any, cfg.neumann_lr), **common
+        )
+    if cfg.name == "unrolled":
+        return UnrolledDARTS(unrolled_lr=cfg.unrolled_lr, **common)
+    if cfg.name == "amended":
+        return AmendedDARTS(amended_lr=cfg.amended_lr, **common)
+    return HypergradientDARTS(
+        method=cfg.method,
+        method_options=dict(cfg.method_options),
+        method_lr=cast(Any, cfg.method_lr),
+        **common,
+    )
+
+
+def describe_architecture(space: SpaceSpec, export: dict[str, Any]) -> str | None:
+    """The architecture as users of that space write it (NB201 string, DARTS genotype)."""
+    if space.kind == "nas-bench-201":
+        from .nb201 import arch_from_nni
+
+        return arch_from_nni(export)
+    if space.kind == "darts":
+        return _darts_genotype(export)
+    return None
+
+
+def _darts_genotype(export: dict[str, Any]) -> str:
+    parts = []
+    for cell in ("normal", "reduce"):
+        edges = []
+        node = 2
+        while f"{cell}/op_{node}_0" in export:
+            inputs = export.get(f"{cell}/input_{node}_0", [])
+            ops = [export[k] for k in sorted(export) if k.startswith(f"{cell}/op_{node}_")]
+            chosen = inputs if isinstance(inputs, list) else [inputs]
+            for op, src in zip(ops, chosen, strict=False):
+                edges.append(f"({op!r}, {src})")
+            node += 1
+        parts.append(f"{cell}=[{', '.join(edges)}], {cell}_concat=range(2, {node})")
+    return f"Genotype({', '.join(parts)})"
+
+
+# --------------------------------------------------------------------------------------------
+# The recorder: metrics, α history, architecture and checkpoints after every epoch.
+# --------------------------------------------------------------------------------------------
+
+
+def _make_recorder(
+    run_dir: Path,
+    space: SpaceSpec,
+    arch_loader: DataLoader[Any],
+    start_rows: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+    on_epoch: Sequence[Callable[[int, dict[str, Any]], None]],
+) -> Any:
+    import pytorch_lightning as pl
+
+    class RunRecorder(pl.Callback):
+        def __init__(self) -> None:
+            self.metrics_rows, self.alpha_rows = start_rows
+            self.diags: list[dict[str, float]] = []
+            self.seen_steps = 0
+            self.epoch_start = time.perf_counter()
+
+        def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
+            self.diags = []
+            self.epoch_start = time.perf_counter()
+
+        def on_train_batch_end(
+            self, trainer: pl.Trainer, pl_module: Any, outputs_: Any, batch: Any, batch_idx: int
+        ) -> None:
+            loss = outputs_.get("loss") if isinstance(outputs_, dict) else outputs_
+            if isinstance(loss, torch.Tensor) and not bool(torch.isfinite(loss).all()):
+                raise SearchError(
+                    f"the training loss became non-finite at epoch {trainer.current_epoch}, "
+                    f"batch {batch_idx}; lower optimizer.lr or set strategy.gradient_clip_val "
+                    f"(the last complete epoch is kept in {CHECKPOINT})"
+                )
+            steps = getattr(pl_module, "arch_steps", 0)
+            diag = getattr(pl_module, "last_diagnostics", None)
+            if diag is not None and steps != self.seen_steps:
+                self.seen_steps = steps
+                self.diags.append(diag.scalars())
+
+        def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+            epoch = trainer.current_epoch
+            probs = pl_module.export_probs()
+            export = pl_module.export()
+            row: dict[str, Any] = {
+                "epoch": epoch,
+                "seconds": time.perf_counter() - self.epoch_start,
+            }
+            cm = trainer.callback_metrics
+            for key in ("train_loss", "train_acc"):
+                if key in cm:
+                    row[key] = float(cm[key])
+            if self.diags:
+                row["val_loss"] = sum(d["val_loss"] for d in self.diags) / len(self.diags)
+            row["supernet_val_acc"] = _accuracy(pl_module, arch_loader)
+            entropies = outputs.alpha_entropy(probs)
+            if entropies:
+                row["alpha_entropy_mean"] = sum(entropies.values()) / len(entropies)
+                row["alpha_entropy_min"] = min(entropies.values())
+            share = outputs.parameter_free_share(export)
+            if share is not None:
+                row["param_free_share"] = share
+            for key in ("direct_norm", "implicit_norm", "hypergrad_norm", "n_hvp", "step_size"):
+                vals = [d[key] for d in self.diags if key in d]
+                if vals:
+                    row[f"hg_{key}"] = sum(vals) / len(vals)
+            if self.diags:
+                row["hg_diverged_steps"] = sum(d.get("diverged", 0.0) for d in self.diags)
+                row["hg_nonfinite_steps"] = sum(1 - d.get("finite", 1.0) for d in self.diags)
+            row["arch"] = describe_architecture(space, export) or ""
+            for label, value in entropies.items():
+                row[f"entropy:{label}"] = value
+            self.metrics_rows.append(row)
+            alpha_row: dict[str, Any] = {"epoch": epoch}
+            for label, dist in probs.items():
+                for choice, p in dist.items():
+                    alpha_row[f"{label}:{choice}"] = float(p)
+            self.alpha_rows.append(alpha_row)
+
+            if trainer.is_global_zero:
+                outputs.write_csv_rows(run_dir / "metrics.csv", self.metrics_rows)
+                outputs.write_csv_rows(run_dir / "alpha_history.csv", self.alpha_rows)
+                try:
+                    outputs.plot_alpha_history(self.alpha_rows, run_dir / "alpha.png")
+                except Exception as exc:  # a plot must never stop a search
+                    _logger.warning("could not plot α history: %s", exc)
+                outputs.write_json(
+                    run_dir / "architecture.json",
+                    {
+                        "epoch": epoch,
+                        "nni": export,
+                        "arch_string": row["arch"] or None,
+                        "probs": probs,
+                    },
+                )
+                if trainer.logger is not None:
+                    scalars = {
+                        f"epoch/{k}": v for k, v in row.items() if isinstance(v, (int, float))
+                    }
+                    trainer.logger.log_metrics(scalars, step=trainer.global_step)
+                _save_checkpoint(trainer, run_dir / CHECKPOINT)
+            for hook in on_epoch:
+                hook(epoch, row)
+
+    return RunRecorder()
+
+
+def _save_checkpoint(trainer: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    trainer.save_checkpoint(str(tmp))
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+@torch.no_grad()
+def _accuracy(pl_module: Any, loader: DataLoader[Any]) -> float:
+    """Supernet accuracy (softmax-mixed ops, BN in eval mode) on the architecture half."""
+    model = pl_module.training_module.model
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    try:
+        for x, y in loader:
+            out = model(x.to(device=device, dtype=dtype))
+            correct += int((out.argmax(dim=1).cpu() == y).sum())
+            total += len(y)
+    finally:
+        model.train(was_training)
+    return correct / max(total, 1)
+
+
+def _make_progress_bar() -> Any:
+    from pytorch_lightning.callbacks import TQDMProgressBar
+
+    class ArchProgressBar(TQDMProgressBar):
+        """Lightning's bar plus the current argmax architecture."""
+
+        def __init__(self, describe: Callable[[dict[str, Any]], str | None]) -> None:
+            super().__init__(refresh_rate=1)
+            self._describe = describe
+
+        def get_metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
+            items = dict(super().get_metrics(trainer, pl_module))
+            items.pop("v_num", None)
+            try:
+                arch = self._describe(pl_module.export())
+            except Exception:  # never let the bar break training
+                arch = None
+            if arch:
+                items["arch"] = arch
+            return items
+
+    return ArchProgressBar
+
+
+# --------------------------------------------------------------------------------------------
+# The run.
+# --------------------------------------------------------------------------------------------
+
+
+def _default_run_name(cfg: RunConfig) -> str:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    space = Path(cfg.space.name).stem
+    data = cfg.data.name.replace("folder:", "folder-").replace("/", "_")
+    return f"{space}-{data}-{cfg.strategy.name}-{stamp}"
+
+
+def _prepare_data(cfg: RunConfig, spec: SpaceSpec) -> SearchData:
+    data_cfg = cfg.data
+    if data_cfg.channels is None and spec.in_channels is not None:
+        data_cfg = dataclasses.replace(data_cfg, channels=spec.in_channels)
+    return load_search_data(data_cfg, seed=cfg.trainer.seed)
+
+
+def run_search(
+    config: RunConfig,
+    *,
+    run_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    on_epoch: Sequence[Callable[[int, dict[str, Any]], None]] = (),
+    callbacks: Sequence[Any] = (),
+) -> SearchResult:
+    """Run (or resume) one search and fill its run directory.
+
+    Args:
+        config: the run config.
+        run_dir: where to write (default: ``output.dir/output.name`` or a generated name).
+        resume: continue from ``run_dir/checkpoints/last.ckpt``.
+        on_epoch: functions called after every epoch with ``(epoch, metrics_row)`` (Optuna
+            pruning, nnictl intermediate results); they may raise to stop the search.
+        callbacks: extra Lightning callbacks.
+
+    Raises:
+        SearchError: CUDA requested but absent, nothing to resume, ...
+        ConfigError: an invalid space or data option.
+        outputs.RunDirError: the run directory is not writable or the disk is full.
+    """
+    import pytorch_lightning as pl
+
+    cfg = config
+    if cfg.trainer.threads is not None:
+        torch.set_num_threads(cfg.trainer.threads)
+    accelerator, devices = resolve_device(cfg.trainer.device)
+    spec = load_space(cfg.space)
+
+    if run_dir is None:
+        run_dir = Path(cfg.output.dir) / (cfg.output.name or _default_run_name(cfg))
+    run_path = Path(run_dir)
+    ckpt = run_path / CHECKPOINT
+    if resume and not ckpt.is_file():
+        raise SearchError(
+            f"nothing to resume in {str(run_path)!r}: {CHECKPOINT} does not exist "
+            "(the search did not complete an epoch); start it again without --resume"
+        )
+    outputs.check_writable(run_path)
+
+    metrics_rows: list[dict[str, Any]] = []
+    alpha_rows: list[dict[str, Any]] = []
+    if resume:
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        done = int(state.get("epoch", -1))
+        metrics_rows = outputs.truncate_epochs(
+            outputs.read_csv_rows(run_path / "metrics.csv"), done
+        )
+        alpha_rows = outputs.truncate_epochs(
+            outputs.read_csv_rows(run_path / "alpha_history.csv"), done
+        )
+        del state
+    outputs.atomic_write_text(run_path / "config.yaml", cfg.to_yaml())
+
+    pl.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
+    data = _prepare_data(cfg, spec)
+    space = build_space(spec, num_classes=data.num_classes, in_channels=data.in_channels)
+    strategy = build_strategy(cfg.strategy)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=RuntimeWarning, module="nni")
+        supernet = strategy.mutate_model(space)
+    training_module = _training_module(cfg, data.num_classes)
+    oneshot = strategy.configure_oneshot_module(training_module)
+    oneshot.set_model(supernet)
+
+    train_loader = _loader(data.weight_train, cfg, 0, shuffle=True)
+    val_loader = _loader(data.arch_val, cfg, 1, shuffle=True)
+    loaders = strategy.train_dataloader(lambda: train_loader, lambda: val_loader)
+    eval_loader = _loader(data.arch_val, cfg, 0, shuffle=False)
+
+    recorder = _make_recorder(run_path, spec, eval_loader, (metrics_rows, alpha_rows), on_epoch)
+    cbs: list[Any] = [recorder, *callbacks]
+    if cfg.trainer.progress_bar:
+        cbs.append(_make_progress_bar()(lambda e: describe_architecture(spec, e)))
+    logger: Any = False
+    try:
+        from pytorch_lightning.loggers import TensorBoardLogger
+
+        logger = TensorBoardLogger(
+            save_dir=str(run_path), name="tb", version="", default_hp_metric=False
+        )
+    except ModuleNotFoundError:
+        _logger.info("tensorboard is not installed: no TensorBoard logs")
+
+    trainer = pl.Trainer(
+        max_epochs=cfg.trainer.epochs,
+        accelerator=accelerator,
+        devices=devices,
+        precision=_precision(cfg.trainer.precision),  # type: ignore[arg-type]
+        logger=logger,
+        callbacks=cbs,
+        enable_checkpointing=False,
+        enable_progress_bar=cfg.trainer.progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_train_batches=cfg.trainer.limit_batches,
+        log_every_n_steps=1,
+        deterministic=False,
+    )
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings(
+            "ignore", message=".*LightningModule.*has parameters that were not used.*"
+        )
+        trainer.fit(oneshot, train_dataloaders=loaders, ckpt_path=str(ckpt) if resume else None)
+    seconds = time.perf_counter() - start
+
+    export = oneshot.export()
+    probs = {k: {str(c): float(p) for c, p in v.items()} for k, v in oneshot.export_probs().items()}
+    arch_string = describe_architecture(spec, export)
+    last = recorder.metrics_rows[-1] if recorder.metrics_rows else {}
+    result = SearchResult(
+        run_dir=run_path,
+        architecture=dict(export),
+        arch_string=arch_string,
+        probs=probs,
+        metrics=dict(last),
+        epochs=len(recorder.metrics_rows),
+        seconds=seconds,
+    )
+    if trainer.is_global_zero:
+        outputs.write_json(
+            run_path / "summary.json",
+            {
+                "architecture": result.architecture,
+                "arch_string": arch_string,
+                "probs": probs,
+                "metrics": result.metrics,
+                "epochs": result.epochs,
+                "seconds_this_process": seconds,
+                "space": {"kind": spec.kind, "options": spec.options},
+                "strategy": cfg.strategy.name,
+                "finished": datetime.now().isoformat(timespec="seconds"),
+            },
+        )
+    return result
+
+
+def resume_config(run_dir: str | os.PathLike[str], overrides: Sequence[str] = ()) -> RunConfig:
+    """The config a run directory was started with (``config.yaml``), plus overrides."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise SearchError(f"{str(run_dir)!r} is not a run directory: {path.name} is missing")
+    return load_config(path, overrides)

@@ -1,0 +1,351 @@
+"""Search spaces declared in YAML (``search_spaces/*.yaml``) → NNI model spaces.
+
+A space file has a ``kind`` and ``options``::
+
+    kind: nas-bench-201        # nas-bench-201 | darts | cell
+    options: {stem_channels: 16, cells_per_stage: 5}
+
+``nas-bench-201`` and ``darts`` are NNI's hub spaces; ``cell`` is a generic DAG cell built
+from NNI's ``LayerChoice`` with ops from :data:`OP_TABLE`.
+
+Example:
+    >>> from idarts_plugin.config import SpaceConfig
+    >>> spec = load_space(SpaceConfig(name="nas-bench-201", options={"stem_channels": 4}))
+    >>> spec.kind, spec.options["stem_channels"]
+    ('nas-bench-201', 4)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+from torch import Tensor, nn
+
+from .config import ConfigError, SpaceConfig
+
+__all__ = [
+    "OP_TABLE",
+    "SPACE_KINDS",
+    "CellSpace",
+    "SpaceError",
+    "SpaceSpec",
+    "available_spaces",
+    "build_space",
+    "load_space",
+    "space_dirs",
+]
+
+
+class SpaceError(ConfigError):
+    """A space file or option is invalid (names the file and key)."""
+
+
+# --------------------------------------------------------------------------------------------
+# The generic cell space's op table.
+# --------------------------------------------------------------------------------------------
+
+
+class _ReLUConvBN(nn.Sequential):
+    def __init__(self, c: int, k: int, dilation: int = 1) -> None:
+        pad = dilation * (k - 1) // 2
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c, c, k, padding=pad, dilation=dilation, bias=False),
+            nn.BatchNorm2d(c),
+        )
+
+
+class _SepConv(nn.Sequential):
+    def __init__(self, c: int, k: int) -> None:
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c, c, k, padding=k // 2, groups=c, bias=False),
+            nn.Conv2d(c, c, 1, bias=False),
+            nn.BatchNorm2d(c),
+        )
+
+
+class _Zero(nn.Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x.mul(0.0)
+
+
+OP_TABLE: Mapping[str, Callable[[int], nn.Module]] = {
+    "none": lambda c: _Zero(),
+    "skip_connect": lambda c: nn.Identity(),
+    "conv_1x1": lambda c: _ReLUConvBN(c, 1),
+    "conv_3x3": lambda c: _ReLUConvBN(c, 3),
+    "conv_5x5": lambda c: _ReLUConvBN(c, 5),
+    "sep_conv_3x3": lambda c: _SepConv(c, 3),
+    "sep_conv_5x5": lambda c: _SepConv(c, 5),
+    "dil_conv_3x3": lambda c: _ReLUConvBN(c, 3, dilation=2),
+    "avg_pool_3x3": lambda c: nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
+    "max_pool_3x3": lambda c: nn.MaxPool2d(3, stride=1, padding=1),
+}
+"""Op name → factory of a shape-preserving module with ``c`` channels."""
+
+PARAMETER_FREE_OPS = frozenset({"none", "skip_connect", "avg_pool_3x3", "max_pool_3x3", "zero"})
+"""Ops without weights: a cell dominated by them is the classic sign of DARTS' collapse."""
+
+
+def _make_cell_space_class() -> type:
+    from nni.mutable import label_scope
+    from nni.nas.nn.pytorch import LayerChoice, ModelSpace
+
+    class _Cell(nn.Module):
+        def __init__(self, channels: int, nodes: int, ops: list[str], label: str) -> None:
+            super().__init__()
+            self.nodes = nodes
+            self.edges = nn.ModuleList()
+            # Every cell opens the same label scope, so all cells share one design (one α
+            # per edge label ``cell/{i}_{j}``), as NNI's NAS-Bench-201 cell does.
+            with label_scope(label):
+                for j in range(1, nodes + 1):
+                    incoming = nn.ModuleList()
+                    for i in range(j):
+                        choices = {name: OP_TABLE[name](channels) for name in ops}
+                        incoming.append(LayerChoice(choices, label=f"{i}_{j}"))
+                    self.edges.append(incoming)
+
+        def forward(self, x: Tensor) -> Tensor:
+            states = [x]
+            for incoming in self.edges:
+                node = states[0].new_zeros(())
+                for i, edge in enumerate(cast(nn.ModuleList, incoming)):
+                    node = node + edge(states[i])
+                states.append(node)
+            return states[-1]
+
+    class _Reduce(nn.Module):
+        def __init__(self, c_in: int, c_out: int) -> None:
+            super().__init__()
+            self.body = nn.Sequential(
+                nn.ReLU(inplace=False),
+                nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+            )
+            self.short = nn.Sequential(
+                nn.AvgPool2d(2, 2, ceil_mode=True), nn.Conv2d(c_in, c_out, 1)
+            )
+
+        def forward(self, x: Tensor) -> Tensor:
+            return self.body(x) + self.short(x)
+
+    class CellSpaceImpl(ModelSpace):
+        """Stem → [cells × layers, reduce] × stages → pool → linear; one shared cell design."""
+
+        def __init__(
+            self,
+            *,
+            nodes: int = 3,
+            ops: tuple[str, ...] = ("none", "skip_connect", "conv_3x3"),
+            channels: int = 16,
+            layers: int = 1,
+            stages: int = 2,
+            in_channels: int = 3,
+            num_classes: int = 10,
+        ) -> None:
+            super().__init__()
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
+            )
+            body: list[nn.Module] = []
+            c = channels
+            for stage in range(stages):
+                if stage > 0:
+                    body.append(_Reduce(c, 2 * c))
+                    c *= 2
+                body.extend(_Cell(c, nodes, list(ops), label="cell") for _ in range(layers))
+            self.body = nn.Sequential(*body)
+            self.head = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=False))
+            self.classifier = nn.Linear(c, num_classes)
+
+        def forward(self, x: Tensor) -> Tensor:
+            out = self.head(self.body(self.stem(x)))
+            return self.classifier(out.mean(dim=(2, 3)))
+
+    return CellSpaceImpl
+
+
+_CELL_SPACE: type | None = None
+
+
+def CellSpace(**kwargs: Any) -> nn.Module:  # noqa: N802 - reads like a class at call sites
+    """Build the generic cell space (an NNI ``ModelSpace``); see ``search_spaces/cell.yaml``."""
+    global _CELL_SPACE
+    if _CELL_SPACE is None:
+        _CELL_SPACE = _make_cell_space_class()
+    return _CELL_SPACE(**kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# Space files.
+# --------------------------------------------------------------------------------------------
+
+_SCHEMAS: dict[str, dict[str, Any]] = {
+    "nas-bench-201": {"stem_channels": 16, "cells_per_stage": 5},
+    "darts": {"width": 16, "num_cells": 8},
+    "cell": {
+        "nodes": 3,
+        "ops": ["none", "skip_connect", "conv_1x1", "conv_3x3", "sep_conv_3x3", "avg_pool_3x3"],
+        "channels": 16,
+        "layers": 1,
+        "stages": 2,
+    },
+}
+SPACE_KINDS = tuple(_SCHEMAS)
+
+
+@dataclass(frozen=True)
+class SpaceSpec:
+    """A resolved space: its kind, validated options and the file it came from."""
+
+    kind: str
+    options: dict[str, Any] = field(default_factory=dict)
+    source: str = "<defaults>"
+
+    @property
+    def in_channels(self) -> int | None:
+        """Input channels the space needs (NNI's hub spaces: RGB), ``None`` if any."""
+        return None if self.kind == "cell" else 3
+
+
+def space_dirs() -> list[Path]:
+    """Directories searched for ``<name>.yaml``: ``$IDARTS_SPACES``, then the packaged ones."""
+    dirs: list[Path] = []
+    env = os.environ.get("IDARTS_SPACES")
+    if env:
+        dirs.extend(Path(p) for p in env.split(os.pathsep) if p)
+    dirs.append(Path(__file__).resolve().parent / "search_spaces")
+    return dirs
+
+
+def available_spaces() -> list[str]:
+    """Names of the space files found in :func:`space_dirs`."""
+    names: set[str] = set()
+    for d in space_dirs():
+        if d.is_dir():
+            names.update(p.stem for p in d.glob("*.yaml"))
+    return sorted(names)
+
+
+def _find_space_file(name: str) -> Path:
+    candidate = Path(name)
+    if candidate.suffix in (".yaml", ".yml") or os.sep in name:
+        if candidate.is_file():
+            return candidate
+        raise SpaceError(f"space file {name!r} does not exist", key="space.name")
+    for d in space_dirs():
+        path = d / f"{name}.yaml"
+        if path.is_file():
+            return path
+    raise SpaceError(
+        f"unknown space {name!r}; available spaces: {', '.join(available_spaces())} "
+        "(or give a path to a space YAML file)",
+        key="space.name",
+    )
+
+
+def _check_option(kind: str, key: str, value: Any, source: str) -> Any:
+    full = f"options.{key}"
+    if kind == "cell" and key == "ops":
+        if not isinstance(value, (list, tuple)) or not value:
+            raise SpaceError(
+                f"must be a non-empty list of op names, got {value!r}", key=full, source=source
+            )
+        for op in value:
+            if op not in OP_TABLE:
+                raise SpaceError(
+                    f"unknown op {op!r}; valid ops: {', '.join(OP_TABLE)}", key=full, source=source
+                )
+        if len(set(value)) != len(value):
+            raise SpaceError(f"ops must be distinct, got {value!r}", key=full, source=source)
+        return list(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SpaceError(f"must be an integer >= 1, got {value!r}", key=full, source=source)
+    return value
+
+
+def load_space(config: SpaceConfig) -> SpaceSpec:
+    """Read and validate the space file named by ``config`` and apply its option overrides.
+
+    Raises:
+        SpaceError: unknown space or kind, malformed file, unknown or invalid option (the
+            message names the file and key).
+    """
+    path = _find_space_file(config.name)
+    source = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise SpaceError(f"malformed YAML: {getattr(exc, 'problem', exc)}", source=source) from None
+    if not isinstance(raw, dict):
+        raise SpaceError("a space file must be a mapping with 'kind' and 'options'", source=source)
+    unknown = sorted(set(raw) - {"kind", "options", "description"})
+    if unknown:
+        raise SpaceError(
+            "unknown key; valid keys: kind, options, description", key=unknown[0], source=source
+        )
+    kind = raw.get("kind")
+    if kind not in _SCHEMAS:
+        raise SpaceError(
+            f"unknown kind {kind!r}; valid kinds: {', '.join(SPACE_KINDS)}",
+            key="kind",
+            source=source,
+        )
+    options = dict(_SCHEMAS[kind])
+    file_options = raw.get("options") or {}
+    if not isinstance(file_options, dict):
+        raise SpaceError("must be a mapping", key="options", source=source)
+    for where, values in ((source, file_options), ("space.options", config.options)):
+        for key, value in values.items():
+            if key not in options:
+                raise SpaceError(
+                    f"unknown option for a {kind} space; valid options: {', '.join(_SCHEMAS[kind])}",
+                    key=f"options.{key}" if where == source else f"space.options.{key}",
+                    source=where if where == source else None,
+                )
+            options[key] = _check_option(kind, key, value, where)
+    return SpaceSpec(kind=kind, options=options, source=source)
+
+
+def build_space(spec: SpaceSpec, *, num_classes: int, in_channels: int = 3) -> nn.Module:
+    """Instantiate the NNI model space described by ``spec``.
+
+    Args:
+        spec: from :func:`load_space`.
+        num_classes: classifier outputs.
+        in_channels: input channels of the data (the hub spaces need 3; see
+            :attr:`SpaceSpec.in_channels`).
+    """
+    o = spec.options
+    if spec.kind == "nas-bench-201":
+        from nni.nas.hub.pytorch import NasBench201
+
+        return NasBench201(
+            stem_out_channels=o["stem_channels"],
+            num_modules_per_stack=o["cells_per_stage"],
+            num_labels=num_classes,
+        )
+    if spec.kind == "darts":
+        from nni.nas.hub.pytorch import DARTS as DARTS_SPACE
+
+        space = DARTS_SPACE(width=o["width"], num_cells=o["num_cells"], dataset="cifar")
+        if num_classes != space.num_labels:  # the hub space fixes 10 classes for "cifar"
+            space.classifier = nn.Linear(space.classifier.in_features, num_classes)
+            space.num_labels = num_classes
+        return space
+    return CellSpace(
+        nodes=o["nodes"],
+        ops=tuple(o["ops"]),
+        channels=o["channels"],
+        layers=o["layers"],
+        stages=o["stages"],
+        in_channels=in_channels,
+        num_classes=num_classes,
+    )

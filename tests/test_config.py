@@ -1,0 +1,93 @@
+"""Run-config schema: defaults, overrides, round trip and errors that name the key."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from idarts_plugin.config import (
+    ConfigError,
+    RunConfig,
+    StrategyConfig,
+    apply_overrides,
+    load_config,
+)
+
+EXAMPLE = "examples/configs/digits-nb201.yaml"
+
+
+def test_example_config_loads_and_round_trips():
+    cfg = load_config(EXAMPLE)
+    assert cfg.strategy.name == "implicit" and cfg.strategy.neumann_steps == 2
+    assert cfg.data.name == "digits"
+    again = RunConfig.from_dict(yaml.safe_load(cfg.to_yaml()))
+    assert again == cfg
+
+
+def test_overrides_parse_yaml_values():
+    cfg = load_config(
+        EXAMPLE,
+        [
+            "strategy.neumann_lr=auto",
+            "trainer.epochs=3",
+            "strategy.arc_betas=[0.9, 0.99]",
+            "trainer.threads=null",
+        ],
+    )
+    assert cfg.strategy.neumann_lr == "auto"
+    assert cfg.trainer.epochs == 3
+    assert cfg.strategy.arc_betas == (0.9, 0.99)
+    assert cfg.trainer.threads is None
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("strategy.neumann_steps=-1", "strategy.neumann_steps"),
+        ("strategy.inner_steps=0", "strategy.inner_steps"),
+        ("strategy.hvp=fd", "strategy.hvp"),
+        ("strategy.name=idarts", "strategy.name"),
+        ("strategy.unrolled_lr=0.1", "strategy.unrolled_lr"),  # not a key of 'implicit'
+        ("trainer.device=tpu", "trainer.device"),
+        ("trainer.batch_size=0", "trainer.batch_size"),
+        ("optimizer.lr_min=1.0", "optimizer.lr_min"),
+        ("bogus.key=1", "bogus"),
+    ],
+)
+def test_invalid_values_name_file_and_key(override, key):
+    with pytest.raises(ConfigError) as info:
+        load_config(EXAMPLE, [override])
+    msg = str(info.value)
+    assert key in msg and EXAMPLE in msg
+
+
+def test_strategy_keys_depend_on_strategy():
+    assert "neumann_steps" in StrategyConfig.valid_keys("implicit")
+    assert "neumann_steps" not in StrategyConfig.valid_keys("unrolled")
+    assert "inner_steps" not in StrategyConfig.valid_keys("darts")
+    cfg = RunConfig.from_dict(
+        {"strategy": {"name": "hypergradient", "method": "cg", "method_options": {"steps": 4}}}
+    )
+    assert cfg.strategy.method == "cg"
+    with pytest.raises(ConfigError, match="valid methods"):
+        RunConfig.from_dict({"strategy": {"name": "hypergradient", "method": "newton"}})
+
+
+def test_override_syntax_errors():
+    with pytest.raises(ConfigError, match=r"section\.key=value"):
+        apply_overrides({}, ["trainer.epochs"])
+    with pytest.raises(ConfigError, match="section and a key"):
+        apply_overrides({}, ["epochs=3"])
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1,\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml.*malformed YAML at line"):
+        load_config(bad)
+    lst = tmp_path / "list.yaml"
+    lst.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(lst)

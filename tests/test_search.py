@@ -1,0 +1,268 @@
+"""End-to-end searches on tiny NAS-Bench-201 spaces: Python API, NasExperiment and CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from idarts_plugin.config import RunConfig
+from tests.conftest import requires_nni
+
+pytestmark = [requires_nni, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+STRATEGY_NAMES = ["implicit", "unrolled", "amended", "darts"]
+
+
+def tiny_config(strategy: str = "implicit", **trainer) -> dict:
+    return {
+        "space": {"name": "nas-bench-201", "options": {"stem_channels": 4, "cells_per_stage": 1}},
+        "data": {"name": "digits", "limit": 256},
+        "strategy": {"name": strategy},
+        "trainer": {
+            "epochs": 1,
+            "batch_size": 32,
+            "limit_batches": 2,
+            "progress_bar": False,
+            "threads": 2,
+            **trainer,
+        },
+    }
+
+
+def assert_valid_nb201_run(run_dir: Path) -> str:
+    from idarts_plugin.nb201 import parse_arch
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    parse_arch(summary["arch_string"])  # raises if not a valid cell
+    for name in (
+        "config.yaml",
+        "architecture.json",
+        "alpha_history.csv",
+        "metrics.csv",
+        "alpha.png",
+    ):
+        assert (run_dir / name).is_file(), name
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert len(summary["architecture"]) == 6
+    return summary["arch_string"]
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+def test_run_search_api(tmp_path, strategy):
+    from idarts_plugin.search import run_search
+
+    cfg = RunConfig.from_dict(tiny_config(strategy))
+    result = run_search(cfg, run_dir=tmp_path / "run")
+    assert_valid_nb201_run(tmp_path / "run")
+    assert result.epochs == 1
+    assert 0.0 <= result.metrics["supernet_val_acc"] <= 1.0
+    if strategy != "darts":
+        assert float(result.metrics["hg_n_hvp"]) >= 1
+        assert float(result.metrics["hg_implicit_norm"]) > 0
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+def test_cli_search(tmp_path, strategy, capsys):
+    import yaml
+
+    from idarts_plugin.cli import main
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_config(strategy)))
+    code = main(["search", str(cfg), "--run-dir", str(tmp_path / "run"), "--set", "trainer.seed=3"])
+    assert code == 0
+    out = capsys.readouterr().out
+    arch = assert_valid_nb201_run(tmp_path / "run")
+    assert arch in out
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["trainer"]["seed"] == 3
+    assert saved["strategy"]["name"] == strategy
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+def test_nas_experiment(strategy, tmp_path):
+    from nni.nas.evaluator.pytorch import Classification, DataLoader
+    from nni.nas.experiment import NasExperiment
+    from nni.nas.hub.pytorch import NasBench201
+    from nni.nas.strategy import DARTS
+
+    from idarts_plugin import AmendedDARTS, ImplicitDARTS, UnrolledDARTS
+    from idarts_plugin.data import DataConfig, load_search_data
+    from idarts_plugin.nb201 import arch_from_nni
+
+    make = {
+        "implicit": lambda: ImplicitDARTS(neumann_steps=2),
+        "unrolled": lambda: UnrolledDARTS(),
+        "amended": lambda: AmendedDARTS(),
+        "darts": lambda: DARTS(),
+    }[strategy]
+    data = load_search_data(DataConfig(name="digits", limit=128, channels=3), seed=0)
+    evaluator = Classification(
+        train_dataloaders=DataLoader(data.weight_train, batch_size=32),
+        val_dataloaders=DataLoader(data.arch_val, batch_size=32),
+        max_epochs=1,
+        num_classes=data.num_classes,
+        export_onnx=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        logger=False,
+        limit_train_batches=2,
+        enable_checkpointing=False,
+        default_root_dir=str(tmp_path),
+    )
+    torch.manual_seed(0)
+    space = NasBench201(stem_out_channels=4, num_modules_per_stack=1, num_labels=data.num_classes)
+    exp = NasExperiment(space, evaluator, make())
+    exp.config.execution_engine.name = "sequential"
+    try:
+        exp.run()
+        (top,) = exp.export_top_models(formatter="dict")
+    finally:
+        exp.stop()
+    arch_from_nni(top)  # raises on an invalid cell
+
+
+def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
+    """Kill a real search process after its first checkpoint, resume, compare with a clean run."""
+    import yaml
+
+    cfg = tiny_config("implicit", epochs=3, limit_batches=None)
+    cfg["data"]["limit"] = 512
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "idarts_plugin.cli", "search", str(cfg_path), "--no-progress"]
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*cmd, "--run-dir", str(killed)], env=env, cwd=ROOT)
+    ckpt = killed / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 300
+    try:
+        while not ckpt.exists():
+            assert proc.poll() is None, "the search ended before writing its first checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint within 300 s"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert not (killed / "summary.json").exists(), "killed too late: the search had finished"
+    done_before = len((killed / "metrics.csv").read_text().strip().splitlines()) - 1
+    assert 1 <= done_before < 3
+
+    resumed = subprocess.run(
+        [*cmd[:4], "--resume", str(killed), "--no-progress"], env=env, cwd=ROOT
+    )
+    assert resumed.returncode == 0
+    clean = subprocess.run([*cmd, "--run-dir", str(tmp_path / "clean")], env=env, cwd=ROOT)
+    assert clean.returncode == 0
+
+    a = json.loads((killed / "summary.json").read_text())
+    b = json.loads((tmp_path / "clean" / "summary.json").read_text())
+    assert a["arch_string"] == b["arch_string"]
+    for label, dist in b["probs"].items():
+        for op, p in dist.items():
+            assert a["probs"][label][op] == pytest.approx(p, rel=1e-5, abs=1e-7)
+    rows = (killed / "metrics.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 3  # header + one row per epoch, none duplicated
+
+
+BAD_INPUTS = {
+    "unknown space": ["--set", "space.name=nas-bench-999"],
+    "unknown op": ["--set", "space.name=cell", "--set", "space.options.ops=[conv_3x3,conv_9x9]"],
+    "unknown data set": ["--set", "data.name=imagenet-22k"],
+    "negative K": ["--set", "strategy.neumann_steps=-1"],
+    "unknown key": ["--set", "strategy.neuman_steps=2"],
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_one_line_exit_2(tmp_path, case, capsys):
+    import yaml
+
+    from idarts_plugin.cli import main
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_config()))
+    code = main(["search", str(cfg), "--run-dir", str(tmp_path / "r"), *BAD_INPUTS[case]])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+    assert "error" in err
+
+
+def test_malformed_yaml_names_file_and_line(tmp_path, capsys):
+    from idarts_plugin.cli import main
+
+    cfg = tmp_path / "broken.yaml"
+    cfg.write_text("trainer:\n  epochs: [1, 2\n")
+    assert main(["search", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "broken.yaml" in err and "line" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only directories")
+def test_unwritable_output_dir_fails_before_search(tmp_path, capsys):
+    import yaml
+
+    from idarts_plugin.cli import main
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_config()))
+    assert main(["search", str(cfg), "--run-dir", str(ro / "run")]) == 2
+    assert "not writable" in capsys.readouterr().err
+
+
+def test_unwritable_output_dir_as_root_uses_a_file_in_the_way(tmp_path, capsys):
+    """Root ignores permissions, so block the path with a file: still one line, exit 2."""
+    import yaml
+
+    from idarts_plugin.cli import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_config()))
+    assert main(["search", str(cfg), "--run-dir", str(blocker / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "not writable" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_cuda_is_a_clear_error(tmp_path, capsys):
+    import yaml
+
+    from idarts_plugin.cli import main
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_config(device="cuda")))
+    assert main(["search", str(cfg), "--run-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "CUDA" in err and len(err.strip().splitlines()) == 1
+
+
+def test_console_script_exit_code_in_a_real_process(tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("strategy: {name: implicit, neumann_steps: -1}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "idarts_plugin.cli", "search", str(cfg)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "strategy.neumann_steps" in proc.stderr
