@@ -1,0 +1,393 @@
+"""Judge what a search found: train the derived architecture from scratch and report.
+
+:func:`evaluate_run` reads a run directory, freezes NNI's model space at the exported
+architecture, trains it with a standard recipe (SGD with momentum and a cosine schedule, the
+data set's conventional augmentation when ``data.augment`` is on) on the whole training set
+(both search halves), and reports test accuracy (mean ± std over seeds), parameter count and
+FLOPs, written to ``RUN_DIR/evaluation.json``.
+
+FLOPs are counted as multiply-accumulates of ``Conv2d`` and ``Linear`` layers for one input
+image (the convention of the DARTS and NAS-Bench-201 papers, which call them FLOPs).
+
+Example:
+    >>> report = evaluate_run("runs/my-search", epochs=20, seeds=2)  # doctest: +SKIP
+    >>> report.test_acc_mean                                           # doctest: +SKIP
+    0.93
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import ConcatDataset, DataLoader
+
+from . import outputs
+from .config import RunConfig, load_config
+
+__all__ = [
+    "EvaluationReport",
+    "count_flops",
+    "count_parameters",
+    "evaluate_run",
+    "freeze_architecture",
+    "plot_cell",
+    "train_from_scratch",
+]
+
+_logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """Result of retraining a derived architecture.
+
+    Attributes:
+        arch: the architecture (NB201 string / genotype, or the NNI dict as JSON).
+        test_accs: test accuracy of each seed (fraction in [0, 1]).
+        test_acc_mean: their mean.
+        test_acc_std: their sample standard deviation (0 for one seed).
+        params: trainable parameters of the derived network.
+        flops: multiply-accumulates of Conv2d/Linear layers for one input.
+        epochs: training epochs per seed.
+        seconds: wall time.
+    """
+
+    arch: str
+    test_accs: tuple[float, ...]
+    test_acc_mean: float
+    test_acc_std: float
+    params: int
+    flops: int
+    epochs: int
+    seconds: float
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters (shared tensors counted once)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of ``Conv2d`` and ``Linear`` layers for one input of ``input_shape``.
+
+    Args:
+        model: the network (evaluated once in eval mode, without gradients).
+        input_shape: ``(C, H, W)`` of one example.
+
+    Example:
+        >>> count_flops(nn.Conv2d(3, 8, 3, padding=1, bias=False), (3, 4, 4))  # 4*4*8 * 3*3*3
+        3456
+    """
+    total = 0
+
+    def conv_hook(m: nn.Module, _inp: Any, out: Tensor) -> None:
+        nonlocal total
+        assert isinstance(m, nn.Conv2d)
+        k = m.kernel_size[0] * m.kernel_size[1] * (m.in_channels // m.groups)
+        total += out[0].numel() * k
+
+    def linear_hook(m: nn.Module, _inp: Any, out: Tensor) -> None:
+        nonlocal total
+        assert isinstance(m, nn.Linear)
+        total += out[0].numel() * m.in_features
+
+    handles = []
+    for mod in model.modules():
+        if isinstance(mod, nn.Conv2d):
+            handles.append(mod.register_forward_hook(conv_hook))
+        elif isinstance(mod, nn.Linear):
+            handles.append(mod.register_forward_hook(linear_hook))
+    was_training = model.training
+    model.eval()
+    try:
+        param = next(model.parameters(), None)
+        dtype = param.dtype if param is not None else torch.float32
+        device = param.device if param is not None else torch.device("cpu")
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape, dtype=dtype, device=device))
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return total
+
+
+def freeze_architecture(
+    config: RunConfig, architecture: Mapping[str, Any], *, num_classes: int, in_channels: int
+) -> nn.Module:
+    """Build the run's model space and freeze it at ``architecture`` (a plain ``nn.Module``)."""
+    from .spaces import build_space, load_space
+
+    spec = load_space(config.space)
+    space = build_space(spec, num_classes=num_classes, in_channels=in_channels)
+    frozen = space.freeze(dict(architecture))  # type: ignore[operator]
+    return frozen
+
+
+def _augmenter(name: str, enabled: bool) -> Callable[[Tensor], Tensor] | None:
+    """Random crop (4-pixel padding) + horizontal flip for CIFAR-like sets; none otherwise."""
+    if not enabled or name not in ("cifar10", "cifar100", "imagenet16-120"):
+        return None
+    pad = 2 if name == "imagenet16-120" else 4
+
+    def augment(x: Tensor) -> Tensor:
+        n, _, h, w = x.shape
+        padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+        out = torch.empty_like(x)
+        ij = torch.randint(0, 2 * pad + 1, (n, 2))
+        flip = torch.rand(n) < 0.5
+        for k in range(n):
+            i, j = int(ij[k, 0]), int(ij[k, 1])
+            crop = padded[k, :, i : i + h, j : j + w]
+            out[k] = crop.flip(-1) if flip[k] else crop
+        return out
+
+    return augment
+
+
+def train_from_scratch(
+    model: nn.Module,
+    train_set: Any,
+    test_set: Any,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float = 0.025,
+    lr_min: float = 0.0,
+    momentum: float = 0.9,
+    weight_decay: float = 3e-4,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    augment: Callable[[Tensor], Tensor] | None = None,
+    grad_clip: float = 5.0,
+) -> float:
+    """Train ``model`` with SGD + cosine schedule and return its test accuracy."""
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    gen = torch.Generator().manual_seed(seed)
+    model = model.to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=lr_min)
+    loader = DataLoader(
+        train_set,
+        batch_size=batch_size,
+        shuffle=True,
+        generator=gen,
+        drop_last=len(train_set) > batch_size,
+    )
+    crit = nn.CrossEntropyLoss()
+    for epoch in range(epochs):
+        model.train()
+        total = 0.0
+        for x, y in loader:
+            if augment is not None:
+                x = augment(x)
+            x, y = x.to(device), y.to(device)
+            opt.zero_grad(set_to_none=True)
+            loss = crit(model(x), y)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite training loss at epoch {epoch}")
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            opt.step()
+            total += float(loss)
+        sched.step()
+        _logger.info(
+            "retrain epoch %d/%d: loss %.4f", epoch + 1, epochs, total / max(len(loader), 1)
+        )
+    model.eval()
+    correct = seen = 0
+    with torch.no_grad():
+        for x, y in DataLoader(test_set, batch_size=256):
+            pred = model(x.to(device)).argmax(dim=1).cpu()
+            correct += int((pred == y).sum())
+            seen += len(y)
+    return correct / max(seen, 1)
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    *,
+    epochs: int = 50,
+    seeds: int = 1,
+    overrides: tuple[str, ...] = (),
+    lr: float | None = None,
+) -> EvaluationReport:
+    """Retrain the architecture a search exported and write ``evaluation.json``.
+
+    Args:
+        run_dir: a run directory (``config.yaml`` and ``architecture.json`` needed).
+        epochs: training epochs per seed.
+        seeds: independent trainings (seeds ``trainer.seed .. + seeds - 1``).
+        overrides: ``section.key=value`` overrides of the run's config (e.g. ``data.root=...``).
+        lr: initial learning rate (default: the search's ``optimizer.lr``).
+    """
+    from .data import load_search_data
+    from .search import SearchError, resolve_device
+    from .spaces import load_space
+
+    run = Path(run_dir)
+    arch_file = run / "architecture.json"
+    if not (run / "config.yaml").is_file() or not arch_file.is_file():
+        raise SearchError(
+            f"{str(run)!r} is not a finished or checkpointed run directory "
+            "(config.yaml and architecture.json are needed)"
+        )
+    if seeds < 1:
+        raise SearchError(f"--seeds must be >= 1, got {seeds}")
+    if epochs < 1:
+        raise SearchError(f"--epochs must be >= 1, got {epochs}")
+    cfg = load_config(run / "config.yaml", overrides)
+    record = json.loads(arch_file.read_text())
+    architecture = record["nni"]
+    spec = load_space(cfg.space)
+    data_cfg = cfg.data
+    if data_cfg.channels is None and spec.in_channels is not None:
+        data_cfg = dataclasses.replace(data_cfg, channels=spec.in_channels)
+    data = load_search_data(data_cfg, seed=cfg.trainer.seed)
+    train_set: ConcatDataset[Any] = ConcatDataset([data.weight_train, data.arch_val])
+    accelerator, devices = resolve_device(cfg.trainer.device)
+    device = "cpu"
+    if accelerator == "gpu":
+        device = f"cuda:{devices[0] if isinstance(devices, list) else 0}"
+    augment = _augmenter(data.name, data_cfg.augment)
+    start = time.perf_counter()
+    accs = []
+    params = flops = 0
+    for k in range(seeds):
+        seed = cfg.trainer.seed + k
+        torch.manual_seed(seed)
+        model = freeze_architecture(
+            cfg, architecture, num_classes=data.num_classes, in_channels=data.in_channels
+        )
+        if k == 0:
+            params = count_parameters(model)
+            flops = count_flops(model, (data.in_channels, data.image_size, data.image_size))
+        acc = train_from_scratch(
+            model,
+            train_set,
+            data.test,
+            epochs=epochs,
+            batch_size=cfg.trainer.batch_size,
+            lr=cfg.optimizer.lr if lr is None else lr,
+            lr_min=0.0,
+            momentum=cfg.optimizer.momentum,
+            weight_decay=cfg.optimizer.weight_decay,
+            seed=seed,
+            device=device,
+            augment=augment,
+        )
+        accs.append(acc)
+        _logger.info("seed %d: test accuracy %.4f", seed, acc)
+    arch = record.get("arch_string") or json.dumps(architecture, sort_keys=True)
+    report = EvaluationReport(
+        arch=arch,
+        test_accs=tuple(accs),
+        test_acc_mean=statistics.fmean(accs),
+        test_acc_std=statistics.stdev(accs) if len(accs) > 1 else 0.0,
+        params=params,
+        flops=flops,
+        epochs=epochs,
+        seconds=time.perf_counter() - start,
+    )
+    outputs.write_json(run / "evaluation.json", dataclasses.asdict(report))
+    if spec.kind in ("nas-bench-201", "cell"):
+        try:
+            plot_cell(
+                architecture, run / "cell.png", title=arch if spec.kind == "nas-bench-201" else None
+            )
+        except Exception as exc:  # a plot must never lose an evaluation
+            _logger.warning("could not plot the cell: %s", exc)
+    return report
+
+
+def plot_cell(
+    architecture: Mapping[str, Any], path: Path, *, prefix: str = "cell", title: str | None = None
+) -> bool:
+    """Draw a DAG cell whose edges are labelled ``{prefix}/{i}_{j}`` → op, as a PNG.
+
+    Edges whose op is ``none`` are left out (they carry nothing). Returns False when the
+    architecture has no such edges.
+    """
+    edges: list[tuple[int, int, str]] = []
+    for key, op in architecture.items():
+        if not key.startswith(prefix + "/") or not isinstance(op, str):
+            continue
+        tail = key.split("/", 1)[1]
+        try:
+            i, j = (int(t) for t in tail.split("_"))
+        except ValueError:
+            continue
+        edges.append((i, j, op))
+    if not edges:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import io
+
+    import matplotlib.pyplot as plt
+
+    n = max(j for _, j, _ in edges) + 1
+    xs = [k * 2.0 for k in range(n)]
+    fig, ax = plt.subplots(figsize=(2.2 * n + 1, 3.2))
+    colours = {
+        "skip_connect": "tab:green",
+        "avg_pool_3x3": "tab:orange",
+        "max_pool_3x3": "tab:orange",
+    }
+    for i, j, op in sorted(edges):
+        if op == "none":
+            continue
+        span = j - i
+        rad = 0.0 if span == 1 else -0.35 * (1 if (i + j) % 2 else -1)
+        colour = colours.get(op, "tab:blue")
+        ax.annotate(
+            "",
+            xy=(xs[j], 0),
+            xytext=(xs[i], 0),
+            arrowprops={
+                "arrowstyle": "-|>",
+                "color": colour,
+                "lw": 1.6,
+                "connectionstyle": f"arc3,rad={rad}",
+                "shrinkA": 14,
+                "shrinkB": 14,
+            },
+        )
+        mid_y = -rad * (xs[j] - xs[i]) / 2
+        ax.text(
+            (xs[i] + xs[j]) / 2,
+            mid_y,
+            op,
+            ha="center",
+            va="center",
+            fontsize=8,
+            color=colour,
+            bbox={"fc": "white", "ec": "none", "pad": 0.5},
+        )
+    for k, x in enumerate(xs):
+        ax.add_patch(plt.Circle((x, 0), 0.3, color="lightgray", zorder=3))
+        ax.text(x, 0, str(k), ha="center", va="center", zorder=4, fontsize=10)
+    ax.set_xlim(-0.8, xs[-1] + 0.8)
+    ax.set_ylim(-max(2.0, n * 0.7), max(2.0, n * 0.7))
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    outputs.atomic_write_bytes(path, buf.getvalue())
+    return True

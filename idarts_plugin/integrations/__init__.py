@@ -1,0 +1,1 @@
+"""Optional integrations (Optuna, nnictl); each imports its dependency lazily."""

@@ -1,0 +1,414 @@
+"""Optuna studies over a search's outer hyperparameters (K, γ, T, learning rates, ...).
+
+A *tune config* (YAML) names a base run config and the distributions of any of its keys::
+
+    base: ../configs/digits-nb201.yaml      # relative to the tune file
+    overrides: [trainer.epochs=5]           # fixed for every trial
+    params:
+      strategy.neumann_steps: {type: int, low: 0, high: 10}
+      strategy.neumann_lr: {type: float, low: 1.0e-4, high: 0.1, log: true}
+      strategy.inner_steps: {type: categorical, choices: [1, 2, 4]}
+    sampler: {name: tpe, seed: 0}           # tpe | cmaes | random | nsga2
+    pruner: {name: median, n_startup_trials: 2, n_warmup_steps: 1}   # median | hyperband | threshold | none
+    objective: supernet_val_acc             # supernet_val_acc | retrain_acc | nb201_test_acc
+    objective_options: {}                   # retrain: {epochs, seeds}; nb201: {tables, dataset}
+    cost_objective: false                   # add search seconds as a 2nd objective (Pareto front)
+    output_dir: runs/tune
+
+Every trial runs one search (its run directory under ``output_dir/<study>/trial-<n>``),
+reports the objective's per-epoch value (supernet accuracy on the architecture split) for
+pruning, and stores the architecture, run directory and diagnostics as user attributes. A
+trial that raises (a diverging search, a NaN) is recorded as FAIL with its reason and the
+study goes on.
+
+Optuna is an optional dependency: ``pip install 'idarts-plugin[optuna]'``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from ..config import ConfigError, RunConfig, apply_overrides
+
+if TYPE_CHECKING:  # pragma: no cover
+    pass
+
+__all__ = [
+    "OBJECTIVES",
+    "TuneConfig",
+    "load_tune_config",
+    "make_objective",
+    "pruning_callback",
+    "run_study",
+]
+
+_logger = logging.getLogger(__name__)
+
+OBJECTIVES = ("supernet_val_acc", "retrain_acc", "nb201_test_acc")
+SAMPLERS = ("tpe", "cmaes", "random", "nsga2")
+PRUNERS = ("median", "hyperband", "threshold", "none")
+
+
+def _import_optuna() -> Any:
+    try:
+        import optuna
+    except ImportError as exc:  # pragma: no cover - exercised only without optuna
+        raise ImportError(
+            "Optuna is needed for tuning: pip install 'idarts-plugin[optuna]'"
+        ) from exc
+    return optuna
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """A validated tune config (see the module docstring for the YAML form)."""
+
+    base: RunConfig
+    base_dict: dict[str, Any]
+    params: dict[str, dict[str, Any]]
+    sampler: dict[str, Any] = field(default_factory=lambda: {"name": "tpe"})
+    pruner: dict[str, Any] = field(default_factory=lambda: {"name": "median"})
+    objective: str = "supernet_val_acc"
+    objective_options: dict[str, Any] = field(default_factory=dict)
+    cost_objective: bool = False
+    output_dir: str = "runs/tune"
+
+    @property
+    def directions(self) -> list[str]:
+        """Optuna directions: maximise the objective (and minimise cost)."""
+        return ["maximize", "minimize"] if self.cost_objective else ["maximize"]
+
+
+def _check_param(key: str, spec: Any, source: str) -> dict[str, Any]:
+    where = f"params.{key}"
+    if not isinstance(spec, Mapping) or "type" not in spec:
+        raise ConfigError("must be a mapping with a 'type'", key=where, source=source)
+    kind = spec["type"]
+    if kind in ("int", "float"):
+        extra = set(spec) - {"type", "low", "high", "log", "step"}
+        if extra or "low" not in spec or "high" not in spec:
+            raise ConfigError(
+                f"{kind} needs low and high (optional: log, step); got keys {sorted(spec)}",
+                key=where,
+                source=source,
+            )
+        if not spec["low"] < spec["high"]:
+            raise ConfigError(
+                f"low must be < high, got {spec['low']} and {spec['high']}",
+                key=where,
+                source=source,
+            )
+        if spec.get("log") and spec["low"] <= 0:
+            raise ConfigError("log scale needs low > 0", key=where, source=source)
+    elif kind == "categorical":
+        choices = spec.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise ConfigError(
+                "categorical needs a non-empty list 'choices'", key=where, source=source
+            )
+    else:
+        raise ConfigError(
+            f"unknown type {kind!r}; valid types: int, float, categorical", key=where, source=source
+        )
+    if key.count(".") < 1:
+        raise ConfigError(
+            "must be a dotted run-config key such as strategy.neumann_steps",
+            key=where,
+            source=source,
+        )
+    return dict(spec)
+
+
+def load_tune_config(path: str | Path, overrides: tuple[str, ...] = ()) -> TuneConfig:
+    """Read and validate a tune config; the base run config is validated too.
+
+    Raises:
+        ConfigError: naming the tune file (or the base file) and the key.
+    """
+    source = str(path)
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read the file: {exc.strerror or exc}", source=source) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            f"malformed YAML: {getattr(exc, 'problem', exc)}", source=source
+        ) from None
+    if not isinstance(raw, dict):
+        raise ConfigError("a tune config must be a mapping", source=source)
+    valid = {
+        "base",
+        "overrides",
+        "params",
+        "sampler",
+        "pruner",
+        "objective",
+        "objective_options",
+        "cost_objective",
+        "output_dir",
+    }
+    bad = sorted(set(raw) - valid)
+    if bad:
+        raise ConfigError(
+            f"unknown key; valid keys: {', '.join(sorted(valid))}", key=bad[0], source=source
+        )
+    base_path = raw.get("base")
+    base_raw: dict[str, Any] = {}
+    if base_path is not None:
+        resolved = (Path(path).parent / base_path).resolve()
+        base_raw = yaml.safe_load(resolved.read_text()) if resolved.is_file() else None  # type: ignore[assignment]
+        if base_raw is None:
+            raise ConfigError(
+                f"base run config {str(resolved)!r} does not exist", key="base", source=source
+            )
+    fixed = [*list(raw.get("overrides") or []), *overrides]
+    base_raw = apply_overrides(base_raw, fixed)
+    base = RunConfig.from_dict(base_raw, source=str(base_path or source))
+    params_raw = raw.get("params") or {}
+    if not isinstance(params_raw, Mapping) or not params_raw:
+        raise ConfigError(
+            "must map at least one run-config key to a distribution", key="params", source=source
+        )
+    params = {k: _check_param(k, v, source) for k, v in params_raw.items()}
+    sampler = dict(raw.get("sampler") or {"name": "tpe"})
+    if sampler.get("name", "tpe") not in SAMPLERS:
+        raise ConfigError(
+            f"unknown sampler {sampler.get('name')!r}; valid: {', '.join(SAMPLERS)}",
+            key="sampler.name",
+            source=source,
+        )
+    pruner = dict(raw.get("pruner") or {"name": "median"})
+    if pruner.get("name", "median") not in PRUNERS:
+        raise ConfigError(
+            f"unknown pruner {pruner.get('name')!r}; valid: {', '.join(PRUNERS)}",
+            key="pruner.name",
+            source=source,
+        )
+    objective = raw.get("objective", "supernet_val_acc")
+    if objective not in OBJECTIVES:
+        raise ConfigError(
+            f"unknown objective {objective!r}; valid: {', '.join(OBJECTIVES)}",
+            key="objective",
+            source=source,
+        )
+    cfg = TuneConfig(
+        base=base,
+        base_dict=base_raw,
+        params=params,
+        sampler=sampler,
+        pruner=pruner,
+        objective=objective,
+        objective_options=dict(raw.get("objective_options") or {}),
+        cost_objective=bool(raw.get("cost_objective", False)),
+        output_dir=str(raw.get("output_dir", "runs/tune")),
+    )
+    # Every key must be settable: try the distribution's first value on the base config.
+    for key, spec in params.items():
+        probe = spec["choices"][0] if spec["type"] == "categorical" else spec["low"]
+        try:
+            RunConfig.from_dict(_set(base_raw, key, probe), source=source)
+        except ConfigError as exc:
+            raise ConfigError(
+                f"cannot be tuned: {exc}", key=f"params.{key}", source=source
+            ) from None
+    return cfg
+
+
+def _set(raw: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    return apply_overrides(
+        raw,
+        [
+            f"{dotted}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
+        ],
+    )
+
+
+def make_sampler(spec: Mapping[str, Any], *, multi_objective: bool) -> Any:
+    """An Optuna sampler from ``{"name": ..., **options}``."""
+    optuna = _import_optuna()
+    opts = {k: v for k, v in spec.items() if k != "name"}
+    name = spec.get("name", "nsga2" if multi_objective else "tpe")
+    if name == "tpe":
+        return optuna.samplers.TPESampler(**opts)
+    if name == "random":
+        return optuna.samplers.RandomSampler(**opts)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(**opts)
+    if name == "cmaes":
+        try:
+            import cmaes  # noqa: F401
+        except ImportError:
+            raise ImportError(
+                "the CMA-ES sampler needs: pip install 'idarts-plugin[optuna]' (cmaes)"
+            ) from None
+        return optuna.samplers.CmaEsSampler(**opts)
+    raise ValueError(f"unknown sampler {name!r}; valid: {', '.join(SAMPLERS)}")
+
+
+def make_pruner(spec: Mapping[str, Any]) -> Any:
+    """An Optuna pruner from ``{"name": ..., **options}``."""
+    optuna = _import_optuna()
+    opts = {k: v for k, v in spec.items() if k != "name"}
+    name = spec.get("name", "median")
+    if name == "median":
+        return optuna.pruners.MedianPruner(**opts)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(**opts)
+    if name == "threshold":
+        return optuna.pruners.ThresholdPruner(**opts)
+    return optuna.pruners.NopPruner()
+
+
+def _suggest(trial: Any, key: str, spec: Mapping[str, Any]) -> Any:
+    if spec["type"] == "int":
+        return trial.suggest_int(
+            key, spec["low"], spec["high"], step=spec.get("step", 1), log=bool(spec.get("log"))
+        )
+    if spec["type"] == "float":
+        return trial.suggest_float(
+            key, spec["low"], spec["high"], step=spec.get("step"), log=bool(spec.get("log"))
+        )
+    return trial.suggest_categorical(key, spec["choices"])
+
+
+def pruning_callback(
+    trial: Any, *, metric: str = "supernet_val_acc"
+) -> Callable[[int, dict[str, Any]], None]:
+    """An ``on_epoch`` hook for :func:`idarts_plugin.search.run_search` (or your own loop).
+
+    Reports ``row[metric]`` at every epoch and raises ``optuna.TrialPruned`` when the study's
+    pruner says so. For a Lightning loop of your own, call it from a callback's
+    ``on_train_epoch_end`` with ``(epoch, {metric: value})``.
+    """
+    optuna = _import_optuna()
+
+    def hook(epoch: int, row: dict[str, Any]) -> None:
+        value = row.get(metric)
+        if value is None or not math.isfinite(float(value)):
+            return
+        if len(trial.study.directions) == 1:  # Optuna cannot prune multi-objective trials
+            trial.report(float(value), step=epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {epoch}: {metric}={float(value):.4f}")
+
+    return hook
+
+
+def _objective_value(cfg: TuneConfig, result: Any, run_cfg: RunConfig) -> float:
+    if cfg.objective == "supernet_val_acc":
+        return float(result.metrics["supernet_val_acc"])
+    if cfg.objective == "retrain_acc":
+        from ..evaluate import evaluate_run
+
+        opts = cfg.objective_options
+        report = evaluate_run(
+            result.run_dir, epochs=int(opts.get("epochs", 10)), seeds=int(opts.get("seeds", 1))
+        )
+        return report.test_acc_mean
+    from ..nb201 import open_source
+
+    if result.arch_string is None:
+        raise ValueError("objective nb201_test_acc needs the nas-bench-201 space")
+    source = open_source(cfg.objective_options.get("tables"))
+    dataset = cfg.objective_options.get("dataset", "cifar10")
+    found = source.lookup(result.arch_string).results[dataset].test_acc
+    if found is None:
+        raise ValueError(f"the NAS-Bench-201 source has no {dataset} test accuracy")
+    return float(found)
+
+
+def make_objective(config: TuneConfig, *, study_name: str = "study") -> Callable[[Any], Any]:
+    """The Optuna objective: one search per trial, pruned per epoch.
+
+    Returns a function ``objective(trial) -> float | (float, float)``.
+    """
+    from ..search import run_search
+
+    def objective(trial: Any) -> Any:
+        raw = config.base_dict
+        for key, spec in config.params.items():
+            raw = _set(raw, key, _suggest(trial, key, spec))
+        run_cfg = RunConfig.from_dict(raw)
+        run_cfg = dataclasses.replace(
+            run_cfg, trainer=dataclasses.replace(run_cfg.trainer, progress_bar=False)
+        )
+        run_dir = Path(config.output_dir) / study_name / f"trial-{trial.number}"
+        trial.set_user_attr("run_dir", str(run_dir))
+        result = run_search(run_cfg, run_dir=run_dir, on_epoch=[pruning_callback(trial)])
+        trial.set_user_attr("architecture", result.architecture)
+        if result.arch_string:
+            trial.set_user_attr("arch_string", result.arch_string)
+        trial.set_user_attr(
+            "diagnostics",
+            {
+                k: v
+                for k, v in result.metrics.items()
+                if isinstance(v, (int, float, str)) and not str(k).startswith("entropy:")
+            },
+        )
+        trial.set_user_attr("search_seconds", result.seconds)
+        value = _objective_value(config, result, run_cfg)
+        if not math.isfinite(value):
+            raise FloatingPointError(f"objective {config.objective} is {value}")
+        return (value, result.seconds) if config.cost_objective else value
+
+    return objective
+
+
+def run_study(
+    config: TuneConfig,
+    *,
+    study_name: str,
+    storage: str | None = None,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+) -> Any:
+    """Create or join the study and run trials; returns the ``optuna.Study``.
+
+    Args:
+        config: the tune config.
+        study_name: joins an existing study of that name in ``storage`` (several workers may
+            run this at once against one storage).
+        storage: an SQLAlchemy URL; default ``sqlite:///<output_dir>/optuna.db``.
+        n_trials: trials *this worker* runs (``None``: until ``timeout``).
+        timeout: seconds this worker runs.
+    """
+    optuna = _import_optuna()
+    if storage is None:
+        out = Path(config.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        storage = f"sqlite:///{out.resolve() / 'optuna.db'}"
+    multi = config.cost_objective
+    study = optuna.create_study(
+        study_name=study_name,
+        storage=storage,
+        load_if_exists=True,
+        directions=config.directions,
+        sampler=make_sampler(config.sampler, multi_objective=multi),
+        pruner=make_pruner(config.pruner),
+    )
+    objective = make_objective(config, study_name=study_name)
+
+    def wrapped(trial: Any) -> Any:
+        try:
+            return objective(trial)
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            trial.set_user_attr("fail_reason", reason)
+            _logger.warning("trial %d failed: %s", trial.number, reason)
+            raise
+
+    study.optimize(
+        wrapped, n_trials=n_trials, timeout=timeout, catch=(Exception,), gc_after_trial=True
+    )
+    return study
