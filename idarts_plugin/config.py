@@ -106,7 +106,7 @@ _COMMON_KEYS = (
     "gradient_clip_val",
     "log_prob_every_n_step",
 )
-_HYPERGRAD_KEYS = ("inner_steps", "arc_betas", "arc_weight_decay", "hvp")
+_HYPERGRAD_KEYS = ("inner_steps", "arc_betas", "arc_weight_decay", "hvp", "hessian_batch")
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,7 @@ class StrategyConfig:
     hvp: str = "exact"
     gradient_clip_val: float | None = 5.0
     log_prob_every_n_step: int = 10
+    hessian_batch: str = "separate"
 
     def __post_init__(self) -> None:
         k = "strategy."
@@ -150,6 +151,12 @@ class StrategyConfig:
         _int(k + "warmup_epochs", self.warmup_epochs, minimum=0)
         _int(k + "log_prob_every_n_step", self.log_prob_every_n_step, minimum=1)
         _choice(k + "hvp", self.hvp, ("exact", "finite_difference"))
+        _choice(k + "hessian_batch", self.hessian_batch, ("separate", "shared"))
+        if self.hessian_batch == "shared" and self.hvp != "exact":
+            raise ConfigError(
+                "hessian_batch 'shared' reuses the weight step's graph and needs hvp: exact",
+                key=k + "hessian_batch",
+            )
         betas = self.arc_betas
         if (
             not isinstance(betas, (list, tuple))

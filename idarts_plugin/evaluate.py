@@ -200,7 +200,7 @@ def train_from_scratch(
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             opt.step()
-            total += float(loss)
+            total += float(loss.detach())
         sched.step()
         _logger.info(
             "retrain epoch %d/%d: loss %.4f", epoch + 1, epochs, total / max(len(loader), 1)
@@ -339,8 +339,8 @@ def plot_cell(
     import matplotlib.pyplot as plt
 
     n = max(j for _, j, _ in edges) + 1
-    xs = [k * 2.0 for k in range(n)]
-    fig, ax = plt.subplots(figsize=(2.2 * n + 1, 3.2))
+    xs = [k * 3.2 for k in range(n)]
+    fig, ax = plt.subplots(figsize=(2.6 * n + 1, 3.6))
     colours = {
         "skip_connect": "tab:green",
         "avg_pool_3x3": "tab:orange",

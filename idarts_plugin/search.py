@@ -197,6 +197,7 @@ def build_strategy(cfg: StrategyConfig) -> Any:
         arc_betas=cfg.arc_betas,
         arc_weight_decay=cfg.arc_weight_decay,
         hvp=cfg.hvp,
+        hessian_batch=cfg.hessian_batch,
     )
     if cfg.name == "implicit":
         return ImplicitDARTS(

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .autodiff import LossFn
+from .autodiff import LossFn, TrainCurvature
 from .methods import HypergradResult, Method, check_hvp_mode, make_method
 from .solvers import LinearSolver
 
@@ -36,9 +36,15 @@ def compute_hypergradient(
     method: str | Method | LinearSolver = "neumann",
     hvp: str = "exact",
     fd_scale: float = 0.01,
+    curvature: TrainCurvature | None = None,
     **options: Any,
 ) -> HypergradResult:
-    """Like :func:`hypergradient`, but also return the :class:`Diagnostics` of the call."""
+    """Like :func:`hypergradient`, but also return the :class:`Diagnostics` of the call.
+
+    ``curvature`` (optional) is a ready :class:`TrainCurvature` of ``train_loss`` at
+    ``(weights, alphas)``, e.g. ``ExactCurvature.from_loss(loss, weights, alphas)`` of a loss
+    the caller computed anyway (the weight step's), which saves the Hessian terms' forward pass.
+    """
     weights = _check_tensors("weights", weights)
     alphas = _check_tensors("alphas", alphas)
     if not alphas:
@@ -46,7 +52,15 @@ def compute_hypergradient(
     check_hvp_mode(hvp)
     resolved = make_method(method, **options)
     with torch.enable_grad():
-        return resolved(train_loss, val_loss, weights, alphas, hvp=hvp, fd_scale=fd_scale)
+        return resolved(
+            train_loss,
+            val_loss,
+            weights,
+            alphas,
+            hvp=hvp,
+            fd_scale=fd_scale,
+            curvature=curvature,
+        )
 
 
 def hypergradient(

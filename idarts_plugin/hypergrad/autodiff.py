@@ -163,6 +163,30 @@ class ExactCurvature:
         self.loss_value = float(value.detach())
         self.n_products = 0
 
+    @classmethod
+    def from_loss(
+        cls, value: Tensor, weights: Sequence[Tensor], alphas: Sequence[Tensor]
+    ) -> ExactCurvature:
+        """Curvature of an *already computed* loss (e.g. the weight step's forward pass).
+
+        ``value`` must have been computed from ``weights`` and ``alphas`` themselves (with a
+        graph). The first-order graph is built with ``create_graph=True`` and *retained*, so
+        the caller can still ``backward()`` through ``value`` afterwards (the weight step)
+        without a second forward pass. Nothing is written into ``.grad``.
+        """
+        self = cls.__new__(cls)
+        self._w = list(weights)
+        self._a = list(alphas)
+        self._g = grads(value, self._w, create_graph=True)
+        self.loss_value = float(value.detach())
+        self.n_products = 0
+        return self
+
+    @property
+    def gradient(self) -> list[Tensor]:
+        """``∇w L_tr`` at the point of evaluation (detached)."""
+        return [g.detach() for g in self._g]
+
     def _vjp(self, v: Sequence[Tensor], wrt: Sequence[Tensor]) -> list[Tensor]:
         self.n_products += 1
         # Entries of g that do not depend on anything (e.g. a parameter that enters linearly)

@@ -22,7 +22,17 @@ from typing import Any, Protocol, cast
 import torch
 from torch import Tensor
 
-from .autodiff import HVP_MODES, LossFn, grads, is_finite, leaves, make_curvature, norm
+from .autodiff import (
+    HVP_MODES,
+    ExactCurvature,
+    LossFn,
+    TrainCurvature,
+    grads,
+    is_finite,
+    leaves,
+    make_curvature,
+    norm,
+)
 from .solvers import Amended, ConjugateGradient, LinearSolver, Neumann, SolveInfo, Zero
 
 __all__ = [
@@ -116,8 +126,13 @@ class Method(Protocol):
         *,
         hvp: str,
         fd_scale: float,
+        curvature: TrainCurvature | None = None,
     ) -> HypergradResult:
-        """Compute the hypergradient at ``(weights, alphas)``."""
+        """Compute the hypergradient at ``(weights, alphas)``.
+
+        ``curvature``, if given, replaces the one built from ``train_loss`` (it must belong to
+        the same point, e.g. :meth:`ExactCurvature.from_loss` of the weight step's loss).
+        """
         ...
 
 
@@ -201,6 +216,7 @@ class Implicit:
         *,
         hvp: str = "exact",
         fd_scale: float = 0.01,
+        curvature: TrainCurvature | None = None,
     ) -> HypergradResult:
         """Compute ``∇α L_val − ∇²_{αw} L_tr · x``."""
         loss_value, direct, b = _val_grads(val_loss, weights, alphas)
@@ -209,10 +225,13 @@ class Implicit:
             return _finish(
                 self.name, hvp, direct, None, None, info, n_hvp=0, n_grad=1, val_loss=loss_value
             )
-        curvature = make_curvature(hvp, train_loss, weights, alphas, fd_scale=fd_scale)
+        shared = curvature is not None
+        if curvature is None:
+            curvature = make_curvature(hvp, train_loss, weights, alphas, fd_scale=fd_scale)
         x = self.solver.solve(curvature, b, info)
         implicit = curvature.mixed(x)
-        n_grad = 2 if hvp == "exact" else 1  # val pass (+ the retained train pass)
+        # the val pass (+ the retained train pass, unless it was the caller's)
+        n_grad = 2 if hvp == "exact" and not shared else 1
         return _finish(
             self.name,
             hvp,
@@ -263,12 +282,14 @@ class Unrolled:
         *,
         hvp: str = "exact",
         fd_scale: float = 0.01,
+        curvature: TrainCurvature | None = None,
     ) -> HypergradResult:
         """Compute the DARTS-V2 gradient."""
-        curvature = make_curvature(hvp, train_loss, weights, alphas, fd_scale=fd_scale)
-        if hvp == "exact":
+        if curvature is None:
+            curvature = make_curvature(hvp, train_loss, weights, alphas, fd_scale=fd_scale)
+        if isinstance(curvature, ExactCurvature):
             # ExactCurvature already holds ∇w L_tr; take it from its graph without a new pass.
-            g_tr = [g.detach() for g in curvature._g]  # type: ignore[attr-defined]
+            g_tr = curvature.gradient
             n_grad = 2
         else:
             w, a = leaves(weights), leaves(alphas)

@@ -11,7 +11,7 @@ import torch
 from nni.nas.oneshot.pytorch.differentiable import DartsLightningModule
 from torch import Tensor, nn
 
-from ..hypergrad import Diagnostics, compute_hypergradient, module_loss
+from ..hypergrad import Diagnostics, ExactCurvature, compute_hypergradient, module_loss
 from .method_spec import MethodSpec
 
 __all__ = ["HypergradientDartsModule"]
@@ -33,9 +33,18 @@ class HypergradientDartsModule(DartsLightningModule):
 
     Each training step: (1) every ``inner_steps``-th batch, an architecture step whose
     gradient is :func:`~idarts_plugin.hypergrad.compute_hypergradient` on the step's training
-    batch (Hessian terms, own forward pass at the current weights) and validation batch
-    (``∇ L_val``), applied by Adam; (2) a weight step on the training batch, exactly as NNI does.
-    The hypergradient never writes into the weights, their ``.grad`` or BatchNorm statistics.
+    batch (Hessian terms) and validation batch (``∇ L_val``), applied by Adam; (2) a weight
+    step on the training batch, exactly as NNI does. The hypergradient never writes into the
+    weights, their ``.grad`` or BatchNorm statistics.
+
+    ``hessian_batch`` chooses the Hessian terms' forward pass:
+
+    * ``"separate"`` (default, as the paper's code): a forward pass of its own on the step's
+      training batch at the current weights (BatchNorm statistics untouched), then the weight
+      step at the updated α.
+    * ``"shared"``: the weight step's own forward pass is reused (exact HVPs only), saving one
+      forward pass per architecture step; w and α are then updated simultaneously from
+      ``(w_t, α_t)``.
 
     Args:
         training_module: the evaluator's Lightning module; it must expose ``criterion``
@@ -62,7 +71,14 @@ class HypergradientDartsModule(DartsLightningModule):
         gradient_clip_val: float | None = None,
         log_prob_every_n_step: int = 10,
         warmup_epochs: int = 0,
+        hessian_batch: str = "separate",
     ) -> None:
+        if hessian_batch not in ("separate", "shared"):
+            raise ValueError(
+                f"unknown hessian_batch {hessian_batch!r}; valid values: separate, shared"
+            )
+        if hessian_batch == "shared" and method.hvp != "exact":
+            raise ValueError("hessian_batch='shared' reuses a forward graph: it needs hvp='exact'")
         super().__init__(
             training_module,
             arc_learning_rate=arc_learning_rate,
@@ -74,6 +90,7 @@ class HypergradientDartsModule(DartsLightningModule):
         self.inner_steps = inner_steps
         self.arc_betas = arc_betas
         self.arc_weight_decay = arc_weight_decay
+        self.hessian_batch = hessian_batch
         self.last_diagnostics: Diagnostics | None = None
         self.arch_steps = 0
 
@@ -112,9 +129,21 @@ class HypergradientDartsModule(DartsLightningModule):
 
     # -- the hypergradient ------------------------------------------------------------------
     def hypergradient(
-        self, train_batch: Any, val_batch: Any, *, weight_lr: float
+        self,
+        train_batch: Any,
+        val_batch: Any,
+        *,
+        weight_lr: float,
+        train_loss_value: Tensor | None = None,
     ) -> tuple[list[nn.Parameter], tuple[Tensor, ...], Diagnostics]:
         """Compute α's gradient on the given batches at the current weights (no side effects).
+
+        Args:
+            train_batch: the training minibatch of the Hessian terms.
+            val_batch: the validation minibatch.
+            weight_lr: the weight optimiser's current learning rate.
+            train_loss_value: the training loss already computed on ``train_batch`` from the
+                model's own parameters (the weight step's); its graph is reused and retained.
 
         Returns:
             ``(alphas, gradients, diagnostics)``.
@@ -142,8 +171,17 @@ class HypergradientDartsModule(DartsLightningModule):
         train_loss = module_loss(model, criterion, x_tr, y_tr, **kw)
         val_loss = module_loss(model, criterion, x_va, y_va, **kw)
         method = self.method.build(weight_lr=weight_lr)
+        curvature = None
+        if train_loss_value is not None:
+            curvature = ExactCurvature.from_loss(train_loss_value, weights, alphas)
         result = compute_hypergradient(
-            train_loss, val_loss, weights, alphas, method=method, hvp=self.method.hvp
+            train_loss,
+            val_loss,
+            weights,
+            alphas,
+            method=method,
+            hvp=self.method.hvp,
+            curvature=curvature,
         )
         return alphas, result.grads, result.diagnostics
 
@@ -157,35 +195,60 @@ class HypergradientDartsModule(DartsLightningModule):
         if not isinstance(arc_optim, (torch.optim.Optimizer, pl.core.optimizer.LightningOptimizer)):
             raise TypeError(f"expected a single architecture optimiser, got {arc_optim!r}")
         trn_batch, val_batch = batch["train"], batch["val"]
+        arch_due = self._arch_step_due(batch_idx)
 
-        if self._arch_step_due(batch_idx):
+        if arch_due and self.hessian_batch == "shared":
+            # One forward pass serves the Hessian terms and the weight step.
             self.resample()
-            alphas, grads, diag = self.hypergradient(
-                trn_batch, val_batch, weight_lr=self.weight_learning_rate()
+            loss_and_metrics = self.training_module.training_step(trn_batch, 2 * batch_idx + 1)
+            w_step_loss = (
+                loss_and_metrics["loss"] if isinstance(loss_and_metrics, dict) else loss_and_metrics
             )
-            arc_optim.zero_grad()
-            for p, g in zip(alphas, grads, strict=True):
-                p.grad = g.to(p.dtype).clone()
-            arc_optim.step()
-            self.arch_steps += 1
-            self.last_diagnostics = diag
-            self.log_dict(
-                {f"hypergrad/{k}": v for k, v in diag.scalars().items()},
-                on_step=True,
-                on_epoch=False,
+            result = self.hypergradient(
+                trn_batch,
+                val_batch,
+                weight_lr=self.weight_learning_rate(),
+                train_loss_value=w_step_loss,
             )
-            self.log("val_loss", diag.val_loss, prog_bar=True, on_step=True, on_epoch=False)
-
-        self.resample()
-        loss_and_metrics = self.training_module.training_step(trn_batch, 2 * batch_idx + 1)
-        w_step_loss = (
-            loss_and_metrics["loss"] if isinstance(loss_and_metrics, dict) else loss_and_metrics
-        )
-        self.advance_optimization(w_step_loss, batch_idx, self.gradient_clip_val)
+            self.advance_optimization(w_step_loss, batch_idx, self.gradient_clip_val)
+            self._apply_arch_gradient(arc_optim, *result)
+        else:
+            if arch_due:
+                self.resample()
+                result = self.hypergradient(
+                    trn_batch, val_batch, weight_lr=self.weight_learning_rate()
+                )
+                self._apply_arch_gradient(arc_optim, *result)
+            self.resample()
+            loss_and_metrics = self.training_module.training_step(trn_batch, 2 * batch_idx + 1)
+            w_step_loss = (
+                loss_and_metrics["loss"] if isinstance(loss_and_metrics, dict) else loss_and_metrics
+            )
+            self.advance_optimization(w_step_loss, batch_idx, self.gradient_clip_val)
         self.advance_lr_schedulers(batch_idx)
         if batch_idx % self.log_prob_every_n_step == 0:
             self.log_probs(self.export_probs())
         return loss_and_metrics
+
+    def _apply_arch_gradient(
+        self,
+        arc_optim: Any,
+        alphas: list[nn.Parameter],
+        grads: tuple[Tensor, ...],
+        diag: Diagnostics,
+    ) -> None:
+        arc_optim.zero_grad()
+        for p, g in zip(alphas, grads, strict=True):
+            p.grad = g.to(p.dtype).clone()
+        arc_optim.step()
+        self.arch_steps += 1
+        self.last_diagnostics = diag
+        self.log_dict(
+            {f"hypergrad/{k}": v for k, v in diag.scalars().items()},
+            on_step=True,
+            on_epoch=False,
+        )
+        self.log("val_loss", diag.val_loss, prog_bar=True, on_step=True, on_epoch=False)
 
     # -- checkpoints ------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -57,6 +57,10 @@ STRATEGIES = {
     "cg": lambda: __import__("idarts_plugin").HypergradientDARTS(
         method="cg", method_options={"steps": 3, "damping": 0.5}
     ),
+    "implicit-shared": lambda: __import__("idarts_plugin").ImplicitDARTS(
+        neumann_steps=2, hessian_batch="shared"
+    ),
+    "unrolled-shared": lambda: __import__("idarts_plugin").UnrolledDARTS(hessian_batch="shared"),
 }
 ENGINE = {
     "implicit": ("neumann", {"steps": 2, "lr": 0.05}, "exact"),
@@ -65,6 +69,8 @@ ENGINE = {
     "amended": ("amended", {"lr": 0.05}, "exact"),
     "amended-fd": ("amended", {"lr": 0.05}, "finite_difference"),
     "cg": ("cg", {"steps": 3, "damping": 0.5}, "exact"),
+    "implicit-shared": ("neumann", {"steps": 2, "lr": 0.05}, "exact"),
+    "unrolled-shared": ("unrolled", {"lr": 0.05}, "exact"),
 }
 
 
@@ -204,3 +210,41 @@ def test_strategy_arguments_are_validated():
         HypergradientDARTS(method="newton")
     with pytest.raises(ValueError, match="arc_betas"):
         ImplicitDARTS(arc_betas=(0.5, 1.5))
+
+
+@pytest.mark.parametrize("mode", ["separate", "shared"])
+def test_weight_step_uses_alpha_after_or_before_the_arch_step(mode):
+    """separate: the weight step sees α_{t+1}; shared: it reuses the forward pass at α_t."""
+    import pytorch_lightning as pl
+
+    from idarts_plugin import ImplicitDARTS
+
+    oneshot, trn, val = tiny_problem(ImplicitDARTS(neumann_steps=1, hessian_batch=mode))
+    model = oneshot.training_module.model
+    twin = copy.deepcopy(model)  # weight step by hand at α_t, plain SGD (lr 0.05, no momentum)
+    alpha_ids = {id(p) for p in oneshot.arch_parameters()}
+    loss = torch.nn.functional.cross_entropy(twin(trn[0]), trn[1])
+    names = [n for n, p in model.named_parameters() if id(p) not in alpha_ids]
+    params_twin = dict(twin.named_parameters())
+    grads = torch.autograd.grad(loss, [params_twin[n] for n in names])
+    expected = {n: params_twin[n].detach() - 0.05 * g for n, g in zip(names, grads, strict=True)}
+    loaders = {
+        "train": torch.utils.data.DataLoader(TensorDataset(*trn), batch_size=8),
+        "val": torch.utils.data.DataLoader(TensorDataset(*val), batch_size=8),
+    }
+    trainer = pl.Trainer(
+        max_steps=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    trainer.fit(oneshot, train_dataloaders=loaders)
+    got = dict(model.named_parameters())
+    diffs = [float((got[n].detach() - expected[n]).abs().max()) for n in names]
+    if mode == "shared":
+        assert max(diffs) < 1e-6  # exactly a weight step at (w_t, α_t)
+    else:
+        assert max(diffs) > 1e-9  # the weight step saw the updated α
+    assert oneshot.arch_steps == 1
