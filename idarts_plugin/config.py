@@ -262,10 +262,14 @@ class OutputConfig:
     Attributes:
         dir: parent directory of run directories.
         name: run directory name (``None``: ``<space>-<data>-<strategy>-<timestamp>``).
+        nb201_source: NAS-Bench-201 benchmark file or compact tables (``None``: the
+            ``IDARTS_NB201`` environment variable, if set). A NAS-Bench-201 search on CIFAR-10,
+            CIFAR-100 or ImageNet16-120 records the found cell's true accuracy from it.
     """
 
     dir: str = "runs"
     name: str | None = None
+    nb201_source: str | None = None
 
 
 _SECTIONS: dict[str, type] = {

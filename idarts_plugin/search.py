@@ -544,6 +544,18 @@ def run_search(
         epochs=len(recorder.metrics_rows),
         seconds=seconds,
     )
+    nb201 = (
+        _record_nb201(cfg, spec, data.name, arch_string, run_path)
+        if trainer.is_global_zero
+        else None
+    )
+    if trainer.is_global_zero and spec.kind in ("nas-bench-201", "cell"):
+        from .evaluate import plot_cell
+
+        try:
+            plot_cell(export, run_path / "cell.png", title=arch_string)
+        except Exception as exc:  # a plot must never lose a finished search
+            _logger.warning("could not plot the cell: %s", exc)
     if trainer.is_global_zero:
         outputs.write_json(
             run_path / "summary.json",
@@ -556,10 +568,42 @@ def run_search(
                 "seconds_this_process": seconds,
                 "space": {"kind": spec.kind, "options": spec.options},
                 "strategy": cfg.strategy.name,
+                "nb201": nb201,
                 "finished": datetime.now().isoformat(timespec="seconds"),
             },
         )
     return result
+
+
+_NB201_DATA = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16-120": "imagenet16-120"}
+
+
+def _record_nb201(
+    cfg: RunConfig, spec: SpaceSpec, data_name: str, arch: str | None, run_dir: Path
+) -> dict[str, Any] | None:
+    """Look up the found cell's benchmark accuracy when a source is configured."""
+    if spec.kind != "nas-bench-201" or arch is None or data_name not in _NB201_DATA:
+        return None
+    source_path = cfg.output.nb201_source or os.environ.get("IDARTS_NB201")
+    if not source_path:
+        _logger.info("no NAS-Bench-201 source configured (output.nb201_source / IDARTS_NB201)")
+        return None
+    from .nb201 import NB201Error, open_source
+
+    try:
+        found = open_source(source_path).lookup(arch)
+    except (NB201Error, OSError, KeyError, ImportError) as exc:
+        _logger.warning("NAS-Bench-201 look-up failed: %s", exc)
+        return {"error": str(exc)}
+    record = {
+        "arch": found.arch,
+        "index": found.index,
+        "source": str(source_path),
+        "results": {ds: dataclasses.asdict(r) for ds, r in found.results.items()},
+        "searched_on": _NB201_DATA[data_name],
+    }
+    outputs.write_json(run_dir / "nb201_lookup.json", record)
+    return record
 
 
 def resume_config(run_dir: str | os.PathLike[str], overrides: Sequence[str] = ()) -> RunConfig:

@@ -266,3 +266,32 @@ def test_console_script_exit_code_in_a_real_process(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "strategy.neumann_steps" in proc.stderr
+
+
+TABLES = Path(os.environ.get("IDARTS_NB201_TABLES", ROOT.parent / "shared" / "data" / "nb201"))
+
+
+@pytest.mark.skipif(
+    not (TABLES / "vtao_nats_bench.csv.gz").is_file(), reason=f"NAS-Bench-201 tables not found at {TABLES}"
+)
+def test_cifar10_search_records_the_nb201_lookup(tmp_path):
+    from idarts_plugin.search import run_search
+    from tests.test_data import make_cifar
+
+    make_cifar(tmp_path / "cifar", "cifar10", n=16)
+    cfg = RunConfig.from_dict(
+        {
+            "space": {"name": "nas-bench-201", "options": {"stem_channels": 4, "cells_per_stage": 1}},
+            "data": {"name": "cifar10", "root": str(tmp_path / "cifar"), "download": False},
+            "trainer": {"epochs": 1, "batch_size": 16, "limit_batches": 2, "progress_bar": False},
+            "output": {"nb201_source": str(TABLES)},
+        }
+    )
+    result = run_search(cfg, run_dir=tmp_path / "run")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    record = summary["nb201"]
+    assert record["arch"] == result.arch_string
+    cifar10 = record["results"]["cifar10"]
+    assert 10.0 <= cifar10["test_acc"] <= 94.38 and 1 <= cifar10["rank"] <= 15625
+    assert (tmp_path / "run" / "nb201_lookup.json").is_file()
+    assert (tmp_path / "run" / "cell.png").is_file()
