@@ -8,7 +8,7 @@ TEST_VENV ?= .venv-test
 # torch/torchvision: pinned to the releases that install from this project's CI image; any
 # torch >= 2.1 with a matching torchvision works (override: make demo TORCH_SPEC="torch torchvision").
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
-EXTRAS ?= dev,optuna
+EXTRAS ?= dev,optuna,dashboard,postgres
 DEMO_CONFIG ?= examples/configs/digits-nb201.yaml
 
 .PHONY: demo test check lint typecheck bench clean
@@ -24,6 +24,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/idarts search $(DEMO_CONFIG)
 
 test:
+	bash scripts/install-test-system-deps.sh
 	rm -rf $(TEST_VENV)
 	$(MAKE) --no-print-directory VENV=$(TEST_VENV) $(TEST_VENV)/.installed
 	$(MAKE) --no-print-directory VENV=$(TEST_VENV) check

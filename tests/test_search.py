@@ -272,7 +272,8 @@ TABLES = Path(os.environ.get("IDARTS_NB201_TABLES", ROOT.parent / "shared" / "da
 
 
 @pytest.mark.skipif(
-    not (TABLES / "vtao_nats_bench.csv.gz").is_file(), reason=f"NAS-Bench-201 tables not found at {TABLES}"
+    not (TABLES / "vtao_nats_bench.csv.gz").is_file(),
+    reason=f"NAS-Bench-201 tables not found at {TABLES}",
 )
 def test_cifar10_search_records_the_nb201_lookup(tmp_path):
     from idarts_plugin.search import run_search
@@ -281,7 +282,10 @@ def test_cifar10_search_records_the_nb201_lookup(tmp_path):
     make_cifar(tmp_path / "cifar", "cifar10", n=16)
     cfg = RunConfig.from_dict(
         {
-            "space": {"name": "nas-bench-201", "options": {"stem_channels": 4, "cells_per_stage": 1}},
+            "space": {
+                "name": "nas-bench-201",
+                "options": {"stem_channels": 4, "cells_per_stage": 1},
+            },
             "data": {"name": "cifar10", "root": str(tmp_path / "cifar"), "download": False},
             "trainer": {"epochs": 1, "batch_size": 16, "limit_batches": 2, "progress_bar": False},
             "output": {"nb201_source": str(TABLES)},
