@@ -46,6 +46,7 @@ __all__ = [
     "TuneConfig",
     "load_tune_config",
     "make_objective",
+    "open_storage",
     "pruning_callback",
     "run_study",
 ]
@@ -363,6 +364,36 @@ def make_objective(config: TuneConfig, *, study_name: str = "study") -> Callable
     return objective
 
 
+def open_storage(url: str, *, attempts: int = 6) -> Any:
+    """An Optuna ``RDBStorage`` that several workers may open at once on a fresh database.
+
+    Workers that start together race to create Optuna's tables (PostgreSQL then reports a
+    unique violation in ``pg_type``); the loser retries after a short random wait and finds
+    the tables made. A heartbeat marks the running trials of a worker that died as FAIL, so a
+    crashed machine does not leave trials RUNNING for ever.
+    """
+    optuna = _import_optuna()
+    import random
+    import time
+
+    import sqlalchemy.exc
+
+    kwargs: dict[str, Any] = {}
+    if not url.startswith("sqlite"):
+        kwargs = {"heartbeat_interval": 60, "grace_period": 240}
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url, **kwargs)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
+            if attempt == attempts - 1:
+                raise
+            _logger.info(
+                "storage schema being created by another worker (%s); retrying", type(exc).__name__
+            )
+            time.sleep(0.2 + random.random())
+    raise AssertionError("unreachable")
+
+
 def run_study(
     config: TuneConfig,
     *,
@@ -389,7 +420,7 @@ def run_study(
     multi = config.cost_objective
     study = optuna.create_study(
         study_name=study_name,
-        storage=storage,
+        storage=open_storage(storage),
         load_if_exists=True,
         directions=config.directions,
         sampler=make_sampler(config.sampler, multi_objective=multi),

@@ -131,3 +131,23 @@ def test_cli_tune_multi_objective(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "2 complete" in out and "Pareto front" in out
     assert (tmp_path / "out" / "optuna.db").is_file()
+
+
+def test_open_storage_retries_the_schema_creation_race(tmp_path, monkeypatch):
+    """Two workers on a fresh PostgreSQL race to create Optuna's tables; the loser retries."""
+    import sqlalchemy.exc
+
+    from idarts_plugin.integrations import optuna as integration
+
+    real = optuna.storages.RDBStorage
+    calls = []
+
+    def flaky(url, **kwargs):
+        calls.append(url)
+        if len(calls) == 1:
+            raise sqlalchemy.exc.IntegrityError("CREATE TABLE", {}, Exception("duplicate key"))
+        return real(url, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", flaky)
+    storage = integration.open_storage(f"sqlite:///{tmp_path / 'x.db'}")
+    assert len(calls) == 2 and isinstance(storage, real)
