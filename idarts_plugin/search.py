@@ -227,16 +227,22 @@ def describe_architecture(space: SpaceSpec, export: dict[str, Any]) -> str | Non
 
 
 def _darts_genotype(export: dict[str, Any]) -> str:
+    """DARTS' genotype notation from NNI's export of its hub DARTS space.
+
+    NNI names node ``n``'s k-th op ``{cell}/op_{n}_{k}`` and its input ``{cell}/input_{n}_{k}``
+    (a one-element list).
+    """
     parts = []
     for cell in ("normal", "reduce"):
         edges = []
         node = 2
         while f"{cell}/op_{node}_0" in export:
-            inputs = export.get(f"{cell}/input_{node}_0", [])
-            ops = [export[k] for k in sorted(export) if k.startswith(f"{cell}/op_{node}_")]
-            chosen = inputs if isinstance(inputs, list) else [inputs]
-            for op, src in zip(ops, chosen, strict=False):
-                edges.append(f"({op!r}, {src})")
+            k = 0
+            while f"{cell}/op_{node}_{k}" in export:
+                src = export.get(f"{cell}/input_{node}_{k}")
+                src = src[0] if isinstance(src, list) and len(src) == 1 else src
+                edges.append(f"({export[f'{cell}/op_{node}_{k}']!r}, {src})")
+                k += 1
             node += 1
         parts.append(f"{cell}=[{', '.join(edges)}], {cell}_concat=range(2, {node})")
     return f"Genotype({', '.join(parts)})"

@@ -82,3 +82,20 @@ def test_cell_space_shares_one_design_across_cells():
     space = build_space(spec, num_classes=3, in_channels=1)
     labels = sorted(space.simplify())
     assert labels == ["cell/0_1", "cell/0_2", "cell/0_3", "cell/1_2", "cell/1_3", "cell/2_3"]
+
+
+def test_darts_genotype_from_an_nni_export():
+    from idarts_plugin.search import describe_architecture
+
+    export = {}
+    for cell in ("normal", "reduce"):
+        for node in range(2, 6):
+            for k in range(2):
+                export[f"{cell}/op_{node}_{k}"] = "sep_conv_3x3" if k == 0 else "skip_connect"
+                export[f"{cell}/input_{node}_{k}"] = [node - 2 + k]
+    text = describe_architecture(load_space(SpaceConfig(name="darts")), export)
+    assert text.startswith(
+        "Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1), ('sep_conv_3x3', 1)"
+    )
+    assert text.count("sep_conv_3x3") == 8 and "normal_concat=range(2, 6)" in text
+    assert "reduce_concat=range(2, 6)" in text
