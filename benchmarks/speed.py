@@ -175,16 +175,31 @@ def timing(
     return {n: 100.0 * s / (steps * rounds) for n, s in spent.items()}
 
 
+def rss_mb() -> float:
+    """Current resident set size of this process (Linux ``/proc``), in MB."""
+    import os
+
+    with open("/proc/self/statm") as fh:
+        pages = int(fh.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def peak_rss(name: str, *, steps: int, stem: int, size: int, batch: int) -> float:
-    """Peak RSS (MB) of a separate process running ``steps`` steps of one method."""
+    """Peak memory (MB) of a separate process running ``steps`` steps of one method.
+
+    On the CPU: the largest resident set size sampled after every step (the process-lifetime
+    ``ru_maxrss`` is dominated by a transient at import time, identical for every method).
+    On CUDA: ``torch.cuda.max_memory_allocated``.
+    """
     code = (
-        "import json, resource, torch; torch.set_num_threads(2);"
+        "import json, torch; torch.set_num_threads(2);"
         "from benchmarks import speed as s; s._register();"
         f"arm = s.make_arm({name!r}, stem={stem}); data = s.batches({2 * steps}, size={size}, batch={batch});"
-        f"[s.step(arm, data[2*k], data[2*k+1]) for k in range({steps})];"
-        "cuda = torch.cuda.is_available();"
-        "print(json.dumps(torch.cuda.max_memory_allocated() / 2**20 if cuda else "
-        "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))"
+        "peak = 0.0\n"
+        f"for k in range({steps}):\n"
+        "    s.step(arm, data[2*k], data[2*k+1]); peak = max(peak, s.rss_mb())\n"
+        "cuda = torch.cuda.is_available()\n"
+        "print(json.dumps(torch.cuda.max_memory_allocated() / 2**20 if cuda else peak))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
