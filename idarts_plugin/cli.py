@@ -36,6 +36,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+def _add_overrides(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=help_text,
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="idarts", description="Implicit-gradient differentiable NAS on NNI.")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
@@ -43,14 +54,7 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("search", help="run (or resume) an architecture search")
     s.add_argument("config", nargs="?", help="run config YAML (see examples/configs/)")
-    s.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set strategy.neumann_steps=5 (repeatable)",
-    )
+    _add_overrides(s, "override a config key, e.g. --set strategy.neumann_steps=5 (repeatable)")
     s.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted search")
     s.add_argument("--run-dir", metavar="DIR", help="write to this run directory")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -60,14 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--epochs", type=int, default=50, help="training epochs per seed (50)")
     ev.add_argument("--seeds", type=int, default=1, help="independent trainings (1)")
     ev.add_argument("--lr", type=float, default=None, help="initial learning rate (the search's)")
-    ev.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a key of the run's config, e.g. --set data.root=/data",
-    )
+    _add_overrides(ev, "override a key of the run's config, e.g. --set data.root=/data")
 
     lk = sub.add_parser("lookup", help="NAS-Bench-201 accuracy of an architecture")
     lk.add_argument("arch", help="an arch string |op~0|+|...| or a run directory")
@@ -87,14 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     tu.add_argument("--n-trials", type=int, default=None, help="trials this worker runs")
     tu.add_argument("--timeout", type=float, default=None, help="seconds this worker runs")
-    tu.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="fixed override of the base run config",
-    )
+    _add_overrides(tu, "fixed override of the base run config")
 
     sub.add_parser("methods", help="list hypergradient methods and their options")
     sub.add_parser("spaces", help="list the search spaces found")

@@ -46,6 +46,25 @@ def tiny_problem(strategy, seed=0):
     return oneshot, (x[:8], y[:8]), (x[8:], y[8:])
 
 
+def fit(oneshot, train, val, **limits) -> None:
+    """Run Lightning's loop on the module over (inputs, targets) train/val tensors."""
+    import pytorch_lightning as pl
+
+    loaders = {
+        "train": torch.utils.data.DataLoader(TensorDataset(*train), batch_size=8),
+        "val": torch.utils.data.DataLoader(TensorDataset(*val), batch_size=8),
+    }
+    trainer = pl.Trainer(
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        **limits,
+    )
+    trainer.fit(oneshot, train_dataloaders=loaders)
+
+
 STRATEGIES = {
     "implicit": lambda: __import__("idarts_plugin").ImplicitDARTS(neumann_steps=2),
     "implicit-auto": lambda: __import__("idarts_plugin").ImplicitDARTS(
@@ -101,7 +120,6 @@ def engine_reference(oneshot, trn, val, name):
 
 @pytest.mark.parametrize("name", list(STRATEGIES))
 def test_applied_alpha_gradient_equals_engine(name):
-    import pytorch_lightning as pl
 
     strategy = STRATEGIES[name]()
     oneshot, trn, val = tiny_problem(strategy)
@@ -113,19 +131,7 @@ def test_applied_alpha_gradient_equals_engine(name):
         return recorder["opt"]
 
     oneshot.configure_architecture_optimizers = configure
-    loaders = {
-        "train": torch.utils.data.DataLoader(TensorDataset(*trn), batch_size=8),
-        "val": torch.utils.data.DataLoader(TensorDataset(*val), batch_size=8),
-    }
-    trainer = pl.Trainer(
-        max_steps=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
-    trainer.fit(oneshot, train_dataloaders=loaders)
+    fit(oneshot, trn, val, max_steps=1)
     applied = recorder["opt"].applied
     assert len(applied) == 1
     names = {id(p): n for n, p in oneshot.training_module.model.named_parameters()}
@@ -171,26 +177,13 @@ def test_alpha_order_is_stable_and_complete():
 
 
 def test_inner_steps_and_warmup_schedule_arch_steps():
-    import pytorch_lightning as pl
 
     from idarts_plugin import ImplicitDARTS
 
     oneshot, trn, _val = tiny_problem(ImplicitDARTS(inner_steps=3, warmup_epochs=1))
     x = torch.cat([trn[0]] * 6)
     y = torch.cat([trn[1]] * 6)
-    loaders = {
-        "train": torch.utils.data.DataLoader(TensorDataset(x, y), batch_size=8),
-        "val": torch.utils.data.DataLoader(TensorDataset(x, y), batch_size=8),
-    }
-    trainer = pl.Trainer(
-        max_epochs=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
-    trainer.fit(oneshot, train_dataloaders=loaders)
+    fit(oneshot, (x, y), (x, y), max_epochs=2)
     # epoch 0: warm-up, no α step; epoch 1: 6 batches, T = 3 -> steps at batch 0 and 3.
     assert oneshot.arch_steps == 2
 
@@ -215,7 +208,6 @@ def test_strategy_arguments_are_validated():
 @pytest.mark.parametrize("mode", ["separate", "shared"])
 def test_weight_step_uses_alpha_after_or_before_the_arch_step(mode):
     """separate: the weight step sees α_{t+1}; shared: it reuses the forward pass at α_t."""
-    import pytorch_lightning as pl
 
     from idarts_plugin import ImplicitDARTS
 
@@ -228,19 +220,7 @@ def test_weight_step_uses_alpha_after_or_before_the_arch_step(mode):
     params_twin = dict(twin.named_parameters())
     grads = torch.autograd.grad(loss, [params_twin[n] for n in names])
     expected = {n: params_twin[n].detach() - 0.05 * g for n, g in zip(names, grads, strict=True)}
-    loaders = {
-        "train": torch.utils.data.DataLoader(TensorDataset(*trn), batch_size=8),
-        "val": torch.utils.data.DataLoader(TensorDataset(*val), batch_size=8),
-    }
-    trainer = pl.Trainer(
-        max_steps=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
-    trainer.fit(oneshot, train_dataloaders=loaders)
+    fit(oneshot, trn, val, max_steps=1)
     got = dict(model.named_parameters())
     diffs = [float((got[n].detach() - expected[n]).abs().max()) for n in names]
     if mode == "shared":
