@@ -232,8 +232,7 @@ def evaluate_run(
         overrides: ``section.key=value`` overrides of the run's config (e.g. ``data.root=...``).
         lr: initial learning rate (default: the search's ``optimizer.lr``).
     """
-    from .data import load_search_data
-    from .search import SearchError, resolve_device
+    from .search import SearchError, prepare_data, resolve_device
     from .spaces import load_space
 
     run = Path(run_dir)
@@ -251,16 +250,13 @@ def evaluate_run(
     record = json.loads(arch_file.read_text())
     architecture = record["nni"]
     spec = load_space(cfg.space)
-    data_cfg = cfg.data
-    if data_cfg.channels is None and spec.in_channels is not None:
-        data_cfg = dataclasses.replace(data_cfg, channels=spec.in_channels)
-    data = load_search_data(data_cfg, seed=cfg.trainer.seed)
+    data = prepare_data(cfg, spec)
     train_set: ConcatDataset[Any] = ConcatDataset([data.weight_train, data.arch_val])
     accelerator, devices = resolve_device(cfg.trainer.device)
     device = "cpu"
     if accelerator == "gpu":
         device = f"cuda:{devices[0] if isinstance(devices, list) else 0}"
-    augment = _augmenter(data.name, data_cfg.augment)
+    augment = _augmenter(data.name, cfg.data.augment)
     start = time.perf_counter()
     accs = []
     params = flops = 0

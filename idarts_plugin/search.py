@@ -420,7 +420,8 @@ def _default_run_name(cfg: RunConfig) -> str:
     return f"{space}-{data}-{cfg.strategy.name}-{stamp}"
 
 
-def _prepare_data(cfg: RunConfig, spec: SpaceSpec) -> SearchData:
+def prepare_data(cfg: RunConfig, spec: SpaceSpec) -> SearchData:
+    """The run's data, with the input channels the space needs (gray → RGB for hub spaces)."""
     data_cfg = cfg.data
     if data_cfg.channels is None and spec.in_channels is not None:
         data_cfg = dataclasses.replace(data_cfg, channels=spec.in_channels)
@@ -484,7 +485,7 @@ def run_search(
     outputs.atomic_write_text(run_path / "config.yaml", cfg.to_yaml())
 
     pl.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
-    data = _prepare_data(cfg, spec)
+    data = prepare_data(cfg, spec)
     space = build_space(spec, num_classes=data.num_classes, in_channels=data.in_channels)
     strategy = build_strategy(cfg.strategy)
     with warnings.catch_warnings():

@@ -28,6 +28,11 @@ def _split_batch(batch: Any, where: str) -> tuple[Any, Any]:
     )
 
 
+def _loss_of(step_output: Any) -> Tensor:
+    """The loss tensor of a ``training_step`` output (a tensor or a dict with ``"loss"``)."""
+    return step_output["loss"] if isinstance(step_output, dict) else step_output
+
+
 class HypergradientDartsModule(DartsLightningModule):
     """NNI's ``DartsLightningModule`` with the architecture gradient from the engine.
 
@@ -201,9 +206,7 @@ class HypergradientDartsModule(DartsLightningModule):
             # One forward pass serves the Hessian terms and the weight step.
             self.resample()
             loss_and_metrics = self.training_module.training_step(trn_batch, 2 * batch_idx + 1)
-            w_step_loss = (
-                loss_and_metrics["loss"] if isinstance(loss_and_metrics, dict) else loss_and_metrics
-            )
+            w_step_loss = _loss_of(loss_and_metrics)
             result = self.hypergradient(
                 trn_batch,
                 val_batch,
@@ -221,9 +224,7 @@ class HypergradientDartsModule(DartsLightningModule):
                 self._apply_arch_gradient(arc_optim, *result)
             self.resample()
             loss_and_metrics = self.training_module.training_step(trn_batch, 2 * batch_idx + 1)
-            w_step_loss = (
-                loss_and_metrics["loss"] if isinstance(loss_and_metrics, dict) else loss_and_metrics
-            )
+            w_step_loss = _loss_of(loss_and_metrics)
             self.advance_optimization(w_step_loss, batch_idx, self.gradient_clip_val)
         self.advance_lr_schedulers(batch_idx)
         if batch_idx % self.log_prob_every_n_step == 0:
