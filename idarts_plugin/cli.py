@@ -86,6 +86,32 @@ def _parser() -> argparse.ArgumentParser:
     tu.add_argument("--timeout", type=float, default=None, help="seconds this worker runs")
     _add_overrides(tu, "fixed override of the base run config")
 
+    nt = sub.add_parser(
+        "nni-trial", help="one search as an nnictl trial (the trialCommand of an experiment)"
+    )
+    nt.add_argument("config", help="run config YAML; the tuner's parameters override its keys")
+    _add_overrides(nt, "fixed override applied before the tuner's parameters")
+    nt.add_argument(
+        "--objective",
+        default="supernet_val_acc",
+        help="final metric: supernet_val_acc (default) | retrain_acc | nb201_test_acc",
+    )
+    nt.add_argument(
+        "--objective-option",
+        dest="objective_options",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="objective option, e.g. epochs=10 or tables=/data/nb201 (repeatable)",
+    )
+
+    rg = sub.add_parser(
+        "nni-register", help="register the Optuna-backed tuners with nnictl (OptunaTPE, ...)"
+    )
+    rg.add_argument(
+        "--meta-path", action="store_true", help="only print the path of the registry file"
+    )
+
     sub.add_parser("methods", help="list hypergradient methods and their options")
     sub.add_parser("spaces", help="list the search spaces found")
     return p
@@ -239,6 +265,39 @@ def _cmd_lookup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_nni_trial(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .integrations.nni_trial import run_trial
+
+    options: dict[str, object] = {}
+    for item in args.objective_options:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise _UsageError(f"--objective-option {item!r} must look like key=value")
+        options[key] = yaml.safe_load(text)
+    outcome = run_trial(
+        args.config,
+        overrides=tuple(args.overrides),
+        objective=args.objective,
+        objective_options=options,
+    )
+    print(f"run directory: {outcome.run_dir}")
+    print(f"final result:  {json.dumps(outcome.final)}")
+    return 0
+
+
+def _cmd_nni_register(args: argparse.Namespace) -> int:
+    from .integrations.nni_register import META_PATH, register
+
+    if args.meta_path:
+        print(META_PATH)
+        return 0
+    for name, where in register():
+        print(f"registered {name} in {where}")
+    return 0
+
+
 def _cmd_methods(_: argparse.Namespace) -> int:
     from .hypergrad import METHODS, method_options
 
@@ -266,6 +325,8 @@ _COMMANDS = {
     "evaluate": _cmd_evaluate,
     "tune": _cmd_tune,
     "lookup": _cmd_lookup,
+    "nni-trial": _cmd_nni_trial,
+    "nni-register": _cmd_nni_register,
     "methods": _cmd_methods,
     "spaces": _cmd_spaces,
 }

@@ -37,6 +37,7 @@ __all__ = [
     "TrainerConfig",
     "apply_overrides",
     "load_config",
+    "set_value",
 ]
 
 
@@ -393,6 +394,20 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
             node = child
         node[parts[-1]] = _parse_value(text)
     return out
+
+
+def set_value(raw: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    """A copy of the nested dict ``raw`` with ``section.key`` set to the Python value ``value``.
+
+    Example:
+        >>> set_value({"strategy": {"neumann_steps": 2}}, "strategy.neumann_steps", 5)
+        {'strategy': {'neumann_steps': 5}}
+
+    Raises:
+        ConfigError: for a path that is not ``section.key``.
+    """
+    text = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+    return apply_overrides(raw, [f"{dotted}={text}"])
 
 
 def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> RunConfig:

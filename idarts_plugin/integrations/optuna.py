@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ..config import ConfigError, RunConfig, apply_overrides
+from ..config import ConfigError, RunConfig, apply_overrides, set_value
+from ..objectives import OBJECTIVES, check_objective, objective_value
 
 if TYPE_CHECKING:  # pragma: no cover
     pass
@@ -53,7 +54,6 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 
-OBJECTIVES = ("supernet_val_acc", "retrain_acc", "nb201_test_acc")
 SAMPLERS = ("tpe", "cmaes", "random", "nsga2")
 PRUNERS = ("median", "hyperband", "threshold", "none")
 
@@ -194,12 +194,7 @@ def load_tune_config(path: str | Path, overrides: tuple[str, ...] = ()) -> TuneC
             source=source,
         )
     objective = raw.get("objective", "supernet_val_acc")
-    if objective not in OBJECTIVES:
-        raise ConfigError(
-            f"unknown objective {objective!r}; valid: {', '.join(OBJECTIVES)}",
-            key="objective",
-            source=source,
-        )
+    check_objective(objective, source=source)
     cfg = TuneConfig(
         base=base,
         base_dict=base_raw,
@@ -215,21 +210,12 @@ def load_tune_config(path: str | Path, overrides: tuple[str, ...] = ()) -> TuneC
     for key, spec in params.items():
         probe = spec["choices"][0] if spec["type"] == "categorical" else spec["low"]
         try:
-            RunConfig.from_dict(_set(base_raw, key, probe), source=source)
+            RunConfig.from_dict(set_value(base_raw, key, probe), source=source)
         except ConfigError as exc:
             raise ConfigError(
                 f"cannot be tuned: {exc}", key=f"params.{key}", source=source
             ) from None
     return cfg
-
-
-def _set(raw: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
-    return apply_overrides(
-        raw,
-        [
-            f"{dotted}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
-        ],
-    )
 
 
 def make_sampler(spec: Mapping[str, Any], *, multi_objective: bool) -> Any:
@@ -303,29 +289,6 @@ def pruning_callback(
     return hook
 
 
-def _objective_value(cfg: TuneConfig, result: Any, run_cfg: RunConfig) -> float:
-    if cfg.objective == "supernet_val_acc":
-        return float(result.metrics["supernet_val_acc"])
-    if cfg.objective == "retrain_acc":
-        from ..evaluate import evaluate_run
-
-        opts = cfg.objective_options
-        report = evaluate_run(
-            result.run_dir, epochs=int(opts.get("epochs", 10)), seeds=int(opts.get("seeds", 1))
-        )
-        return report.test_acc_mean
-    from ..nb201 import open_source
-
-    if result.arch_string is None:
-        raise ValueError("objective nb201_test_acc needs the nas-bench-201 space")
-    source = open_source(cfg.objective_options.get("tables"))
-    dataset = cfg.objective_options.get("dataset", "cifar10")
-    found = source.lookup(result.arch_string).results[dataset].test_acc
-    if found is None:
-        raise ValueError(f"the NAS-Bench-201 source has no {dataset} test accuracy")
-    return float(found)
-
-
 def make_objective(config: TuneConfig, *, study_name: str = "study") -> Callable[[Any], Any]:
     """The Optuna objective: one search per trial, pruned per epoch.
 
@@ -336,7 +299,7 @@ def make_objective(config: TuneConfig, *, study_name: str = "study") -> Callable
     def objective(trial: Any) -> Any:
         raw = config.base_dict
         for key, spec in config.params.items():
-            raw = _set(raw, key, _suggest(trial, key, spec))
+            raw = set_value(raw, key, _suggest(trial, key, spec))
         run_cfg = RunConfig.from_dict(raw)
         run_cfg = dataclasses.replace(
             run_cfg, trainer=dataclasses.replace(run_cfg.trainer, progress_bar=False)
@@ -356,9 +319,7 @@ def make_objective(config: TuneConfig, *, study_name: str = "study") -> Callable
             },
         )
         trial.set_user_attr("search_seconds", result.seconds)
-        value = _objective_value(config, result, run_cfg)
-        if not math.isfinite(value):
-            raise FloatingPointError(f"objective {config.objective} is {value}")
+        value = objective_value(config.objective, result, config.objective_options)
         return (value, result.seconds) if config.cost_objective else value
 
     return objective

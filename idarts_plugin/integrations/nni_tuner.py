@@ -1,0 +1,265 @@
+"""An NNI tuner that asks Optuna's samplers (TPE, CMA-ES, random) for each trial's parameters.
+
+NNI's own tuners are frozen with the archived project; Optuna's samplers are maintained. This
+tuner translates NNI's search space into Optuna distributions and drives a study through
+ask-and-tell: ``generate_parameters`` asks, the trial's final result is told, and a failed
+or killed trial is told as FAIL, so the sampler does not treat it as finished.
+
+Register it once per environment (``nnictl`` looks algorithms up by name)::
+
+    idarts nni-register            # = nnictl algo register --meta <this package>/nni_algorithms.yml
+
+then use it in an nnictl config::
+
+    tuner:
+      name: OptunaTPE              # or OptunaCMAES, OptunaRandom, Optuna (sampler in classArgs)
+      classArgs:
+        optimize_mode: maximize
+        seed: 0
+        storage: sqlite:////abs/path/nni-study.db   # optional: watch it in optuna-dashboard
+        study_name: my-experiment
+
+Search-space types: ``choice`` (also nested, with ``_name``), ``randint``, ``uniform``,
+``quniform``, ``loguniform``, ``qloguniform``. The ``normal`` family is refused with a clear
+error: Optuna's samplers need bounded ranges.
+
+Example:
+    >>> tuner = OptunaTuner(sampler="random", seed=0)            # doctest: +SKIP
+    >>> tuner.update_search_space({"strategy.neumann_steps": {"_type": "randint",
+    ...                                                      "_value": [0, 6]}})  # doctest: +SKIP
+    >>> tuner.generate_parameters(0)                            # doctest: +SKIP
+    {'strategy.neumann_steps': 3}
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from nni.tuner import Tuner
+
+from .optuna import SAMPLERS, _import_optuna, make_sampler, open_storage
+
+__all__ = ["SEARCH_SPACE_TYPES", "OptunaTuner", "SearchSpaceError"]
+
+_logger = logging.getLogger(__name__)
+
+SEARCH_SPACE_TYPES = ("choice", "randint", "uniform", "quniform", "loguniform", "qloguniform")
+_UNBOUNDED = ("normal", "qnormal", "lognormal", "qlognormal")
+_PRIMITIVE = (str, int, float, bool, type(None))
+
+
+class SearchSpaceError(ValueError):
+    """An NNI search-space entry this tuner cannot translate; the message names the key."""
+
+
+def _check_space(space: Mapping[str, Any], where: str = "") -> None:
+    if not isinstance(space, Mapping):
+        raise SearchSpaceError(f"search space{where} must be a JSON object, got {space!r}")
+    for key, spec in space.items():
+        name = f"{where}{key}"
+        if key == "_name":
+            continue
+        if not isinstance(spec, Mapping) or "_type" not in spec or "_value" not in spec:
+            raise SearchSpaceError(
+                f"search-space key {name!r}: expected {{'_type': ..., '_value': ...}}, got {spec!r}"
+            )
+        kind, value = spec["_type"], spec["_value"]
+        if kind in _UNBOUNDED:
+            raise SearchSpaceError(
+                f"search-space key {name!r}: type {kind!r} is unbounded and Optuna's samplers "
+                "need bounded ranges; use 'uniform' (e.g. [mu - 3*sigma, mu + 3*sigma]) or "
+                "'loguniform' instead"
+            )
+        if kind not in SEARCH_SPACE_TYPES:
+            raise SearchSpaceError(
+                f"search-space key {name!r}: unknown type {kind!r}; "
+                f"valid: {', '.join(SEARCH_SPACE_TYPES)}"
+            )
+        if kind == "choice":
+            if not isinstance(value, list) or not value:
+                raise SearchSpaceError(f"search-space key {name!r}: choice needs a non-empty list")
+            for option in value:
+                if isinstance(option, Mapping):
+                    if "_name" not in option:
+                        raise SearchSpaceError(
+                            f"search-space key {name!r}: a nested choice needs '_name' in {option!r}"
+                        )
+                    _check_space(option, where=f"{name}/{option['_name']}/")
+            continue
+        need = 3 if kind.startswith("q") else 2
+        if (
+            not isinstance(value, list)
+            or len(value) != need
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        ):
+            raise SearchSpaceError(
+                f"search-space key {name!r}: {kind} needs {need} numbers "
+                f"({'[low, high, q]' if need == 3 else '[low, high]'}), got {value!r}"
+            )
+        low, high = value[0], value[1]
+        if not low < high:
+            raise SearchSpaceError(f"search-space key {name!r}: needs low < high, got {value!r}")
+        if "log" in kind and low <= 0:
+            raise SearchSpaceError(f"search-space key {name!r}: {kind} needs low > 0, got {low}")
+        if need == 3 and value[2] <= 0:
+            raise SearchSpaceError(f"search-space key {name!r}: q must be > 0, got {value[2]}")
+
+
+def _quantize(value: float, q: float, low: float, high: float) -> float | int:
+    out = min(max(round(value / q) * q, low), high)
+    if all(float(x).is_integer() for x in (q, low, high)):
+        return int(out + 0.5 if out >= 0 else out - 0.5)
+    return round(float(out), 12)  # 0.6000000000000001 -> 0.6
+
+
+class OptunaTuner(Tuner):
+    """NNI tuner backed by an Optuna sampler (see the module docstring).
+
+    Args:
+        sampler: ``tpe`` | ``cmaes`` | ``random`` (or a dict ``{"name": ..., **options}``).
+        optimize_mode: ``maximize`` (default) or ``minimize`` the final ``default`` metric.
+        seed: the sampler's seed.
+        storage: an Optuna storage URL to keep the study in (default: in memory).
+        study_name: the study's name in ``storage`` (default: ``nni-<experiment id>``).
+
+    Raises:
+        ValueError: an unknown sampler or optimize mode.
+    """
+
+    def __init__(
+        self,
+        *,
+        sampler: str | Mapping[str, Any] = "tpe",
+        optimize_mode: str = "maximize",
+        seed: int | None = None,
+        storage: str | None = None,
+        study_name: str | None = None,
+    ) -> None:
+        optuna = _import_optuna()
+        if optimize_mode not in ("maximize", "minimize"):
+            raise ValueError(
+                f"optimize_mode must be 'maximize' or 'minimize', got {optimize_mode!r}"
+            )
+        spec: dict[str, Any] = {"name": sampler} if isinstance(sampler, str) else dict(sampler)
+        if spec.get("name") not in SAMPLERS or spec.get("name") == "nsga2":
+            valid = ", ".join(s for s in SAMPLERS if s != "nsga2")
+            raise ValueError(f"unknown sampler {spec.get('name')!r}; valid: {valid}")
+        if seed is not None:
+            spec.setdefault("seed", seed)
+        self.optimize_mode = optimize_mode
+        if study_name is None:
+            import os
+
+            study_name = f"nni-{os.environ.get('NNI_EXP_ID', 'experiment')}"
+        self.study = optuna.create_study(
+            study_name=study_name,
+            storage=open_storage(storage) if storage else None,
+            sampler=make_sampler(spec, multi_objective=False),
+            direction=optimize_mode,
+            load_if_exists=True,
+        )
+        self._space: dict[str, Any] = {}
+        self._running: dict[int, Any] = {}
+
+    # -- NNI's interface ----------------------------------------------------------------------
+
+    def update_search_space(self, search_space: Mapping[str, Any]) -> None:
+        """Take NNI's search space (checked here; errors name the key).
+
+        Raises:
+            SearchSpaceError: an unsupported type or malformed entry.
+        """
+        _check_space(search_space)
+        self._space = dict(search_space)
+
+    def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict[str, Any]:
+        """Ask the study for a trial and return its parameters in NNI's format."""
+        if not self._space:
+            raise SearchSpaceError("the search space is empty; set searchSpace in the config")
+        trial = self.study.ask()
+        trial.set_user_attr("nni_parameter_id", parameter_id)
+        params = self._sample(trial, self._space, prefix="")
+        self._running[parameter_id] = trial
+        return params
+
+    def receive_trial_result(
+        self, parameter_id: int, parameters: Any, value: Any, **kwargs: Any
+    ) -> None:
+        """Tell the study the trial's final ``default`` metric (non-finite → FAIL)."""
+        optuna = _import_optuna()
+        trial = self._running.pop(parameter_id, None)
+        if trial is None:
+            _logger.warning("result for unknown or finished parameter id %s ignored", parameter_id)
+            return
+        reward = value.get("default") if isinstance(value, Mapping) else value
+        if kwargs.get("trial_job_id"):
+            trial.set_user_attr("nni_trial_job_id", kwargs["trial_job_id"])
+        if isinstance(value, Mapping):
+            for key in ("arch", "run_dir", "search_seconds"):
+                if key in value:
+                    trial.set_user_attr(key, value[key])
+        if isinstance(reward, bool) or not isinstance(reward, (int, float)):
+            trial.set_user_attr(
+                "fail_reason", f"final result without a numeric 'default': {value!r}"
+            )
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            return
+        if not math.isfinite(float(reward)):
+            trial.set_user_attr("fail_reason", f"non-finite final result {reward}")
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            return
+        self.study.tell(trial, float(reward))
+
+    def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
+        """A failed or killed trial is told as FAIL; a succeeded one waits for its result."""
+        optuna = _import_optuna()
+        if success:
+            return
+        trial = self._running.pop(parameter_id, None)
+        if trial is None:
+            return
+        trial.set_user_attr("fail_reason", "the NNI trial failed or was stopped")
+        self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+    def import_data(self, data: Any) -> None:
+        """Not supported: earlier results are not replayed into the Optuna study."""
+        _logger.warning("OptunaTuner ignores imported data (%d records)", len(data or []))
+
+    # -- translation ---------------------------------------------------------------------------
+
+    def _sample(self, trial: Any, space: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, spec in space.items():
+            if key == "_name":
+                continue
+            name = f"{prefix}{key}"
+            kind, value = spec["_type"], spec["_value"]
+            if kind == "choice":
+                if all(isinstance(v, _PRIMITIVE) for v in value):
+                    out[key] = trial.suggest_categorical(name, list(value))
+                    continue
+                index = trial.suggest_categorical(f"{name}#index", list(range(len(value))))
+                chosen = value[index]
+                if isinstance(chosen, Mapping):
+                    nested = self._sample(trial, chosen, prefix=f"{name}/{chosen['_name']}/")
+                    out[key] = {"_name": chosen["_name"], **nested}
+                else:
+                    out[key] = chosen
+            elif kind == "randint":
+                out[key] = trial.suggest_int(name, int(value[0]), int(value[1]) - 1)
+            elif kind == "uniform":
+                out[key] = trial.suggest_float(name, float(value[0]), float(value[1]))
+            elif kind == "loguniform":
+                out[key] = trial.suggest_float(name, float(value[0]), float(value[1]), log=True)
+            elif kind == "quniform":
+                low, high, q = value
+                k = trial.suggest_int(f"{name}#q", round(low / q), round(high / q))
+                out[key] = _quantize(k * q, q, low, high)
+            else:  # qloguniform
+                low, high, q = value
+                x = trial.suggest_float(name, float(low), float(high), log=True)
+                out[key] = _quantize(x, q, low, high)
+        return out
