@@ -107,7 +107,14 @@ _COMMON_KEYS = (
     "gradient_clip_val",
     "log_prob_every_n_step",
 )
-_HYPERGRAD_KEYS = ("inner_steps", "arc_betas", "arc_weight_decay", "hvp", "hessian_batch")
+_HYPERGRAD_KEYS = (
+    "inner_steps",
+    "arc_betas",
+    "arc_weight_decay",
+    "hvp",
+    "hessian_batch",
+    "max_nonfinite_steps",
+)
 
 
 @dataclass(frozen=True)
@@ -134,9 +141,11 @@ class StrategyConfig:
     gradient_clip_val: float | None = 5.0
     log_prob_every_n_step: int = 10
     hessian_batch: str = "separate"
+    max_nonfinite_steps: int = 10
 
     def __post_init__(self) -> None:
         k = "strategy."
+        _int(k + "max_nonfinite_steps", self.max_nonfinite_steps, minimum=1)
         _choice(k + "name", self.name, STRATEGIES)
         _int(k + "neumann_steps", self.neumann_steps, minimum=0)
         for key in ("neumann_lr", "method_lr"):
@@ -214,7 +223,11 @@ class TrainerConfig:
         epochs: search epochs.
         batch_size: minibatch size of both the weight and the architecture loader.
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
-        precision: Lightning precision (``32``, ``64``, ``bf16-mixed``, ``16-mixed``).
+        devices: processes (CPU) or GPUs of a data-parallel search (Lightning DDP); the batch
+            size is per device.
+        strategy: Lightning strategy: ``auto`` (``ddp`` when ``devices`` > 1) or ``ddp``.
+        precision: Lightning precision (``32``, ``64``, ``bf16-mixed``, ``16-mixed``); mixed
+            precision applies to the weight step, Hessian-vector products stay float32.
         seed: seeds data split, shuffling and initialisation.
         num_workers: data-loader worker processes.
         threads: ``torch.set_num_threads`` (``None``: leave torch's default).
@@ -225,6 +238,8 @@ class TrainerConfig:
     epochs: int = 50
     batch_size: int = 64
     device: str = "auto"
+    devices: int = 1
+    strategy: str = "auto"
     precision: str | int = 32
     seed: int = 0
     num_workers: int = 0
@@ -248,6 +263,14 @@ class TrainerConfig:
             raise ConfigError(
                 f"unknown device {dev!r}; valid values: auto, cpu, cuda, cuda:N",
                 key="trainer.device",
+            )
+        _int("trainer.devices", self.devices, minimum=1)
+        _choice("trainer.strategy", self.strategy, ("auto", "ddp"))
+        if self.devices > 1 and dev.startswith("cuda:"):
+            raise ConfigError(
+                f"device {dev!r} names one GPU but trainer.devices is {self.devices}; "
+                "use trainer.device=cuda with trainer.devices=N",
+                key="trainer.devices",
             )
         _choice(
             "trainer.precision",

@@ -104,16 +104,37 @@ def resolve_device(device: str) -> tuple[str, list[int] | int]:
     return "gpu", [index]
 
 
+def _lightning_strategy(trainer_cfg: Any) -> Any:
+    """``"auto"``, or Lightning's DDP strategy for a data-parallel search."""
+    if trainer_cfg.devices == 1 and trainer_cfg.strategy == "auto":
+        return "auto"
+    from pytorch_lightning.strategies import DDPStrategy
+
+    # The hypergradient all-reduces its own products; DDP averages the weight gradients.
+    return DDPStrategy(find_unused_parameters=False)
+
+
 def _precision(value: str | int) -> str:
     text = str(value)
     return {"32": "32-true", "64": "64-true"}.get(text, text)
+
+
+def _rank_world() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 class EpochSeededSampler(Sampler[int]):
     """A shuffling sampler whose order depends only on ``(seed, epoch)``.
 
     Lightning calls :meth:`set_epoch` before every epoch, so a resumed search sees exactly the
-    batches an uninterrupted one would.
+    batches an uninterrupted one would. In a data-parallel run (``torch.distributed``
+    initialised) rank ``r`` of ``W`` takes every ``W``-th index of the same permutation from
+    ``r`` on, so the ranks' ``s``-th batches of size ``B`` together are exactly the ``s``-th
+    batch of size ``W·B`` of a single process.
     """
 
     def __init__(self, n: int, seed: int) -> None:
@@ -127,10 +148,15 @@ class EpochSeededSampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return iter(torch.randperm(self.n, generator=gen).tolist())
+        order = torch.randperm(self.n, generator=gen)
+        rank, world = _rank_world()
+        if world > 1:
+            order = order[: self.n - self.n % world][rank::world]
+        return iter(order.tolist())
 
     def __len__(self) -> int:
-        return self.n
+        _, world = _rank_world()
+        return self.n // world
 
 
 def _loader(
@@ -198,6 +224,7 @@ def build_strategy(cfg: StrategyConfig) -> Any:
         arc_weight_decay=cfg.arc_weight_decay,
         hvp=cfg.hvp,
         hessian_batch=cfg.hessian_batch,
+        max_nonfinite_steps=cfg.max_nonfinite_steps,
     )
     if cfg.name == "implicit":
         return ImplicitDARTS(
@@ -268,6 +295,7 @@ def _make_recorder(
             self.diags: list[dict[str, float]] = []
             self.seen_steps = 0
             self.epoch_start = time.perf_counter()
+            self.skipped_before = (0, 0)
 
         def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
             self.diags = []
@@ -277,7 +305,12 @@ def _make_recorder(
             self, trainer: pl.Trainer, pl_module: Any, outputs_: Any, batch: Any, batch_idx: int
         ) -> None:
             loss = outputs_.get("loss") if isinstance(outputs_, dict) else outputs_
-            if isinstance(loss, torch.Tensor) and not bool(torch.isfinite(loss).all()):
+            skips = hasattr(pl_module, "nonfinite_in_a_row")  # it skips such steps itself
+            if (
+                not skips
+                and isinstance(loss, torch.Tensor)
+                and not bool(torch.isfinite(loss).all())
+            ):
                 raise SearchError(
                     f"the training loss became non-finite at epoch {trainer.current_epoch}, "
                     f"batch {batch_idx}; lower optimizer.lr or set strategy.gradient_clip_val "
@@ -318,6 +351,20 @@ def _make_recorder(
             if self.diags:
                 row["hg_diverged_steps"] = sum(d.get("diverged", 0.0) for d in self.diags)
                 row["hg_nonfinite_steps"] = sum(1 - d.get("finite", 1.0) for d in self.diags)
+            if hasattr(pl_module, "skipped_weight_steps"):
+                w_total = int(pl_module.skipped_weight_steps)
+                a_total = int(pl_module.skipped_arch_steps)
+                row["skipped_weight_steps"] = w_total - self.skipped_before[0]
+                row["skipped_arch_steps"] = a_total - self.skipped_before[1]
+                self.skipped_before = (w_total, a_total)
+            if trainer.world_size > 1:
+                row["alpha_rank_max_diff"] = _alpha_rank_spread(pl_module)
+                if row["alpha_rank_max_diff"] > 0:
+                    _logger.error(
+                        "α differs between ranks by %.3g after epoch %d",
+                        row["alpha_rank_max_diff"],
+                        epoch,
+                    )
             row["arch"] = describe_architecture(space, export) or ""
             for label, value in entropies.items():
                 row[f"entropy:{label}"] = value
@@ -349,20 +396,37 @@ def _make_recorder(
                         f"epoch/{k}": v for k, v in row.items() if isinstance(v, (int, float))
                     }
                     trainer.logger.log_metrics(scalars, step=trainer.global_step)
-                _save_checkpoint(trainer, run_dir / CHECKPOINT)
-            for hook in on_epoch:
-                hook(epoch, row)
+            _save_checkpoint(trainer, run_dir / CHECKPOINT)  # every rank: it has a barrier
+            if trainer.is_global_zero:
+                for hook in on_epoch:
+                    hook(epoch, row)
 
     return RunRecorder()
 
 
 def _save_checkpoint(trainer: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the checkpoint atomically (rank 0 writes; every rank must call this)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    trainer.save_checkpoint(str(tmp))
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    if trainer.is_global_zero:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    trainer.save_checkpoint(str(tmp))  # Lightning: rank 0 writes, then all ranks meet
+    if trainer.is_global_zero:
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+
+@torch.no_grad()
+def _alpha_rank_spread(pl_module: Any) -> float:
+    """Largest difference of any α entry between data-parallel ranks (a collective)."""
+    import torch.distributed as dist
+
+    alphas = [p.detach().reshape(-1) for p in pl_module.arch_parameters()]
+    flat = torch.cat(alphas).float() if alphas else torch.zeros(1)
+    high, low = flat.clone(), flat.clone()
+    dist.all_reduce(high, op=dist.ReduceOp.MAX)
+    dist.all_reduce(low, op=dist.ReduceOp.MIN)
+    return float((high - low).max())
 
 
 @torch.no_grad()
@@ -453,6 +517,8 @@ def run_search(
     """
     import pytorch_lightning as pl
 
+    from .strategy.module import NonFiniteStepsError
+
     cfg = config
     if cfg.trainer.threads is not None:
         torch.set_num_threads(cfg.trainer.threads)
@@ -468,7 +534,11 @@ def run_search(
             f"nothing to resume in {str(run_path)!r}: {CHECKPOINT} does not exist "
             "(the search did not complete an epoch); start it again without --resume"
         )
-    outputs.check_writable(run_path)
+    from pytorch_lightning.utilities import rank_zero_only
+
+    is_rank_zero = getattr(rank_zero_only, "rank", 0) == 0
+    if is_rank_zero:
+        outputs.check_writable(run_path)
 
     metrics_rows: list[dict[str, Any]] = []
     alpha_rows: list[dict[str, Any]] = []
@@ -482,7 +552,8 @@ def run_search(
             outputs.read_csv_rows(run_path / "alpha_history.csv"), done
         )
         del state
-    outputs.atomic_write_text(run_path / "config.yaml", cfg.to_yaml())
+    if is_rank_zero:
+        outputs.atomic_write_text(run_path / "config.yaml", cfg.to_yaml())
 
     pl.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     data = prepare_data(cfg, spec)
@@ -517,7 +588,9 @@ def run_search(
     trainer = pl.Trainer(
         max_epochs=cfg.trainer.epochs,
         accelerator=accelerator,
-        devices=devices,
+        devices=devices if cfg.trainer.devices == 1 else cfg.trainer.devices,
+        strategy=_lightning_strategy(cfg.trainer),
+        use_distributed_sampler=False,  # EpochSeededSampler shards itself (see its docstring)
         precision=_precision(cfg.trainer.precision),  # type: ignore[arg-type]
         logger=logger,
         callbacks=cbs,
@@ -535,7 +608,11 @@ def run_search(
         warnings.filterwarnings(
             "ignore", message=".*LightningModule.*has parameters that were not used.*"
         )
-        trainer.fit(oneshot, train_dataloaders=loaders, ckpt_path=str(ckpt) if resume else None)
+        try:
+            trainer.fit(oneshot, train_dataloaders=loaders, ckpt_path=str(ckpt) if resume else None)
+        except NonFiniteStepsError as exc:
+            kept = f"the last complete epoch is kept in {run_path / CHECKPOINT}"
+            raise SearchError(f"{exc} ({kept}; resume with --resume)") from None
     seconds = time.perf_counter() - start
 
     export = oneshot.export()

@@ -50,23 +50,39 @@ class SpaceError(ConfigError):
 # --------------------------------------------------------------------------------------------
 
 
+NORMS = ("batch", "group", "none")
+"""Normalisations of the cell space: per-batch statistics (DARTS' choice), per-sample
+GroupNorm (one group: batch-independent, so a data-parallel search equals the union batch's
+exactly), or none."""
+
+
+def _norm(kind: str, c: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(c)
+    if kind == "group":
+        return nn.GroupNorm(1, c)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown norm {kind!r}; valid: {', '.join(NORMS)}")
+
+
 class _ReLUConvBN(nn.Sequential):
-    def __init__(self, c: int, k: int, dilation: int = 1) -> None:
+    def __init__(self, c: int, k: int, dilation: int = 1, norm: str = "batch") -> None:
         pad = dilation * (k - 1) // 2
         super().__init__(
             nn.ReLU(inplace=False),
             nn.Conv2d(c, c, k, padding=pad, dilation=dilation, bias=False),
-            nn.BatchNorm2d(c),
+            _norm(norm, c),
         )
 
 
 class _SepConv(nn.Sequential):
-    def __init__(self, c: int, k: int) -> None:
+    def __init__(self, c: int, k: int, norm: str = "batch") -> None:
         super().__init__(
             nn.ReLU(inplace=False),
             nn.Conv2d(c, c, k, padding=k // 2, groups=c, bias=False),
             nn.Conv2d(c, c, 1, bias=False),
-            nn.BatchNorm2d(c),
+            _norm(norm, c),
         )
 
 
@@ -75,19 +91,21 @@ class _Zero(nn.Module):
         return x.mul(0.0)
 
 
-OP_TABLE: Mapping[str, Callable[[int], nn.Module]] = {
-    "none": lambda c: _Zero(),
-    "skip_connect": lambda c: nn.Identity(),
-    "conv_1x1": lambda c: _ReLUConvBN(c, 1),
-    "conv_3x3": lambda c: _ReLUConvBN(c, 3),
-    "conv_5x5": lambda c: _ReLUConvBN(c, 5),
-    "sep_conv_3x3": lambda c: _SepConv(c, 3),
-    "sep_conv_5x5": lambda c: _SepConv(c, 5),
-    "dil_conv_3x3": lambda c: _ReLUConvBN(c, 3, dilation=2),
-    "avg_pool_3x3": lambda c: nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
-    "max_pool_3x3": lambda c: nn.MaxPool2d(3, stride=1, padding=1),
+OP_TABLE: Mapping[str, Callable[..., nn.Module]] = {
+    "none": lambda c, norm="batch": _Zero(),
+    "skip_connect": lambda c, norm="batch": nn.Identity(),
+    "conv_1x1": lambda c, norm="batch": _ReLUConvBN(c, 1, norm=norm),
+    "conv_3x3": lambda c, norm="batch": _ReLUConvBN(c, 3, norm=norm),
+    "conv_5x5": lambda c, norm="batch": _ReLUConvBN(c, 5, norm=norm),
+    "sep_conv_3x3": lambda c, norm="batch": _SepConv(c, 3, norm=norm),
+    "sep_conv_5x5": lambda c, norm="batch": _SepConv(c, 5, norm=norm),
+    "dil_conv_3x3": lambda c, norm="batch": _ReLUConvBN(c, 3, dilation=2, norm=norm),
+    "avg_pool_3x3": lambda c, norm="batch": nn.AvgPool2d(
+        3, stride=1, padding=1, count_include_pad=False
+    ),
+    "max_pool_3x3": lambda c, norm="batch": nn.MaxPool2d(3, stride=1, padding=1),
 }
-"""Op name → factory of a shape-preserving module with ``c`` channels."""
+"""Op name → factory ``(c, norm="batch")`` of a shape-preserving module with ``c`` channels."""
 
 PARAMETER_FREE_OPS = frozenset({"none", "skip_connect", "avg_pool_3x3", "max_pool_3x3", "zero"})
 """Ops without weights: a cell dominated by them is the classic sign of DARTS' collapse."""
@@ -98,7 +116,9 @@ def _make_cell_space_class() -> type:
     from nni.nas.nn.pytorch import LayerChoice, ModelSpace
 
     class _Cell(nn.Module):
-        def __init__(self, channels: int, nodes: int, ops: list[str], label: str) -> None:
+        def __init__(
+            self, channels: int, nodes: int, ops: list[str], label: str, norm: str
+        ) -> None:
             super().__init__()
             self.nodes = nodes
             self.edges = nn.ModuleList()
@@ -108,7 +128,7 @@ def _make_cell_space_class() -> type:
                 for j in range(1, nodes + 1):
                     incoming = nn.ModuleList()
                     for i in range(j):
-                        choices = {name: OP_TABLE[name](channels) for name in ops}
+                        choices = {name: OP_TABLE[name](channels, norm) for name in ops}
                         incoming.append(LayerChoice(choices, label=f"{i}_{j}"))
                     self.edges.append(incoming)
 
@@ -122,12 +142,12 @@ def _make_cell_space_class() -> type:
             return states[-1]
 
     class _Reduce(nn.Module):
-        def __init__(self, c_in: int, c_out: int) -> None:
+        def __init__(self, c_in: int, c_out: int, norm: str) -> None:
             super().__init__()
             self.body = nn.Sequential(
                 nn.ReLU(inplace=False),
                 nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(c_out),
+                _norm(norm, c_out),
             )
             self.short = nn.Sequential(
                 nn.AvgPool2d(2, 2, ceil_mode=True), nn.Conv2d(c_in, c_out, 1)
@@ -147,22 +167,25 @@ def _make_cell_space_class() -> type:
             channels: int = 16,
             layers: int = 1,
             stages: int = 2,
+            norm: str = "batch",
             in_channels: int = 3,
             num_classes: int = 10,
         ) -> None:
             super().__init__()
             self.stem = nn.Sequential(
-                nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
+                nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), _norm(norm, channels)
             )
             body: list[nn.Module] = []
             c = channels
             for stage in range(stages):
                 if stage > 0:
-                    body.append(_Reduce(c, 2 * c))
+                    body.append(_Reduce(c, 2 * c, norm))
                     c *= 2
-                body.extend(_Cell(c, nodes, list(ops), label="cell") for _ in range(layers))
+                body.extend(
+                    _Cell(c, nodes, list(ops), label="cell", norm=norm) for _ in range(layers)
+                )
             self.body = nn.Sequential(*body)
-            self.head = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=False))
+            self.head = nn.Sequential(_norm(norm, c), nn.ReLU(inplace=False))
             self.classifier = nn.Linear(c, num_classes)
 
         def forward(self, x: Tensor) -> Tensor:
@@ -196,6 +219,7 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
         "channels": 16,
         "layers": 1,
         "stages": 2,
+        "norm": "batch",
     },
 }
 SPACE_KINDS = tuple(_SCHEMAS)
@@ -266,6 +290,12 @@ def _check_option(kind: str, key: str, value: Any, source: str) -> Any:
         if len(set(value)) != len(value):
             raise SpaceError(f"ops must be distinct, got {value!r}", key=full, source=source)
         return list(value)
+    if kind == "cell" and key == "norm":
+        if value not in NORMS:
+            raise SpaceError(
+                f"unknown norm {value!r}; valid: {', '.join(NORMS)}", key=full, source=source
+            )
+        return value
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise SpaceError(f"must be an integer >= 1, got {value!r}", key=full, source=source)
     return value
@@ -346,6 +376,7 @@ def build_space(spec: SpaceSpec, *, num_classes: int, in_channels: int = 3) -> n
         channels=o["channels"],
         layers=o["layers"],
         stages=o["stages"],
+        norm=o.get("norm", "batch"),
         in_channels=in_channels,
         num_classes=num_classes,
     )

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from .autodiff import LossFn, TrainCurvature
+from .distributed import Reduce
 from .methods import HypergradResult, Method, check_hvp_mode, make_method
 from .solvers import LinearSolver
 
@@ -37,6 +38,7 @@ def compute_hypergradient(
     hvp: str = "exact",
     fd_scale: float = 0.01,
     curvature: TrainCurvature | None = None,
+    reduce: Reduce | None = None,
     **options: Any,
 ) -> HypergradResult:
     """Like :func:`hypergradient`, but also return the :class:`Diagnostics` of the call.
@@ -44,6 +46,9 @@ def compute_hypergradient(
     ``curvature`` (optional) is a ready :class:`TrainCurvature` of ``train_loss`` at
     ``(weights, alphas)``, e.g. ``ExactCurvature.from_loss(loss, weights, alphas)`` of a loss
     the caller computed anyway (the weight step's), which saves the Hessian terms' forward pass.
+    ``reduce`` (optional) averages every derivative over data-parallel ranks, making the result
+    the union batch's hypergradient on every rank (see
+    :func:`idarts_plugin.hypergrad.distributed.process_group_mean`).
     """
     weights = _check_tensors("weights", weights)
     alphas = _check_tensors("alphas", alphas)
@@ -60,6 +65,7 @@ def compute_hypergradient(
             hvp=hvp,
             fd_scale=fd_scale,
             curvature=curvature,
+            **({} if reduce is None else {"reduce": reduce}),
         )
 
 

@@ -33,6 +33,7 @@ from .autodiff import (
     make_curvature,
     norm,
 )
+from .distributed import Reduce, reduced
 from .solvers import Amended, ConjugateGradient, LinearSolver, Neumann, SolveInfo, Zero
 
 __all__ = [
@@ -127,21 +128,29 @@ class Method(Protocol):
         hvp: str,
         fd_scale: float,
         curvature: TrainCurvature | None = None,
+        reduce: Reduce | None = None,
     ) -> HypergradResult:
         """Compute the hypergradient at ``(weights, alphas)``.
 
         ``curvature``, if given, replaces the one built from ``train_loss`` (it must belong to
         the same point, e.g. :meth:`ExactCurvature.from_loss` of the weight step's loss).
+        ``reduce``, if given, averages every derivative over data-parallel ranks
+        (:mod:`idarts_plugin.hypergrad.distributed`).
         """
         ...
 
 
 def _val_grads(
-    val_loss: LossFn, weights: Sequence[Tensor], alphas: Sequence[Tensor]
+    val_loss: LossFn,
+    weights: Sequence[Tensor],
+    alphas: Sequence[Tensor],
+    reduce: Reduce | None = None,
 ) -> tuple[float, list[Tensor], list[Tensor]]:
     w, a = leaves(weights), leaves(alphas)
     value = val_loss(w, a)
     g = grads(value, [*a, *w])
+    if reduce is not None:
+        g = reduce(g)
     return float(value.detach()), g[: len(a)], g[len(a) :]
 
 
@@ -217,9 +226,10 @@ class Implicit:
         hvp: str = "exact",
         fd_scale: float = 0.01,
         curvature: TrainCurvature | None = None,
+        reduce: Reduce | None = None,
     ) -> HypergradResult:
         """Compute ``∇α L_val − ∇²_{αw} L_tr · x``."""
-        loss_value, direct, b = _val_grads(val_loss, weights, alphas)
+        loss_value, direct, b = _val_grads(val_loss, weights, alphas, reduce)
         info = SolveInfo()
         if isinstance(self.solver, Zero):
             return _finish(
@@ -228,6 +238,7 @@ class Implicit:
         shared = curvature is not None
         if curvature is None:
             curvature = make_curvature(hvp, train_loss, weights, alphas, fd_scale=fd_scale)
+        curvature = reduced(curvature, reduce)
         x = self.solver.solve(curvature, b, info)
         implicit = curvature.mixed(x)
         # the val pass (+ the retained train pass, unless it was the caller's)
@@ -283,6 +294,7 @@ class Unrolled:
         hvp: str = "exact",
         fd_scale: float = 0.01,
         curvature: TrainCurvature | None = None,
+        reduce: Reduce | None = None,
     ) -> HypergradResult:
         """Compute the DARTS-V2 gradient."""
         if curvature is None:
@@ -290,13 +302,15 @@ class Unrolled:
         if isinstance(curvature, ExactCurvature):
             # ExactCurvature already holds ∇w L_tr; take it from its graph without a new pass.
             g_tr = curvature.gradient
-            n_grad = 2
         else:
             w, a = leaves(weights), leaves(alphas)
             g_tr = grads(train_loss(w, a), w)
-            n_grad = 2
+        n_grad = 2
+        if reduce is not None:
+            g_tr = reduce(g_tr)
+        curvature = reduced(curvature, reduce)
         w_virtual = [w.detach() - self.lr * g for w, g in zip(weights, g_tr, strict=True)]
-        loss_value, direct, v = _val_grads(val_loss, w_virtual, alphas)
+        loss_value, direct, v = _val_grads(val_loss, w_virtual, alphas, reduce)
         implicit = [self.lr * m for m in curvature.mixed(v)]
         info = SolveInfo(terms_used=1, step_size=self.lr)
         return _finish(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,9 +13,30 @@ from nni.nas.oneshot.pytorch.differentiable import DartsLightningModule
 from torch import Tensor, nn
 
 from ..hypergrad import Diagnostics, ExactCurvature, compute_hypergradient, module_loss
+from ..hypergrad.distributed import process_group_mean
 from .method_spec import MethodSpec
 
-__all__ = ["HypergradientDartsModule"]
+__all__ = ["HypergradientDartsModule", "NonFiniteStepsError"]
+
+
+class NonFiniteStepsError(RuntimeError):
+    """Too many training steps in a row had a non-finite loss or hypergradient."""
+
+
+def _all_ranks(flag: bool, device: torch.device) -> bool:
+    """``flag`` on every data-parallel rank (a collective: every rank must call it)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return bool(t.item() > 0.5)
+
+
+def _finite(t: Tensor) -> bool:
+    return bool(torch.isfinite(t.detach()).all())
+
 
 _logger = logging.getLogger(__name__)
 
@@ -62,6 +84,19 @@ class HypergradientDartsModule(DartsLightningModule):
         gradient_clip_val: clip the *weight* gradients (as NNI's DARTS does).
         log_prob_every_n_step: how often α's softmax is logged.
         warmup_epochs: epochs of weight training before α starts to move.
+        max_nonfinite_steps: a step whose training loss or hypergradient is non-finite is
+            skipped (weights, α and optimiser states untouched) and logged; this many in a row
+            raise :class:`NonFiniteStepsError` (the last checkpoint stays intact).
+
+    Data parallel (Lightning's DDP): each rank computes the hypergradient on its own shard and
+    every derivative in it is averaged across ranks (double backward bypasses DDP's hooks), so
+    all ranks apply the union batch's hypergradient and hold identical α. The skip decision
+    for non-finite steps is taken jointly by all ranks.
+
+    Mixed precision: the weight step runs under the trainer's autocast; the hypergradient is
+    computed with autocast disabled, so every Hessian-vector product is float32 (with
+    ``hessian_batch="shared"`` under autocast the weight step's low-precision graph is not
+    reused: the Hessian terms get their own float32 pass).
     """
 
     def __init__(
@@ -77,7 +112,12 @@ class HypergradientDartsModule(DartsLightningModule):
         log_prob_every_n_step: int = 10,
         warmup_epochs: int = 0,
         hessian_batch: str = "separate",
+        max_nonfinite_steps: int = 10,
     ) -> None:
+        if isinstance(max_nonfinite_steps, bool) or not isinstance(max_nonfinite_steps, int):
+            raise TypeError(f"max_nonfinite_steps must be an int, got {max_nonfinite_steps!r}")
+        if max_nonfinite_steps < 1:
+            raise ValueError(f"max_nonfinite_steps must be >= 1, got {max_nonfinite_steps}")
         if hessian_batch not in ("separate", "shared"):
             raise ValueError(
                 f"unknown hessian_batch {hessian_batch!r}; valid values: separate, shared"
@@ -98,6 +138,10 @@ class HypergradientDartsModule(DartsLightningModule):
         self.hessian_batch = hessian_batch
         self.last_diagnostics: Diagnostics | None = None
         self.arch_steps = 0
+        self.max_nonfinite_steps = max_nonfinite_steps
+        self.nonfinite_in_a_row = 0
+        self.skipped_weight_steps = 0
+        self.skipped_arch_steps = 0
 
     # -- optimisers -------------------------------------------------------------------------
     def configure_architecture_optimizers(self) -> torch.optim.Optimizer:
@@ -176,18 +220,23 @@ class HypergradientDartsModule(DartsLightningModule):
         train_loss = module_loss(model, criterion, x_tr, y_tr, **kw)
         val_loss = module_loss(model, criterion, x_va, y_va, **kw)
         method = self.method.build(weight_lr=weight_lr)
+        device_type = weights[0].device.type if weights else "cpu"
+        if train_loss_value is not None and torch.is_autocast_enabled(device_type):
+            train_loss_value = None  # a low-precision graph: take float32 products instead
         curvature = None
         if train_loss_value is not None:
             curvature = ExactCurvature.from_loss(train_loss_value, weights, alphas)
-        result = compute_hypergradient(
-            train_loss,
-            val_loss,
-            weights,
-            alphas,
-            method=method,
-            hvp=self.method.hvp,
-            curvature=curvature,
-        )
+        with torch.autocast(device_type=device_type, enabled=False):
+            result = compute_hypergradient(
+                train_loss,
+                val_loss,
+                weights,
+                alphas,
+                method=method,
+                hvp=self.method.hvp,
+                curvature=curvature,
+                reduce=process_group_mean(),
+            )
         return alphas, result.grads, result.diagnostics
 
     def _arch_step_due(self, batch_idx: int) -> bool:
@@ -207,29 +256,81 @@ class HypergradientDartsModule(DartsLightningModule):
             self.resample()
             loss_and_metrics = self.training_module.training_step(trn_batch, 2 * batch_idx + 1)
             w_step_loss = _loss_of(loss_and_metrics)
-            result = self.hypergradient(
-                trn_batch,
-                val_batch,
-                weight_lr=self.weight_learning_rate(),
-                train_loss_value=w_step_loss,
-            )
-            self.advance_optimization(w_step_loss, batch_idx, self.gradient_clip_val)
-            self._apply_arch_gradient(arc_optim, *result)
+            weight_ok = _all_ranks(_finite(w_step_loss), w_step_loss.device)
+            if weight_ok:
+                result = self.hypergradient(
+                    trn_batch,
+                    val_batch,
+                    weight_lr=self.weight_learning_rate(),
+                    train_loss_value=w_step_loss,
+                )
+                self.advance_optimization(w_step_loss, batch_idx, self.gradient_clip_val)
+                arch_ok = self._maybe_apply_arch_gradient(arc_optim, *result)
+            else:
+                arch_ok = False
         else:
+            arch_ok = True
             if arch_due:
                 self.resample()
                 result = self.hypergradient(
                     trn_batch, val_batch, weight_lr=self.weight_learning_rate()
                 )
-                self._apply_arch_gradient(arc_optim, *result)
+                arch_ok = self._maybe_apply_arch_gradient(arc_optim, *result)
             self.resample()
             loss_and_metrics = self.training_module.training_step(trn_batch, 2 * batch_idx + 1)
             w_step_loss = _loss_of(loss_and_metrics)
-            self.advance_optimization(w_step_loss, batch_idx, self.gradient_clip_val)
+            weight_ok = _all_ranks(_finite(w_step_loss), w_step_loss.device)
+            if weight_ok:
+                self.advance_optimization(w_step_loss, batch_idx, self.gradient_clip_val)
+        self._count_nonfinite(batch_idx, weight_ok=weight_ok, arch_ok=arch_ok or not arch_due)
         self.advance_lr_schedulers(batch_idx)
         if batch_idx % self.log_prob_every_n_step == 0:
             self.log_probs(self.export_probs())
         return loss_and_metrics
+
+    def _maybe_apply_arch_gradient(
+        self,
+        arc_optim: Any,
+        alphas: list[nn.Parameter],
+        grads: tuple[Tensor, ...],
+        diag: Diagnostics,
+    ) -> bool:
+        """Apply the step unless the hypergradient is non-finite (decided on all ranks)."""
+        ok = diag.finite and math.isfinite(diag.val_loss) and all(_finite(g) for g in grads)
+        device = grads[0].device if grads else torch.device("cpu")
+        if not _all_ranks(ok, device):
+            self.skipped_arch_steps += 1
+            self.last_diagnostics = diag
+            _logger.warning(
+                "epoch %d: architecture step skipped, the hypergradient is non-finite "
+                "(validation loss %s%s); α and its optimiser are unchanged",
+                self.trainer.current_epoch,
+                diag.val_loss,
+                f"; {diag.note}" if diag.note else "",
+            )
+            return False
+        self._apply_arch_gradient(arc_optim, alphas, grads, diag)
+        return True
+
+    def _count_nonfinite(self, batch_idx: int, *, weight_ok: bool, arch_ok: bool) -> None:
+        if weight_ok and arch_ok:
+            self.nonfinite_in_a_row = 0
+            return
+        if not weight_ok:
+            self.skipped_weight_steps += 1
+            _logger.warning(
+                "epoch %d, batch %d: weight step skipped, the training loss is non-finite; "
+                "weights and their optimiser are unchanged",
+                self.trainer.current_epoch,
+                batch_idx,
+            )
+        self.nonfinite_in_a_row += 1
+        if self.nonfinite_in_a_row >= self.max_nonfinite_steps:
+            raise NonFiniteStepsError(
+                f"{self.nonfinite_in_a_row} steps in a row had a non-finite training loss or "
+                f"hypergradient (epoch {self.trainer.current_epoch}, batch {batch_idx}); "
+                "lower optimizer.lr or the γ/η of the method, or set strategy.gradient_clip_val"
+            )
 
     def _apply_arch_gradient(
         self,

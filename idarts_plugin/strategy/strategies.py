@@ -58,6 +58,8 @@ class HypergradientDARTS(DARTS):
             step's training batch, as in the paper's code) or ``"shared"`` (reuse the weight
             step's forward pass: one pass less per architecture step, w and α updated
             simultaneously; exact HVPs only).
+        max_nonfinite_steps: skip (and log) a step whose loss or hypergradient is non-finite;
+            stop after this many in a row.
         **kwargs: passed on to :class:`nni.nas.strategy.DARTS`.
 
     Example:
@@ -79,6 +81,7 @@ class HypergradientDARTS(DARTS):
         gradient_clip_val: float | None = None,
         log_prob_every_n_step: int = 10,
         hessian_batch: Literal["separate", "shared"] = "separate",
+        max_nonfinite_steps: int = 10,
         **kwargs: Any,
     ) -> None:
         if hessian_batch not in ("separate", "shared"):
@@ -103,6 +106,7 @@ class HypergradientDARTS(DARTS):
         )
         self.inner_steps = _positive_int("inner_steps", inner_steps, 1)
         self.hessian_batch = hessian_batch
+        self.max_nonfinite_steps = _positive_int("max_nonfinite_steps", max_nonfinite_steps, 1)
         self.arc_betas = (float(arc_betas[0]), float(arc_betas[1]))
         self.arc_weight_decay = _positive_float(
             "arc_weight_decay", arc_weight_decay, allow_zero=True
@@ -123,6 +127,7 @@ class HypergradientDARTS(DARTS):
             log_prob_every_n_step=self.log_prob_every_n_step,
             warmup_epochs=self.warmup_epochs,
             hessian_batch=self.hessian_batch,
+            max_nonfinite_steps=self.max_nonfinite_steps,
         )
 
 
