@@ -523,6 +523,11 @@ def run_search(
     if cfg.trainer.threads is not None:
         torch.set_num_threads(cfg.trainer.threads)
     accelerator, devices = resolve_device(cfg.trainer.device)
+    if accelerator == "cpu" and str(cfg.trainer.precision) == "16-mixed":
+        raise SearchError(
+            "trainer.precision 16-mixed (float16 autocast) needs a CUDA device; on CPU use "
+            "bf16-mixed or 32"
+        )
     spec = load_space(cfg.space)
 
     if run_dir is None:

@@ -132,7 +132,8 @@ def test_nas_experiment(strategy, tmp_path):
 
 
 def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
-    """Kill a real search process after its first checkpoint, resume, compare with a clean run."""
+    """Kill a real search process in the middle of its second epoch, resume, compare with a
+    clean run: the completed epoch is kept, the interrupted one is redone."""
     import yaml
 
     cfg = tiny_config("implicit", epochs=3, limit_batches=None)
@@ -151,13 +152,19 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
             assert proc.poll() is None, "the search ended before writing its first checkpoint"
             assert time.monotonic() < deadline, "no checkpoint within 300 s"
             time.sleep(0.02)
+        first = (killed / "metrics.csv").read_text().splitlines()
+        header = first[0].split(",")
+        epoch_seconds = float(first[1].split(",")[header.index("seconds")])
+        time.sleep(epoch_seconds / 2)  # into the middle of epoch 1
+        assert proc.poll() is None, "the search ended before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     assert not (killed / "summary.json").exists(), "killed too late: the search had finished"
     done_before = len((killed / "metrics.csv").read_text().strip().splitlines()) - 1
-    assert 1 <= done_before < 3
+    assert done_before == 1, "not killed in the middle of epoch 1"
+    assert torch.load(ckpt, map_location="cpu", weights_only=False)["epoch"] == 0
 
     resumed = subprocess.run(
         [*cmd[:4], "--resume", str(killed), "--no-progress"], env=env, cwd=ROOT

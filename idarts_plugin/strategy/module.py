@@ -85,7 +85,8 @@ class HypergradientDartsModule(DartsLightningModule):
         log_prob_every_n_step: how often α's softmax is logged.
         warmup_epochs: epochs of weight training before α starts to move.
         max_nonfinite_steps: a step whose training loss or hypergradient is non-finite is
-            skipped (weights, α and optimiser states untouched) and logged; this many in a row
+            skipped (weights, α, optimiser states and BatchNorm statistics as before it) and
+            logged; this many in a row
             raise :class:`NonFiniteStepsError` (the last checkpoint stays intact).
 
     Data parallel (Lightning's DDP): each rank computes the hypergradient on its own shard and
@@ -254,6 +255,7 @@ class HypergradientDartsModule(DartsLightningModule):
         if arch_due and self.hessian_batch == "shared":
             # One forward pass serves the Hessian terms and the weight step.
             self.resample()
+            snapshot = self._buffers_snapshot()
             loss_and_metrics = self.training_module.training_step(trn_batch, 2 * batch_idx + 1)
             w_step_loss = _loss_of(loss_and_metrics)
             weight_ok = _all_ranks(_finite(w_step_loss), w_step_loss.device)
@@ -267,6 +269,7 @@ class HypergradientDartsModule(DartsLightningModule):
                 self.advance_optimization(w_step_loss, batch_idx, self.gradient_clip_val)
                 arch_ok = self._maybe_apply_arch_gradient(arc_optim, *result)
             else:
+                self._restore_buffers(snapshot)  # the forward put NaN into BN statistics
                 arch_ok = False
         else:
             arch_ok = True
@@ -277,16 +280,29 @@ class HypergradientDartsModule(DartsLightningModule):
                 )
                 arch_ok = self._maybe_apply_arch_gradient(arc_optim, *result)
             self.resample()
+            snapshot = self._buffers_snapshot()
             loss_and_metrics = self.training_module.training_step(trn_batch, 2 * batch_idx + 1)
             w_step_loss = _loss_of(loss_and_metrics)
             weight_ok = _all_ranks(_finite(w_step_loss), w_step_loss.device)
             if weight_ok:
                 self.advance_optimization(w_step_loss, batch_idx, self.gradient_clip_val)
+            else:
+                self._restore_buffers(snapshot)  # the forward put NaN into BN statistics
         self._count_nonfinite(batch_idx, weight_ok=weight_ok, arch_ok=arch_ok or not arch_due)
         self.advance_lr_schedulers(batch_idx)
         if batch_idx % self.log_prob_every_n_step == 0:
             self.log_probs(self.export_probs())
         return loss_and_metrics
+
+    def _buffers_snapshot(self) -> list[tuple[Tensor, Tensor]]:
+        """Copies of the model's buffers (BatchNorm statistics), to undo a non-finite step."""
+        return [(b, b.detach().clone()) for b in self.training_module.model.buffers()]
+
+    @staticmethod
+    def _restore_buffers(snapshot: list[tuple[Tensor, Tensor]]) -> None:
+        with torch.no_grad():
+            for buf, saved in snapshot:
+                buf.copy_(saved)
 
     def _maybe_apply_arch_gradient(
         self,
@@ -342,7 +358,12 @@ class HypergradientDartsModule(DartsLightningModule):
         arc_optim.zero_grad()
         for p, g in zip(alphas, grads, strict=True):
             p.grad = g.to(p.dtype).clone()
-        arc_optim.step()
+        if getattr(self.trainer.precision_plugin, "scaler", None) is not None:
+            # fp16: the loss scaler would "unscale" a gradient it never scaled (the
+            # hypergradient is computed in float32); step the torch optimiser directly.
+            getattr(arc_optim, "optimizer", arc_optim).step()
+        else:
+            arc_optim.step()
         self.arch_steps += 1
         self.last_diagnostics = diag
         self.log_dict(
