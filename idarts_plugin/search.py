@@ -477,6 +477,9 @@ def _make_progress_bar() -> Any:
 # --------------------------------------------------------------------------------------------
 
 
+_RUN_DIR_ENV = "IDARTS_RUN_DIR"
+
+
 def _default_run_name(cfg: RunConfig) -> str:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     space = Path(cfg.space.name).stem
@@ -530,18 +533,24 @@ def run_search(
         )
     spec = load_space(cfg.space)
 
+    from pytorch_lightning.utilities import rank_zero_only
+
+    is_rank_zero = getattr(rank_zero_only, "rank", 0) == 0
     if run_dir is None:
-        run_dir = Path(cfg.output.dir) / (cfg.output.name or _default_run_name(cfg))
+        inherited = os.environ.get(_RUN_DIR_ENV)
+        if not is_rank_zero and inherited:
+            run_dir = inherited  # a DDP rank started by rank 0's launcher: rank 0's name
+        else:
+            run_dir = Path(cfg.output.dir) / (cfg.output.name or _default_run_name(cfg))
     run_path = Path(run_dir)
+    if is_rank_zero:
+        os.environ[_RUN_DIR_ENV] = str(run_path)  # inherited by processes Lightning launches
     ckpt = run_path / CHECKPOINT
     if resume and not ckpt.is_file():
         raise SearchError(
             f"nothing to resume in {str(run_path)!r}: {CHECKPOINT} does not exist "
             "(the search did not complete an epoch); start it again without --resume"
         )
-    from pytorch_lightning.utilities import rank_zero_only
-
-    is_rank_zero = getattr(rank_zero_only, "rank", 0) == 0
     if is_rank_zero:
         outputs.check_writable(run_path)
 

@@ -118,3 +118,24 @@ def test_two_gloo_ranks_match_one_process_on_the_union_batch(tmp_path: Path):
     with open(tmp_path / "rank0" / "metrics.csv") as fh:
         metrics = list(csv.DictReader(fh))
     assert [float(r["alpha_rank_max_diff"]) for r in metrics] == [0.0, 0.0]
+
+
+def test_lightning_launches_the_second_rank_with_the_same_run_directory(tmp_path: Path):
+    """``idarts search --set trainer.devices=2``: Lightning starts rank 1 itself."""
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(CONFIG))
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE")}
+    env["MASTER_PORT"] = str(_free_port())
+    sets = ["--set", "trainer.devices=2", "--set", f"output.dir={tmp_path / 'runs'}"]
+    out = subprocess.run(
+        [sys.executable, "-m", "idarts_plugin.cli", "search", str(cfg), "--no-progress", *sets],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    dirs = [line for line in out.stdout.splitlines() if line.startswith("run directory:")]
+    assert len(dirs) == 2 and dirs[0] == dirs[1], out.stdout
+    (run,) = (tmp_path / "runs").iterdir()
+    assert (run / "summary.json").is_file()
