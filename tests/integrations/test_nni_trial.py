@@ -104,11 +104,15 @@ def test_a_diverging_search_fails_without_a_final_result(tmp_path: Path):
     reports = Reports()
     from idarts_plugin.integrations.nni_trial import run_trial
 
-    with pytest.raises(SearchError, match="non-finite"):
+    with pytest.raises(SearchError, match="2 steps in a row had a non-finite"):
         run_trial(
             BASE,
             overrides=TINY,
-            parameters={"optimizer.lr": 1.0e8, "optimizer.momentum": 0.0},
+            parameters={
+                "optimizer.lr": 1.0e8,
+                "optimizer.momentum": 0.0,
+                "strategy.max_nonfinite_steps": 2,
+            },
             run_dir=tmp_path / "run",
             report_intermediate=reports.intermediate.append,
             report_final=reports.final.append,

@@ -76,11 +76,13 @@ def test_four_trials_with_pruning_and_attributes(tmp_path):
 def test_failing_trial_is_fail_with_reason_and_study_completes(tmp_path):
     from idarts_plugin.integrations.optuna import load_tune_config, run_study
 
-    # lr = 1e8 makes the weights (and the loss) blow up: the search stops with a reason.
+    # lr = 1e8 makes the weights (and the loss) blow up: every later step is skipped, and
+    # after 2 such steps in a row the search stops with a reason.
     path = write_tune(
         tmp_path,
         {"optimizer.lr": {"type": "categorical", "choices": [1.0e8, 0.05]}},
         pruner={"name": "none"},
+        overrides=["strategy.max_nonfinite_steps=2"],
     )
     cfg = load_tune_config(path)
     storage = f"sqlite:///{tmp_path / 'study.db'}"
