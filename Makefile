@@ -8,7 +8,7 @@ TEST_VENV ?= .venv-test
 # torch/torchvision: pinned to the releases that install from this project's CI image; any
 # torch >= 2.1 with a matching torchvision works (override: make demo TORCH_SPEC="torch torchvision").
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
-EXTRAS ?= dev,optuna,dashboard,postgres
+EXTRAS ?= dev,optuna,dashboard,postgres,bench
 DEMO_CONFIG ?= examples/configs/digits-nb201.yaml
 
 .PHONY: demo test check lint typecheck bench clean

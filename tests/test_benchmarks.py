@@ -8,16 +8,22 @@ from tests.conftest import requires_nni
 
 
 @pytest.mark.slow
-def test_fidelity_toy_runs_and_scores_every_method():
+def test_fidelity_toy_runs_and_scores_every_method(tmp_path):
     from benchmarks import fidelity
 
     tables, extra = fidelity.run(toy=True)
-    _setup, det, sto = tables
+    _setup, det, sto, targets = tables
     assert {r[0] for r in det.rows} == {"0", "1", "2", "5", "10", "20"}
     cosines = [float(r[2]) for r in det.rows]
     assert all(-1.0 <= c <= 1.0 for c in cosines)
-    assert all(r[-1] == "0" for r in sto.rows)  # no non-finite estimate
+    labels = [r[0] for r in sto.rows]
+    assert labels[0] == "first_order" and "neumann γ=auto, K=20" in labels
+    assert all(r[-2] == "0" for r in sto.rows)  # no non-finite estimate
+    assert all(float(r[-3]) > 0 for r in sto.rows)  # minibatches really differ
+    assert all(r[-1] in {"yes", "**missed**"} for r in targets.rows)
     assert "first_order" in extra["curves"]
+    fidelity.plot(extra, str(tmp_path / "fidelity.png"))
+    assert (tmp_path / "fidelity.png").stat().st_size > 0
 
 
 @requires_nni
@@ -31,3 +37,103 @@ def test_speed_toy_runs(monkeypatch):
     text = "\n".join(printed)
     assert "NNI DARTS (first order)" in text and "× NNI DARTS" in text
     assert "HVP / gradient" in text
+    for title in ("Cost of one pass", "Where an exact HVP's time goes", "predicted × NNI DARTS"):
+        assert title in text, title
+    targets = text[text.index("**Targets") :]
+    assert "ImplicitDARTS K=2, T=1: ≤ 3.5×" in targets and "slope one HVP" in targets
+
+
+def test_speed_cost_model_counts_passes():
+    """The pass-counting model on round numbers (no timing)."""
+    from types import SimpleNamespace
+
+    from benchmarks import speed
+
+    costs = {
+        "weights gradient": 1.0,
+        "full gradient (w and α)": 1.0,
+        "gradient with create_graph": 1.0,
+        "HVP (exact)": 2.0,
+        "mixed product (exact)": 2.0,
+        "forward (no graph)": 0.25,
+    }
+
+    def arm(first_order=False, name="neumann", steps=2, t=1, shared=False, reuse=True):
+        method = SimpleNamespace(name=name, options={"steps": steps})
+        return SimpleNamespace(
+            first_order=first_order,
+            inner_steps=t,
+            shared=shared,
+            reuse_weight_grads=reuse,
+            oneshot=SimpleNamespace(method=method),
+        )
+
+    assert speed.predicted_seconds(arm(first_order=True), costs) == 2.0
+    # weight step + val gradient + graph + 2 HVPs + mixed
+    assert speed.predicted_seconds(arm(), costs) == 1 + 1 + 1 + 4 + 2
+    # the weight step is the graph
+    assert speed.predicted_seconds(arm(shared=True), costs) == 1 + 1 + 4 + 2
+    # ... plus a backward pass when the weight step does not reuse the graph's gradient
+    assert speed.predicted_seconds(arm(shared=True, reuse=False), costs) == 8 + 0.75
+    assert speed.predicted_seconds(arm(t=4), costs) == (9 + 3) / 4
+    assert speed.predicted_seconds(arm(name="unrolled"), costs) == 1 + 1 + 1 + 2
+    assert speed.predicted_seconds(arm(name="amended"), costs) == 1 + 1 + 1 + 2 + 2
+    # HVP budget: the HVP time h at which K=2, T=1 costs 3.5 × DARTS: 3 + 3h = 7
+    assert speed.hvp_budget(3.5, costs, k=2, t=1, shared=False) == pytest.approx(4 / 3)
+    assert speed.linear_fit([0, 1, 2], [1.0, 3.0, 5.0]) == pytest.approx((1.0, 2.0, 0.0))
+
+
+@pytest.mark.slow
+def test_peer_check_toy_equals_torchopt():
+    pytest.importorskip("torchopt", reason="TorchOpt is not installed (pip install torchopt)")
+    from benchmarks import peer
+
+    (table,) = peer.run(toy=True)
+    assert [r[0] for r in table.rows] == ["0", "2"]
+    for row in table.rows:
+        assert float(row[2]) <= 1e-6 and row[3] == "yes"
+
+
+def test_peer_check_without_torchopt_says_why(monkeypatch):
+    import builtins
+
+    from benchmarks import peer
+
+    real_import = builtins.__import__
+
+    def no_torchopt(name, *args, **kwargs):
+        if name.startswith("torchopt"):
+            raise ImportError("No module named 'torchopt'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_torchopt)
+    (table,) = peer.run(toy=True)
+    assert len(table.rows) == 1 and table.rows[0][2].startswith("skipped: TorchOpt")
+
+
+def test_bench_runner_runs_every_benchmark_with_the_flags(monkeypatch):
+    from benchmarks import fidelity, peer, run, speed
+
+    calls = []
+    for module in (fidelity, speed, peer):
+        monkeypatch.setattr(module, "main", lambda argv, m=module: calls.append((m, argv)))
+    run.main(["--toy", "--no-write"])
+    assert calls == [(m, ["--toy", "--no-write"]) for m in (fidelity, speed, peer)]
+
+
+def test_speed_plot_only_redraws_from_the_written_tables(tmp_path, monkeypatch):
+    from benchmarks import common, speed
+
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "RESULTS.md")
+    times = common.Table("Time per 100 steps (toy)", ["method", "s / 100 steps", "× NNI DARTS"])
+    times.add("NNI DARTS (first order)", "1.0", "1.00")
+    times.add("ImplicitDARTS K=2, T=1", "3.0", "3.00")
+    by_k = common.Table("Architecture step time against K (toy)", ["K", "s / arch step", "HVPs"])
+    by_k.add(0, "0.1", 1)
+    by_k.add(1, "0.2", 2)
+    common.write_section("speed", "python -m benchmarks.speed", [times.render(), by_k.render()])
+    assert common.read_tables("speed")[by_k.title].rows == by_k.rows
+    for _ in range(2):  # idempotent
+        assert speed.replot_from_results(tmp_path) == ["speed"]
+    text = common.RESULTS.read_text()
+    assert text.count("![speed](speed.png)") == 1 and (tmp_path / "speed.png").exists()

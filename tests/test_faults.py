@@ -134,15 +134,23 @@ def test_a_diverging_neumann_series_is_truncated_not_fatal(tmp_path: Path):
     assert all(p == p for dist in result.probs.values() for p in dist.values())  # no NaN
 
 
-def _mount_read_only(path: Path) -> bool:
+def _mount_tmpfs(path: Path, options: str) -> bool:
+    """Mount a tmpfs with ``options`` on a new directory ``path`` (root only)."""
     path.mkdir()
     if os.geteuid() != 0:
-        path.chmod(0o500)
-        return True
+        return False
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True
     )
     return done.returncode == 0
+
+
+def _mount_read_only(path: Path) -> bool:
+    if os.geteuid() != 0:
+        path.mkdir()
+        path.chmod(0o500)
+        return True
+    return _mount_tmpfs(path, "ro,size=1m")
 
 
 @pytest.mark.slow
@@ -181,3 +189,23 @@ def test_a_full_disk_is_reported_before_the_search(tmp_path: Path, monkeypatch, 
     err = capsys.readouterr().err.strip()
     assert "only 3 MB free" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "run" / "config.yaml").exists()
+
+
+def test_a_really_small_file_system_is_reported_before_the_search(tmp_path: Path, capsys):
+    """A real 4 MB file system (tmpfs), not a patched free-space probe."""
+    import yaml
+
+    from idarts_plugin.cli import main
+
+    small = tmp_path / "small"
+    if not _mount_tmpfs(small, "size=4m"):
+        pytest.skip("needs root and permission to mount a tmpfs")
+    try:
+        cfg = tmp_path / "cfg.yaml"
+        cfg.write_text(yaml.safe_dump(tiny_config()))
+        assert main(["search", str(cfg), "--run-dir", str(small / "run")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "MB free" in err and str(small / "run") in err
+        assert not (small / "run" / "config.yaml").exists()
+    finally:
+        subprocess.run(["umount", str(small)], check=False)

@@ -35,7 +35,8 @@ def spy(monkeypatch) -> Spy:
     from idarts_plugin.strategy import module
 
     record = Spy()
-    original_hg = module.HypergradientDartsModule.hypergradient
+    # Every architecture step goes through _hypergradient (hypergradient() wraps it).
+    original_hg = module.HypergradientDartsModule._hypergradient
     original_hvp = autodiff.ExactCurvature.hvp
     original_from_loss = autodiff.ExactCurvature.from_loss.__func__
     original_apply = module.HypergradientDartsModule._apply_arch_gradient
@@ -63,7 +64,7 @@ def spy(monkeypatch) -> Spy:
         record.from_loss += 1
         return original_from_loss(cls, *args, **kwargs)
 
-    monkeypatch.setattr(module.HypergradientDartsModule, "hypergradient", hypergradient)
+    monkeypatch.setattr(module.HypergradientDartsModule, "_hypergradient", hypergradient)
     monkeypatch.setattr(module.HypergradientDartsModule, "_apply_arch_gradient", apply)
     monkeypatch.setattr(autodiff.ExactCurvature, "hvp", hvp)
     monkeypatch.setattr(autodiff.ExactCurvature, "from_loss", classmethod(from_loss))

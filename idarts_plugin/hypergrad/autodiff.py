@@ -159,9 +159,7 @@ class ExactCurvature:
         self._w = leaves(weights)
         self._a = leaves(alphas)
         value = loss(self._w, self._a)
-        self._g = grads(value, self._w, create_graph=True)
-        self.loss_value = float(value.detach())
-        self.n_products = 0
+        self._first_order(value)
 
     @classmethod
     def from_loss(
@@ -177,15 +175,41 @@ class ExactCurvature:
         self = cls.__new__(cls)
         self._w = list(weights)
         self._a = list(alphas)
-        self._g = grads(value, self._w, create_graph=True)
+        self._first_order(value)
+        return self
+
+    def _first_order(self, value: Tensor) -> None:
+        # ``∇w L_tr`` with a graph; weights the loss does not depend on get zeros (and are
+        # remembered, so that :meth:`weight_gradients` can give them no gradient at all).
+        raw = (
+            torch.autograd.grad(value, self._w, create_graph=True, allow_unused=True)
+            if self._w
+            else ()
+        )
+        self._used = [g is not None for g in raw]
+        self._g = [
+            torch.zeros_like(w) if g is None else g for g, w in zip(raw, self._w, strict=True)
+        ]
         self.loss_value = float(value.detach())
         self.n_products = 0
-        return self
 
     @property
     def gradient(self) -> list[Tensor]:
         """``∇w L_tr`` at the point of evaluation (detached)."""
         return [g.detach() for g in self._g]
+
+    def weight_gradients(self) -> list[Tensor | None]:
+        """What ``loss.backward()`` would accumulate into each weight's ``.grad``.
+
+        ``∇w L_tr`` as new tensors (safe to modify in place, e.g. by gradient clipping), and
+        ``None`` for a weight the loss does not depend on, as autograd leaves its ``.grad``
+        alone. Lets a caller that already built this curvature take its weight step without a
+        second backward pass.
+        """
+        return [
+            g.detach().clone() if used else None
+            for g, used in zip(self._g, self._used, strict=True)
+        ]
 
     def _vjp(self, v: Sequence[Tensor], wrt: Sequence[Tensor]) -> list[Tensor]:
         self.n_products += 1

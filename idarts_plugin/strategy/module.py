@@ -71,7 +71,9 @@ class HypergradientDartsModule(DartsLightningModule):
       step at the updated α.
     * ``"shared"``: the weight step's own forward pass is reused (exact HVPs only), saving one
       forward pass per architecture step; w and α are then updated simultaneously from
-      ``(w_t, α_t)``.
+      ``(w_t, α_t)``. On one process at full precision the weight step also reuses the
+      first-order gradient the Hessian terms were built on, saving its backward pass too
+      (with data parallelism or a loss scaler it runs Lightning's own backward).
 
     Args:
         training_module: the evaluator's Lightning module; it must expose ``criterion``
@@ -143,6 +145,8 @@ class HypergradientDartsModule(DartsLightningModule):
         self.nonfinite_in_a_row = 0
         self.skipped_weight_steps = 0
         self.skipped_arch_steps = 0
+        self.weight_gradients_reused = 0
+        self._pending_weight_grads: list[tuple[Tensor, Tensor | None]] | None = None
 
     # -- optimisers -------------------------------------------------------------------------
     def configure_architecture_optimizers(self) -> torch.optim.Optimizer:
@@ -198,6 +202,29 @@ class HypergradientDartsModule(DartsLightningModule):
         Returns:
             ``(alphas, gradients, diagnostics)``.
         """
+        alphas, grads, diagnostics, _ = self._hypergradient(
+            train_batch, val_batch, weight_lr=weight_lr, train_loss_value=train_loss_value
+        )
+        return alphas, grads, diagnostics
+
+    def _hypergradient(
+        self,
+        train_batch: Any,
+        val_batch: Any,
+        *,
+        weight_lr: float,
+        train_loss_value: Tensor | None = None,
+    ) -> tuple[
+        list[nn.Parameter],
+        tuple[Tensor, ...],
+        Diagnostics,
+        list[tuple[Tensor, Tensor | None]] | None,
+    ]:
+        """:meth:`hypergradient`, plus the weight step's gradients when they were a by-product.
+
+        The fourth value is ``(weight, ∇w L_tr)`` pairs when ``train_loss_value``'s graph was
+        used (what ``train_loss_value.backward()`` would give the weights), else ``None``.
+        """
         criterion = getattr(self.training_module, "criterion", None)
         if criterion is None:
             raise TypeError(
@@ -238,7 +265,10 @@ class HypergradientDartsModule(DartsLightningModule):
                 curvature=curvature,
                 reduce=process_group_mean(),
             )
-        return alphas, result.grads, result.diagnostics
+        by_product = None
+        if curvature is not None:
+            by_product = list(zip(weights, curvature.weight_gradients(), strict=True))
+        return alphas, result.grads, result.diagnostics, by_product
 
     def _arch_step_due(self, batch_idx: int) -> bool:
         warm = self.warmup_epochs == 0 or self.trainer.current_epoch >= self.warmup_epochs
@@ -260,14 +290,19 @@ class HypergradientDartsModule(DartsLightningModule):
             w_step_loss = _loss_of(loss_and_metrics)
             weight_ok = _all_ranks(_finite(w_step_loss), w_step_loss.device)
             if weight_ok:
-                result = self.hypergradient(
+                alphas, grads, diag, weight_grads = self._hypergradient(
                     trn_batch,
                     val_batch,
                     weight_lr=self.weight_learning_rate(),
                     train_loss_value=w_step_loss,
                 )
-                self.advance_optimization(w_step_loss, batch_idx, self.gradient_clip_val)
-                arch_ok = self._maybe_apply_arch_gradient(arc_optim, *result)
+                if weight_grads is not None and self._may_reuse_weight_gradients():
+                    self._pending_weight_grads = weight_grads
+                try:
+                    self.advance_optimization(w_step_loss, batch_idx, self.gradient_clip_val)
+                finally:
+                    self._pending_weight_grads = None
+                arch_ok = self._maybe_apply_arch_gradient(arc_optim, alphas, grads, diag)
             else:
                 self._restore_buffers(snapshot)  # the forward put NaN into BN statistics
                 arch_ok = False
@@ -293,6 +328,35 @@ class HypergradientDartsModule(DartsLightningModule):
         if batch_idx % self.log_prob_every_n_step == 0:
             self.log_probs(self.export_probs())
         return loss_and_metrics
+
+    def _may_reuse_weight_gradients(self) -> bool:
+        """Whether the weight step may take ``∇w L_tr`` from the Hessian terms' graph.
+
+        Not with several processes (DDP's gradient hooks must see a real backward pass) nor
+        with a loss scaler (it expects scaled gradients).
+        """
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            return False
+        return getattr(self.trainer.precision_plugin, "scaler", None) is None
+
+    def backward(self, loss: Tensor, *args: Any, **kwargs: Any) -> None:
+        """``loss.backward()``, or the gradients already at hand (``hessian_batch="shared"``).
+
+        Lightning's manual backward ends here, after its hooks; when the architecture step
+        already computed ``∇w L_tr`` of this very loss, those gradients are accumulated into
+        the weights' ``.grad`` exactly as a backward pass would, and the pass is saved.
+        """
+        pending, self._pending_weight_grads = self._pending_weight_grads, None
+        if pending is None:
+            super().backward(loss, *args, **kwargs)
+            return
+        with torch.no_grad():
+            for param, grad in pending:
+                if grad is not None:
+                    param.grad = grad if param.grad is None else param.grad + grad
+        self.weight_gradients_reused += 1
 
     def _buffers_snapshot(self) -> list[tuple[Tensor, Tensor]]:
         """Copies of the model's buffers (BatchNorm statistics), to undo a non-finite step."""

@@ -56,7 +56,8 @@ class HypergradientDARTS(DARTS):
         log_prob_every_n_step: log α's softmax every this many steps.
         hessian_batch: ``"separate"`` (the Hessian terms get their own forward pass on the
             step's training batch, as in the paper's code) or ``"shared"`` (reuse the weight
-            step's forward pass: one pass less per architecture step, w and α updated
+            step's forward pass, and on one process at full precision its gradient too: one
+            forward and one backward pass less per architecture step, w and α updated
             simultaneously; exact HVPs only).
         max_nonfinite_steps: skip (and log) a step whose loss or hypergradient is non-finite;
             stop after this many in a row.

@@ -225,6 +225,29 @@ def test_weight_step_uses_alpha_after_or_before_the_arch_step(mode):
     diffs = [float((got[n].detach() - expected[n]).abs().max()) for n in names]
     if mode == "shared":
         assert max(diffs) < 1e-6  # exactly a weight step at (w_t, α_t)
+        # ... whose gradient came from the Hessian terms' graph: no second backward pass
+        assert oneshot.weight_gradients_reused == 1
     else:
         assert max(diffs) > 1e-9  # the weight step saw the updated α
+        assert oneshot.weight_gradients_reused == 0
     assert oneshot.arch_steps == 1
+
+
+def test_shared_weight_step_with_reused_gradient_equals_a_real_backward():
+    """Several steps (momentum, clipping): reusing ∇w L_tr changes nothing but the cost."""
+    from idarts_plugin import ImplicitDARTS
+
+    finals = []
+    for reuse in (True, False):
+        oneshot, trn, val = tiny_problem(
+            ImplicitDARTS(neumann_steps=1, hessian_batch="shared", gradient_clip_val=0.5)
+        )
+        if not reuse:
+            oneshot._may_reuse_weight_gradients = lambda: False
+        three = [(torch.cat([t[0]] * 3), torch.cat([t[1]] * 3)) for t in (trn, val)]
+        fit(oneshot, *three, max_epochs=2)
+        assert oneshot.weight_gradients_reused == (6 if reuse else 0)
+        finals.append({k: v.detach().clone() for k, v in oneshot.state_dict().items()})
+    reused, real = finals
+    for key, value in real.items():
+        torch.testing.assert_close(reused[key], value, rtol=1e-5, atol=1e-6, msg=key)
