@@ -542,16 +542,12 @@ def main(argv: list[str] | None = None) -> None:
         )
     by_k, by_w = scaling(toy=toy, size=size, batch=batch)
     reference = "ImplicitDARTS K=2, T=1"
-    costs = pass_costs(
+    ref_arm, ref_batch = (
         make_arm(reference, stem=stem),
         batches(1, size=size, batch=batch, seed=2)[0],
-        reps=2 if toy else 5,
     )
-    profile_tab = hvp_profile(
-        make_arm(reference, stem=stem),
-        batches(1, size=size, batch=batch, seed=2)[0],
-        reps=1 if toy else 3,
-    )
+    costs = pass_costs(ref_arm, ref_batch, reps=2 if toy else 5)
+    profile_tab = hvp_profile(ref_arm, ref_batch, reps=1 if toy else 3)
     passes = Table(
         f"Cost of one pass (stem {stem}, batch {batch})",
         ["pass", "seconds", "× weights gradient"],
