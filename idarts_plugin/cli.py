@@ -179,10 +179,21 @@ def _cmd_search(args: argparse.Namespace) -> int:
         print(f"architecture:  {result.arch_string}")
     else:
         print(f"architecture:  {json.dumps(result.architecture)}")
+    decision = result.decision
+    if decision.get("dead_nodes"):
+        print(
+            f"effective cell: {decision['effective_arch']} "
+            f"(nodes {decision['dead_nodes']} are disconnected)"
+        )
     acc = result.metrics.get("supernet_val_acc")
     if acc is not None:
         print(f"supernet accuracy on the architecture split: {float(acc):.4f}")
     print(f"epochs: {result.epochs}, search time this run: {result.seconds:.1f} s")
+    if decision.get("verdict"):
+        print(decision["verdict"]["text"])
+    rank = decision.get("ground_truth")
+    if rank:
+        print(rank["text"])
     return 0
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -25,6 +26,8 @@ from typing import Any, cast
 import yaml
 
 from .data import DataConfig, DataError
+
+_logger = logging.getLogger(__name__)
 
 __all__ = [
     "STRATEGIES",
@@ -91,22 +94,27 @@ class SpaceConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-STRATEGIES = ("implicit", "unrolled", "amended", "darts", "hypergradient")
-"""Strategy names: iDARTS, DARTS-V2, Amended-DARTS, NNI's first-order DARTS, any engine method."""
+STRATEGIES = ("implicit", "unrolled", "amended", "darts", "gumbel", "hypergradient")
+"""Strategy names: iDARTS, DARTS-V2, Amended-DARTS, NNI's first-order DARTS, NNI's GumbelDARTS,
+any engine method."""
 
 _STRATEGY_KEYS: dict[str, tuple[str, ...]] = {
-    "implicit": ("neumann_steps", "neumann_lr"),
+    "implicit": ("neumann_steps", "neumann_lr", "warm_start"),
     "unrolled": ("unrolled_lr",),
     "amended": ("amended_lr",),
     "darts": (),
-    "hypergradient": ("method", "method_options", "method_lr"),
+    "gumbel": ("temperature",),
+    "hypergradient": ("method", "method_options", "method_lr", "warm_start"),
 }
 _COMMON_KEYS = (
     "arc_learning_rate",
+    "arc_travel",
+    "derive",
     "warmup_epochs",
     "gradient_clip_val",
     "log_prob_every_n_step",
 )
+_FIRST_ORDER = ("darts", "gumbel")  # NNI's own strategies: no hypergradient keys
 _HYPERGRAD_KEYS = (
     "inner_steps",
     "arc_betas",
@@ -119,21 +127,31 @@ _HYPERGRAD_KEYS = (
 
 @dataclass(frozen=True)
 class StrategyConfig:
-    """The search strategy and its outer hyperparameters (paper defaults).
+    """The search strategy and its outer hyperparameters.
 
-    Keys a strategy does not use are rejected when the config is loaded, naming the valid ones.
+    Keys no strategy knows are rejected when the config is loaded, naming the valid ones; keys
+    of another strategy (``neumann_steps`` with ``name: darts``) are dropped with a log note,
+    so switching ``strategy.name`` alone works on any config.
+
+    ``arc_learning_rate: auto`` sets the architecture step to ``arc_travel / architecture
+    steps`` (at least the papers' 3e-4; see :func:`idarts_plugin.derive.arc_learning_rate_for_budget`);
+    ``derive`` is the rule that turns α into the exported cell (:data:`idarts_plugin.derive.DERIVATIONS`).
     """
 
     name: str = "implicit"
     neumann_steps: int = 2
     neumann_lr: float | str | None = None
+    warm_start: bool = False
+    temperature: tuple[float, float] = (1.0, 0.33)
     unrolled_lr: float | None = None
     amended_lr: float | None = None
     method: str = "neumann"
     method_options: dict[str, Any] = field(default_factory=dict)
     method_lr: float | str | None = None
     inner_steps: int = 1
-    arc_learning_rate: float = 3e-4
+    arc_learning_rate: float | str = "auto"
+    arc_travel: float = 6.0
+    derive: str = "argmax"
     arc_betas: tuple[float, float] = (0.5, 0.999)
     arc_weight_decay: float = 1e-3
     warmup_epochs: int = 0
@@ -150,13 +168,44 @@ class StrategyConfig:
         _int(k + "neumann_steps", self.neumann_steps, minimum=0)
         for key in ("neumann_lr", "method_lr"):
             value = getattr(self, key)
-            if value not in (None, "auto", "weight_lr"):
+            if value not in (None, "auto", "safe", "weight_lr"):
+                if isinstance(value, str):
+                    raise ConfigError(
+                        f"unknown value {value!r}; valid values: a number, auto, safe, "
+                        "weight_lr or null (= weight_lr)",
+                        key=k + key,
+                    )
                 _num(k + key, value, minimum=0, strict=True)
+        if not isinstance(self.warm_start, bool):
+            raise ConfigError(f"must be true or false, got {self.warm_start!r}", key=k + "warm_start")
+        if self.warm_start and self.name == "hypergradient" and self.method != "neumann":
+            raise ConfigError("warm_start needs method: neumann", key=k + "warm_start")
+        temp = self.temperature
+        if (
+            not isinstance(temp, (list, tuple))
+            or len(temp) != 2
+            or not all(isinstance(t, (int, float)) and t > 0 for t in temp)
+        ):
+            raise ConfigError(
+                f"must be two numbers > 0 (initial, final), got {temp!r}", key=k + "temperature"
+            )
+        object.__setattr__(self, "temperature", (float(temp[0]), float(temp[1])))
+        if self.arc_learning_rate != "auto":
+            if isinstance(self.arc_learning_rate, str):
+                raise ConfigError(
+                    f"unknown value {self.arc_learning_rate!r}; valid values: a number > 0 or "
+                    "auto (fit to the number of architecture steps)",
+                    key=k + "arc_learning_rate",
+                )
+            _num(k + "arc_learning_rate", self.arc_learning_rate, minimum=0, strict=True)
+        _num(k + "arc_travel", self.arc_travel, minimum=0, strict=True)
+        from .derive import DERIVATIONS
+
+        _choice(k + "derive", self.derive, DERIVATIONS)
         for key in ("unrolled_lr", "amended_lr", "gradient_clip_val"):
             if getattr(self, key) is not None:
                 _num(k + key, getattr(self, key), minimum=0, strict=True)
         _int(k + "inner_steps", self.inner_steps, minimum=1)
-        _num(k + "arc_learning_rate", self.arc_learning_rate, minimum=0, strict=True)
         _num(k + "arc_weight_decay", self.arc_weight_decay, minimum=0)
         _int(k + "warmup_epochs", self.warmup_epochs, minimum=0)
         _int(k + "log_prob_every_n_step", self.log_prob_every_n_step, minimum=1)
@@ -184,6 +233,7 @@ class StrategyConfig:
                     options=dict(self.method_options),
                     lr=cast(Any, self.method_lr),
                     hvp=self.hvp,
+                    warm_start=self.warm_start,
                 )
             except ValueError as exc:
                 raise ConfigError(str(exc), key=k + "method") from None
@@ -191,8 +241,16 @@ class StrategyConfig:
     @staticmethod
     def valid_keys(name: str) -> tuple[str, ...]:
         """Keys that strategy ``name`` accepts."""
-        extra = _HYPERGRAD_KEYS if name != "darts" else ()
+        extra = _HYPERGRAD_KEYS if name not in _FIRST_ORDER else ()
         return ("name", *_STRATEGY_KEYS.get(name, ()), *_COMMON_KEYS, *extra)
+
+    @staticmethod
+    def all_keys() -> tuple[str, ...]:
+        """Keys that some strategy accepts."""
+        keys = ["name", *_COMMON_KEYS, *_HYPERGRAD_KEYS]
+        for own in _STRATEGY_KEYS.values():
+            keys += [k for k in own if k not in keys]
+        return tuple(keys)
 
 
 @dataclass(frozen=True)
@@ -289,11 +347,22 @@ class OutputConfig:
         nb201_source: NAS-Bench-201 benchmark file or compact tables (``None``: the
             ``IDARTS_NB201`` environment variable, if set). A NAS-Bench-201 search on CIFAR-10,
             CIFAR-100 or ImageNet16-120 records the found cell's true accuracy from it.
+        ground_truth: when the run's data and skeleton match a ground-truth recipe
+            (:mod:`idarts_plugin.ground_truth`; the shipped digits demo does), rank the found
+            cell among the recipe's random cells, training it with the recipe if the table
+            lacks it.
     """
 
     dir: str = "runs"
     name: str | None = None
     nb201_source: str | None = None
+    ground_truth: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.ground_truth, bool):
+            raise ConfigError(
+                f"must be true or false, got {self.ground_truth!r}", key="output.ground_truth"
+            )
 
 
 _SECTIONS: dict[str, type] = {
@@ -346,6 +415,12 @@ class RunConfig:
                 name = values.get("name", StrategyConfig.name)
                 if name in STRATEGIES:
                     valid = list(StrategyConfig.valid_keys(name))
+                    other = sorted(set(values) - set(valid) & set(StrategyConfig.all_keys()))
+                    if other:
+                        _logger.info(
+                            "strategy %r does not use %s; ignored", name, ", ".join(other)
+                        )
+                        values = {k: v for k, v in values.items() if k not in other}
             bad = sorted(set(values) - set(valid))
             if bad:
                 raise ConfigError(
@@ -374,8 +449,9 @@ class RunConfig:
             if section == "strategy":
                 keep = StrategyConfig.valid_keys(self.strategy.name)
                 values = {k: v for k, v in values.items() if k in keep}
-                if "arc_betas" in values:
-                    values["arc_betas"] = list(values["arc_betas"])
+                for key in ("arc_betas", "temperature"):
+                    if key in values:
+                        values[key] = list(values[key])
             out[section] = values
         return out
 

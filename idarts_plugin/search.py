@@ -65,6 +65,8 @@ class SearchResult:
         metrics: the last epoch's metrics row.
         epochs: epochs completed.
         seconds: wall time of this process' part of the search.
+        decision: per-edge margin and entropy, the verdict, the derivation rule, the
+            architecture learning rate used and (NAS-Bench-201) the effective cell.
     """
 
     run_dir: Path
@@ -74,6 +76,29 @@ class SearchResult:
     metrics: dict[str, Any]
     epochs: int
     seconds: float
+    decision: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _warn_about_decision(decision: dict[str, Any], cfg: RunConfig) -> None:
+    """Log the verdict; warn when α ended undecided or the cell has dead nodes."""
+    text = decision["verdict"]["text"]
+    if decision["verdict"]["decided"]:
+        _logger.info(text)
+    else:
+        lr = cfg.strategy.arc_learning_rate
+        _logger.warning(
+            "the search ended undecided: %s (strategy.arc_learning_rate is %s, %.3g used)",
+            text,
+            lr,
+            decision["arc_learning_rate"],
+        )
+    if decision.get("dead_nodes"):
+        _logger.warning(
+            "the derived cell has disconnected nodes %s: it computes %s; "
+            "strategy.derive=exclude_none never picks 'none'",
+            decision["dead_nodes"],
+            decision["effective_arch"],
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,20 +229,53 @@ def _training_module(cfg: RunConfig, num_classes: int) -> Any:
     )
 
 
-def build_strategy(cfg: StrategyConfig) -> Any:
-    """The NNI strategy object for a strategy config."""
-    from nni.nas.strategy import DARTS
+def planned_arch_steps(cfg: RunConfig, steps_per_epoch: int) -> int:
+    """Architecture steps a search will take (for ``arc_learning_rate: auto``)."""
+    per_epoch = steps_per_epoch
+    if cfg.trainer.limit_batches is not None:
+        per_epoch = min(per_epoch, cfg.trainer.limit_batches)
+    inner = cfg.strategy.inner_steps if cfg.strategy.name not in ("darts", "gumbel") else 1
+    epochs = max(cfg.trainer.epochs - cfg.strategy.warmup_epochs, 1)
+    return max(1, epochs * -(-per_epoch // inner))
+
+
+def resolve_arc_learning_rate(cfg: RunConfig, steps_per_epoch: int) -> float:
+    """``strategy.arc_learning_rate`` as a number (``auto``: fitted to the run's budget)."""
+    lr = cfg.strategy.arc_learning_rate
+    if lr != "auto":
+        return float(lr)
+    from .derive import arc_learning_rate_for_budget
+
+    steps = planned_arch_steps(cfg, steps_per_epoch)
+    return arc_learning_rate_for_budget(steps, travel=cfg.strategy.arc_travel)
+
+
+def build_strategy(cfg: StrategyConfig, *, arc_learning_rate: float | None = None) -> Any:
+    """The NNI strategy object for a strategy config.
+
+    Args:
+        cfg: the strategy section.
+        arc_learning_rate: the resolved architecture learning rate (required when the config
+            says ``auto``; see :func:`resolve_arc_learning_rate`).
+    """
+    from nni.nas.strategy import DARTS, GumbelDARTS
 
     from .strategy import AmendedDARTS, HypergradientDARTS, ImplicitDARTS, UnrolledDARTS
 
+    if arc_learning_rate is None:
+        if cfg.arc_learning_rate == "auto":
+            raise ValueError("arc_learning_rate 'auto' must be resolved to a number first")
+        arc_learning_rate = float(cfg.arc_learning_rate)
     common: dict[str, Any] = {
-        "arc_learning_rate": cfg.arc_learning_rate,
+        "arc_learning_rate": arc_learning_rate,
         "warmup_epochs": cfg.warmup_epochs,
         "gradient_clip_val": cfg.gradient_clip_val,
         "log_prob_every_n_step": cfg.log_prob_every_n_step,
     }
     if cfg.name == "darts":
         return DARTS(**common)
+    if cfg.name == "gumbel":
+        return GumbelDARTS(temperature=tuple(cfg.temperature), **common)
     common.update(
         inner_steps=cfg.inner_steps,
         arc_betas=cfg.arc_betas,
@@ -228,7 +286,10 @@ def build_strategy(cfg: StrategyConfig) -> Any:
     )
     if cfg.name == "implicit":
         return ImplicitDARTS(
-            neumann_steps=cfg.neumann_steps, neumann_lr=cast(Any, cfg.neumann_lr), **common
+            neumann_steps=cfg.neumann_steps,
+            neumann_lr=cast(Any, cfg.neumann_lr),
+            warm_start=cfg.warm_start,
+            **common,
         )
     if cfg.name == "unrolled":
         return UnrolledDARTS(unrolled_lr=cfg.unrolled_lr, **common)
@@ -238,8 +299,52 @@ def build_strategy(cfg: StrategyConfig) -> Any:
         method=cfg.method,
         method_options=dict(cfg.method_options),
         method_lr=cast(Any, cfg.method_lr),
+        warm_start=cfg.warm_start,
         **common,
     )
+
+
+def derived_export(pl_module: Any, rule: str) -> dict[str, Any]:
+    """NNI's export with each op label chosen by the derivation rule ``rule``.
+
+    ``argmax`` is NNI's own export; ``exclude_none`` replaces the op labels (string choices)
+    with the most probable op other than ``none``; input choices stay as NNI exports them.
+    """
+    export = dict(pl_module.export())
+    if rule == "argmax":
+        return export
+    from .derive import derive
+
+    chosen = derive(pl_module.export_probs(), rule)
+    for label, value in export.items():
+        if isinstance(value, str) and label in chosen:
+            export[label] = chosen[label]
+    return export
+
+
+def decision_record(
+    space: SpaceSpec, probs: dict[str, dict[str, float]], export: dict[str, Any]
+) -> dict[str, Any]:
+    """Per-edge confidence, the verdict and (NAS-Bench-201) the effective cell, for summaries."""
+    from .derive import edge_decisions, effective_nb201, verdict
+
+    edges = edge_decisions(probs)
+    record: dict[str, Any] = {
+        "verdict": verdict(probs).as_dict(),
+        "edges": {
+            label: {"top": e.top, "top_prob": e.top_prob, "margin": e.margin, "entropy": e.entropy}
+            for label, e in edges.items()
+        },
+    }
+    if space.kind == "nas-bench-201":
+        from .nb201 import format_arch, parse_arch
+
+        arch = describe_architecture(space, export)
+        if arch is not None:
+            eff, dead = effective_nb201(parse_arch(arch))
+            record["effective_arch"] = format_arch(eff)
+            record["dead_nodes"] = dead
+    return record
 
 
 def describe_architecture(space: SpaceSpec, export: dict[str, Any]) -> str | None:
@@ -286,8 +391,11 @@ def _make_recorder(
     arch_loader: DataLoader[Any],
     start_rows: tuple[list[dict[str, Any]], list[dict[str, Any]]],
     on_epoch: Sequence[Callable[[int, dict[str, Any]], None]],
+    derive_rule: str = "argmax",
 ) -> Any:
     import pytorch_lightning as pl
+
+    from .derive import DECIDED_MARGIN, edge_decisions
 
     class RunRecorder(pl.Callback):
         def __init__(self) -> None:
@@ -325,7 +433,7 @@ def _make_recorder(
         def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
             epoch = trainer.current_epoch
             probs = pl_module.export_probs()
-            export = pl_module.export()
+            export = derived_export(pl_module, derive_rule)
             row: dict[str, Any] = {
                 "epoch": epoch,
                 "seconds": time.perf_counter() - self.epoch_start,
@@ -341,13 +449,28 @@ def _make_recorder(
             if entropies:
                 row["alpha_entropy_mean"] = sum(entropies.values()) / len(entropies)
                 row["alpha_entropy_min"] = min(entropies.values())
+            decisions = edge_decisions(probs)
+            if decisions:
+                margins = [d.margin for d in decisions.values()]
+                row["alpha_margin_min"] = min(margins)
+                row["decided_edges"] = sum(1 for m in margins if m >= DECIDED_MARGIN)
             share = outputs.parameter_free_share(export)
             if share is not None:
                 row["param_free_share"] = share
-            for key in ("direct_norm", "implicit_norm", "hypergrad_norm", "n_hvp", "step_size"):
+            for key in (
+                "direct_norm",
+                "implicit_norm",
+                "hypergrad_norm",
+                "n_hvp",
+                "step_size",
+                "step_curvature",
+            ):
                 vals = [d[key] for d in self.diags if key in d]
                 if vals:
                     row[f"hg_{key}"] = sum(vals) / len(vals)
+            curv = [d["step_curvature"] for d in self.diags if "step_curvature" in d]
+            if curv:
+                row["hg_step_curvature_max"] = max(curv)
             if self.diags:
                 row["hg_diverged_steps"] = sum(d.get("diverged", 0.0) for d in self.diags)
                 row["hg_nonfinite_steps"] = sum(1 - d.get("finite", 1.0) for d in self.diags)
@@ -368,6 +491,8 @@ def _make_recorder(
             row["arch"] = describe_architecture(space, export) or ""
             for label, value in entropies.items():
                 row[f"entropy:{label}"] = value
+            for label, d in decisions.items():
+                row[f"margin:{label}"] = d.margin
             self.metrics_rows.append(row)
             alpha_row: dict[str, Any] = {"epoch": epoch}
             for label, dist in probs.items():
@@ -388,6 +513,7 @@ def _make_recorder(
                         "epoch": epoch,
                         "nni": export,
                         "arch_string": row["arch"] or None,
+                        "derivation": derive_rule,
                         "probs": probs,
                     },
                 )
@@ -454,7 +580,7 @@ def _make_progress_bar() -> Any:
     class ArchProgressBar(TQDMProgressBar):
         """Lightning's bar plus the current argmax architecture."""
 
-        def __init__(self, describe: Callable[[dict[str, Any]], str | None]) -> None:
+        def __init__(self, describe: Callable[[Any], str | None]) -> None:
             super().__init__(refresh_rate=1)
             self._describe = describe
 
@@ -462,7 +588,7 @@ def _make_progress_bar() -> Any:
             items = dict(super().get_metrics(trainer, pl_module))
             items.pop("v_num", None)
             try:
-                arch = self._describe(pl_module.export())
+                arch = self._describe(pl_module)
             except Exception:  # never let the bar break training
                 arch = None
             if arch:
@@ -572,23 +698,37 @@ def run_search(
     pl.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     data = prepare_data(cfg, spec)
     space = build_space(spec, num_classes=data.num_classes, in_channels=data.in_channels)
-    strategy = build_strategy(cfg.strategy)
+    train_loader = _loader(data.weight_train, cfg, 0, shuffle=True)
+    val_loader = _loader(data.arch_val, cfg, 1, shuffle=True)
+    eval_loader = _loader(data.arch_val, cfg, 0, shuffle=False)
+    arc_lr = resolve_arc_learning_rate(cfg, min(len(train_loader), len(val_loader)))
+    if cfg.strategy.arc_learning_rate == "auto":
+        _logger.info(
+            "arc_learning_rate auto: %.3g (travel %g over %d architecture steps)",
+            arc_lr,
+            cfg.strategy.arc_travel,
+            planned_arch_steps(cfg, min(len(train_loader), len(val_loader))),
+        )
+    strategy = build_strategy(cfg.strategy, arc_learning_rate=arc_lr)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=RuntimeWarning, module="nni")
         supernet = strategy.mutate_model(space)
     training_module = _training_module(cfg, data.num_classes)
     oneshot = strategy.configure_oneshot_module(training_module)
     oneshot.set_model(supernet)
-
-    train_loader = _loader(data.weight_train, cfg, 0, shuffle=True)
-    val_loader = _loader(data.arch_val, cfg, 1, shuffle=True)
     loaders = strategy.train_dataloader(lambda: train_loader, lambda: val_loader)
-    eval_loader = _loader(data.arch_val, cfg, 0, shuffle=False)
 
-    recorder = _make_recorder(run_path, spec, eval_loader, (metrics_rows, alpha_rows), on_epoch)
+    rule = cfg.strategy.derive
+    recorder = _make_recorder(
+        run_path, spec, eval_loader, (metrics_rows, alpha_rows), on_epoch, derive_rule=rule
+    )
     cbs: list[Any] = [recorder, *callbacks]
     if cfg.trainer.progress_bar:
-        cbs.append(_make_progress_bar()(lambda e: describe_architecture(spec, e)))
+        cbs.append(
+            _make_progress_bar()(
+                lambda pl_module: describe_architecture(spec, derived_export(pl_module, rule))
+            )
+        )
     logger: Any = False
     try:
         from pytorch_lightning.loggers import TensorBoardLogger
@@ -629,10 +769,13 @@ def run_search(
             raise SearchError(f"{exc} ({kept}; resume with --resume)") from None
     seconds = time.perf_counter() - start
 
-    export = oneshot.export()
+    export = derived_export(oneshot, rule)
     probs = {k: {str(c): float(p) for c, p in v.items()} for k, v in oneshot.export_probs().items()}
     arch_string = describe_architecture(spec, export)
     last = recorder.metrics_rows[-1] if recorder.metrics_rows else {}
+    decision = decision_record(spec, probs, export)
+    decision["derivation"] = rule
+    decision["arc_learning_rate"] = arc_lr
     result = SearchResult(
         run_dir=run_path,
         architecture=dict(export),
@@ -641,7 +784,21 @@ def run_search(
         metrics=dict(last),
         epochs=len(recorder.metrics_rows),
         seconds=seconds,
+        decision=decision,
     )
+    if trainer.is_global_zero:
+        _warn_about_decision(decision, cfg)
+        if cfg.output.ground_truth and spec.kind == "nas-bench-201":
+            from .ground_truth import rank_found_cell
+
+            try:
+                rank = rank_found_cell(cfg, arch_string)
+            except Exception as exc:  # a ranking must never lose a finished search
+                _logger.warning("could not rank the cell in the ground truth: %s", exc)
+                rank = None
+            if rank is not None:
+                decision["ground_truth"] = rank
+                _logger.info(rank["text"])
     nb201 = (
         _record_nb201(cfg, spec, data.name, arch_string, run_path)
         if trainer.is_global_zero
@@ -666,6 +823,7 @@ def run_search(
                 "seconds_this_process": seconds,
                 "space": {"kind": spec.kind, "options": spec.options},
                 "strategy": cfg.strategy.name,
+                "decision": decision,
                 "nb201": nb201,
                 "finished": datetime.now().isoformat(timespec="seconds"),
             },

@@ -47,7 +47,13 @@ def test_overrides_parse_yaml_values():
         ("strategy.inner_steps=0", "strategy.inner_steps"),
         ("strategy.hvp=fd", "strategy.hvp"),
         ("strategy.name=idarts", "strategy.name"),
-        ("strategy.unrolled_lr=0.1", "strategy.unrolled_lr"),  # not a key of 'implicit'
+        ("strategy.unroled_lr=0.1", "strategy.unroled_lr"),  # no strategy's key
+        ("strategy.neumann_lr=fast", "strategy.neumann_lr"),
+        ("strategy.arc_learning_rate=fast", "strategy.arc_learning_rate"),
+        ("strategy.arc_travel=0", "strategy.arc_travel"),
+        ("strategy.derive=top2", "strategy.derive"),
+        ("strategy.warm_start=3", "strategy.warm_start"),
+        ("output.ground_truth=maybe", "output.ground_truth"),
         ("trainer.device=tpu", "trainer.device"),
         ("trainer.batch_size=0", "trainer.batch_size"),
         ("optimizer.lr_min=1.0", "optimizer.lr_min"),
@@ -91,3 +97,28 @@ def test_missing_and_malformed_files(tmp_path):
     lst.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(lst)
+
+
+@pytest.mark.parametrize("name", ["darts", "gumbel", "amended", "unrolled", "hypergradient"])
+def test_switching_strategy_name_alone_works_on_the_shipped_config(name, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="idarts_plugin.config"):
+        cfg = load_config(EXAMPLE, [f"strategy.name={name}"])
+    assert cfg.strategy.name == name
+    assert "neumann_steps" in caplog.text and "ignored" in caplog.text
+    assert "neumann_steps" not in cfg.to_dict()["strategy"]
+
+
+def test_search_defaults_fit_the_budget_and_new_options_load():
+    cfg = load_config(EXAMPLE)
+    assert cfg.strategy.arc_learning_rate == "auto"
+    assert cfg.strategy.derive in ("argmax", "exclude_none")
+    safe = load_config(EXAMPLE, ["strategy.neumann_lr=safe", "strategy.warm_start=true"])
+    assert safe.strategy.neumann_lr == "safe" and safe.strategy.warm_start
+    numeric = load_config(EXAMPLE, ["strategy.arc_learning_rate=0.01"])
+    assert numeric.strategy.arc_learning_rate == 0.01
+    g = load_config(EXAMPLE, ["strategy.name=gumbel", "strategy.temperature=[2.0, 0.5]"])
+    assert g.strategy.temperature == (2.0, 0.5)
+    assert RunConfig.from_dict(g.to_dict()) == g
+

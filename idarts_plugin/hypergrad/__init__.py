@@ -39,6 +39,7 @@ from .solvers import (
     Neumann,
     NeumannDivergenceWarning,
     SolveInfo,
+    WarmStart,
     Zero,
 )
 
@@ -60,6 +61,7 @@ __all__ = [
     "SolveInfo",
     "TrainCurvature",
     "Unrolled",
+    "WarmStart",
     "Zero",
     "compute_hypergradient",
     "hypergradient",

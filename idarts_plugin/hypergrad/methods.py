@@ -34,7 +34,15 @@ from .autodiff import (
     norm,
 )
 from .distributed import Reduce, reduced
-from .solvers import Amended, ConjugateGradient, LinearSolver, Neumann, SolveInfo, Zero
+from .solvers import (
+    Amended,
+    ConjugateGradient,
+    LinearSolver,
+    Neumann,
+    SolveInfo,
+    WarmStart,
+    Zero,
+)
 
 __all__ = [
     "METHODS",
@@ -67,6 +75,8 @@ class Diagnostics:
         residual: relative residual where known.
         step_size: γ / η / ξ used.
         lambda_max: estimate of λmax(H) where one was made.
+        step_curvature: ``γ·λ̂`` (step size times that estimate) where both are known; the
+            Neumann series converges only below 2.
         finite: whether the returned gradient is finite.
         note: a remark from the solver.
     """
@@ -86,6 +96,7 @@ class Diagnostics:
     residual: float | None = None
     step_size: float | None = None
     lambda_max: float | None = None
+    step_curvature: float | None = None
     finite: bool = True
     note: str = ""
 
@@ -189,6 +200,11 @@ def _finish(
         residual=info.residual,
         step_size=info.step_size,
         lambda_max=info.lambda_max,
+        step_curvature=(
+            info.step_size * abs(info.lambda_max)
+            if info.step_size is not None and info.lambda_max is not None
+            else None
+        ),
         finite=finite,
         note=note,
     )
@@ -330,8 +346,17 @@ def _first_order() -> Implicit:
     return Implicit(Zero())
 
 
-def _neumann(*, steps: int = 5, lr: Any = "auto", max_growth: float = 1e3) -> Implicit:
-    return Implicit(Neumann(steps=steps, lr=lr, max_growth=max_growth))
+def _neumann(
+    *,
+    steps: int = 5,
+    lr: Any = "auto",
+    max_growth: float = 1e3,
+    max_lr: float | None = None,
+    warm_start: WarmStart | None = None,
+) -> Implicit:
+    return Implicit(
+        Neumann(steps=steps, lr=lr, max_growth=max_growth, max_lr=max_lr, warm_start=warm_start)
+    )
 
 
 def _amended(*, lr: float) -> Implicit:

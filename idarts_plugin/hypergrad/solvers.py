@@ -21,7 +21,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import torch
 from torch import Tensor
@@ -36,6 +36,7 @@ __all__ = [
     "Neumann",
     "NeumannDivergenceWarning",
     "SolveInfo",
+    "WarmStart",
     "Zero",
 ]
 
@@ -189,10 +190,29 @@ class AutoStepSize:
         """The last estimate of ``max |λ(H)|`` (``None`` before the first)."""
         return self._lambda
 
+    def state_dict(self) -> dict[str, Any]:
+        """The estimator's state (eigenvector, estimate, calls), for checkpoints."""
+        return {"vector": self._vector, "lambda": self._lambda, "calls": self._calls}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self._vector = state.get("vector")
+        self._lambda = state.get("lambda")
+        self._calls = int(state.get("calls", 0))
+
     def step_size(
-        self, curvature: TrainCurvature, like: Sequence[Tensor], info: SolveInfo
+        self,
+        curvature: TrainCurvature,
+        like: Sequence[Tensor],
+        info: SolveInfo,
+        *,
+        cap: float | None = None,
     ) -> float:
-        """Return γ for this solve, estimating ``λmax`` when due (products counted in ``info``)."""
+        """Return γ for this solve, estimating ``λmax`` when due (products counted in ``info``).
+
+        With ``cap``, γ = ``min(cap, safety/λ̂)`` (the curvature-safe rule), and an estimate of
+        0 or a non-finite one gives γ = ``cap`` (with a note) instead of an error.
+        """
         due = self._lambda is None or self._calls % self.refresh_every == 0
         self._calls += 1
         if due:
@@ -212,12 +232,62 @@ class AutoStepSize:
         assert self._lambda is not None
         info.lambda_max = self._lambda
         lam_abs = abs(self._lambda)
+        if cap is not None:
+            if lam_abs == 0.0 or not math.isfinite(lam_abs):
+                info.note = f"λ̂ = {self._lambda!r}: γ falls back to its cap {cap:.3g}"
+                self._vector = None  # restart the estimate from a fresh vector next time
+                return cap
+            return min(cap, self.safety / lam_abs)
         if lam_abs == 0.0 or not math.isfinite(lam_abs):
             raise FloatingPointError(
                 f"cannot choose γ automatically: the Hessian's dominant eigenvalue estimate is "
                 f"{self._lambda!r}; pass a numeric lr instead"
             )
         return self.safety / lam_abs
+
+
+class WarmStart:
+    """The previous solve's ``x``, carried to the next one (amortised implicit differentiation).
+
+    Consecutive architecture steps solve nearly the same system ``H x = b`` (w and α move a
+    little), so starting from the last solution lets a short iteration per step accumulate
+    across steps (Arbel & Mairal, "Amortized implicit differentiation for stochastic bilevel
+    optimization", ICLR 2022). Share one instance across the solves of a search.
+
+    Example:
+        >>> warm = WarmStart()
+        >>> solver = Neumann(steps=2, lr=0.01, warm_start=warm)
+        >>> warm.x is None
+        True
+    """
+
+    def __init__(self) -> None:
+        self.x: list[Tensor] | None = None
+        self.solves = 0
+
+    def start(self, like: Sequence[Tensor]) -> list[Tensor] | None:
+        """The stored ``x`` if it matches ``like``'s shapes, devices and dtypes, else ``None``."""
+        x = self.x
+        if x is None or len(x) != len(like):
+            return None
+        same = all(
+            a.shape == b.shape and a.dtype == b.dtype and a.device == b.device
+            for a, b in zip(x, like, strict=True)
+        )
+        return x if same else None
+
+    def reset(self) -> None:
+        """Forget the stored solution (the next solve starts cold)."""
+        self.x = None
+
+    def state_dict(self) -> dict[str, Any]:
+        """The stored solution and the number of solves, for checkpoints."""
+        return {"x": self.x, "solves": self.solves}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self.x = state.get("x")
+        self.solves = int(state.get("solves", 0))
 
 
 class Neumann:
@@ -229,11 +299,20 @@ class Neumann:
     :class:`NeumannDivergenceWarning` is issued and ``info.diverged`` is set, so the result is
     always finite.
 
+    The series is the Richardson iteration ``x ← x + γ(b − H x)`` from ``x = 0``; with
+    ``warm_start`` it starts instead from the previous solve's ``x`` and takes ``K`` such steps
+    (``K`` products, as the cold series): a short iteration per step then accumulates across
+    steps. A warm iteration whose residual grows past ``max_growth · ‖b‖`` is truncated the
+    same way and the stored ``x`` is dropped.
+
     Args:
         steps: K ≥ 0 (K = 0 gives ``x = γ b``).
         lr: γ > 0, or ``"auto"`` for ``γ = safety / λ̂max`` (see :class:`AutoStepSize`), or an
             :class:`AutoStepSize` to share its estimate across solves.
         max_growth: truncation threshold on ``‖(I − γH)^j b‖ / ‖b‖``.
+        max_lr: with an automatic γ, use ``min(max_lr, safety/λ̂)``: the curvature-safe
+            rule ``neumann_lr: safe`` of the strategies (``max_lr`` = the weight lr).
+        warm_start: a :class:`WarmStart` shared across solves (``None``: cold start).
 
     Example:
         >>> solver = Neumann(steps=10, lr="auto")
@@ -249,6 +328,8 @@ class Neumann:
         steps: int = 5,
         lr: float | Literal["auto"] | AutoStepSize = "auto",
         max_growth: float = 1e3,
+        max_lr: float | None = None,
+        warm_start: WarmStart | None = None,
     ) -> None:
         self.steps = _check_positive_int("neumann steps (K)", steps)
         if isinstance(lr, AutoStepSize):
@@ -261,21 +342,81 @@ class Neumann:
             self.auto = None
             self.lr = _check_positive_float("neumann lr (γ)", lr)
         self.max_growth = _check_positive_float("max_growth", max_growth)
+        self.max_lr = None if max_lr is None else _check_positive_float("neumann max_lr", max_lr)
+        if warm_start is not None and not isinstance(warm_start, WarmStart):
+            raise TypeError(f"warm_start must be a WarmStart or None, got {warm_start!r}")
+        self.warm_start = warm_start
 
     def __repr__(self) -> str:
         lr = "auto" if self.auto is not None else self.lr
-        return f"Neumann(steps={self.steps}, lr={lr!r}, max_growth={self.max_growth})"
+        extra = "" if self.max_lr is None else f", max_lr={self.max_lr}"
+        extra += ", warm_start=True" if self.warm_start is not None else ""
+        return f"Neumann(steps={self.steps}, lr={lr!r}, max_growth={self.max_growth}{extra})"
 
     def solve(
         self, curvature: TrainCurvature, b: Sequence[Tensor], info: SolveInfo
     ) -> list[Tensor]:
         """Sum the series; truncate (and warn) if it diverges."""
         if self.auto is not None:
-            gamma = self.auto.step_size(curvature, b, info)
+            gamma = self.auto.step_size(curvature, b, info, cap=self.max_lr)
         else:
             assert self.lr is not None
             gamma = self.lr
         info.step_size = gamma
+        start = self.warm_start.start(b) if self.warm_start is not None else None
+        if start is not None:
+            return self._solve_warm(curvature, b, start, gamma, info)
+        x = self._solve_cold(curvature, b, gamma, info)
+        if self.warm_start is not None:
+            self.warm_start.x = [t.detach() for t in x]
+            self.warm_start.solves += 1
+        return x
+
+    def _diverged(self, info: SolveInfo, j: int, ratio: float, gamma: float) -> None:
+        info.diverged = True
+        info.converged = False
+        info.note = (
+            f"Neumann series diverged at term {j} (‖term‖/‖b‖ = {ratio:.3g} "
+            f"with γ = {gamma:.3g}); truncated to {j} terms. Use a smaller lr or lr='auto'."
+        )
+        warnings.warn(info.note, NeumannDivergenceWarning, stacklevel=5)
+        _logger.warning(info.note)
+
+    def _solve_warm(
+        self,
+        curvature: TrainCurvature,
+        b: Sequence[Tensor],
+        x0: list[Tensor],
+        gamma: float,
+        info: SolveInfo,
+    ) -> list[Tensor]:
+        """K Richardson steps ``x ← x + γ(b − H x)`` from the previous solution."""
+        assert self.warm_start is not None
+        b = [t.detach() for t in b]
+        b_norm = norm(b)
+        x = list(x0)
+        info.terms_used = 0
+        r_norm = float("nan")
+        for j in range(1, self.steps + 1):
+            r = [bi - hi for bi, hi in zip(b, curvature.hvp(x), strict=True)]
+            info.n_products += 1
+            r_norm = norm(r)
+            if not math.isfinite(r_norm) or r_norm > self.max_growth * max(b_norm, 1e-300):
+                self._diverged(info, j, r_norm / max(b_norm, 1e-300), gamma)
+                self.warm_start.reset()
+                return x
+            x = axpy(gamma, r, x)
+            info.terms_used = j
+        if self.steps == 0:
+            x = scale(gamma, b)  # nothing to iterate with: the K = 0 series
+        info.residual = r_norm / b_norm if b_norm > 0 and self.steps else None
+        self.warm_start.x = [t.detach() for t in x]
+        self.warm_start.solves += 1
+        return x
+
+    def _solve_cold(
+        self, curvature: TrainCurvature, b: Sequence[Tensor], gamma: float, info: SolveInfo
+    ) -> list[Tensor]:
         b_norm = norm(b)
         term = [x.detach() for x in b]
         total = list(term)
@@ -286,14 +427,7 @@ class Neumann:
             nxt = axpy(-gamma, hv, term)
             nxt_norm = norm(nxt)
             if not math.isfinite(nxt_norm) or nxt_norm > self.max_growth * max(b_norm, 1e-300):
-                info.diverged = True
-                info.converged = False
-                info.note = (
-                    f"Neumann series diverged at term {j} (‖term‖/‖b‖ = {nxt_norm / b_norm:.3g} "
-                    f"with γ = {gamma:.3g}); truncated to {j} terms. Use a smaller lr or lr='auto'."
-                )
-                warnings.warn(info.note, NeumannDivergenceWarning, stacklevel=4)
-                _logger.warning(info.note)
+                self._diverged(info, j, nxt_norm / b_norm, gamma)
                 break
             term = nxt
             total = [t + x for t, x in zip(total, term, strict=True)]

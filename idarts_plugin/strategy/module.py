@@ -439,22 +439,15 @@ class HypergradientDartsModule(DartsLightningModule):
 
     # -- checkpoints ------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep the λmax estimator's state (``lr="auto"``) so a resumed search is identical."""
-        auto = self.method.auto
-        if auto is not None:
-            checkpoint["idarts_auto_step"] = {
-                "vector": auto._vector,
-                "lambda": auto._lambda,
-                "calls": auto._calls,
-            }
+        """Keep the state carried across steps (λ̂ estimator, warm-start solution)."""
+        checkpoint["idarts_method_state"] = self.method.state_dict()
         checkpoint["idarts_arch_steps"] = self.arch_steps
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restore what :meth:`on_save_checkpoint` stored."""
-        auto = self.method.auto
-        state = checkpoint.get("idarts_auto_step")
-        if auto is not None and state is not None:
-            auto._vector = state["vector"]
-            auto._lambda = state["lambda"]
-            auto._calls = state["calls"]
+        """Restore what :meth:`on_save_checkpoint` stored (and the older λ̂-only format)."""
+        state = checkpoint.get("idarts_method_state")
+        if state is None and checkpoint.get("idarts_auto_step") is not None:
+            state = {"auto": checkpoint["idarts_auto_step"]}
+        if state is not None:
+            self.method.load_state_dict(state)
         self.arch_steps = int(checkpoint.get("idarts_arch_steps", 0))

@@ -61,6 +61,9 @@ class HypergradientDARTS(DARTS):
             simultaneously; exact HVPs only).
         max_nonfinite_steps: skip (and log) a step whose loss or hypergradient is non-finite;
             stop after this many in a row.
+        warm_start: Neumann only: start each solve from the previous step's solution, so a
+            short series per step accumulates across steps (amortised implicit
+            differentiation); the solution is kept in checkpoints.
         **kwargs: passed on to :class:`nni.nas.strategy.DARTS`.
 
     Example:
@@ -83,6 +86,7 @@ class HypergradientDARTS(DARTS):
         log_prob_every_n_step: int = 10,
         hessian_batch: Literal["separate", "shared"] = "separate",
         max_nonfinite_steps: int = 10,
+        warm_start: bool = False,
         **kwargs: Any,
     ) -> None:
         if hessian_batch not in ("separate", "shared"):
@@ -103,7 +107,11 @@ class HypergradientDARTS(DARTS):
         if len(arc_betas) != 2 or not all(0 <= b < 1 for b in arc_betas):
             raise ValueError(f"arc_betas must be two numbers in [0, 1), got {arc_betas!r}")
         self.method = MethodSpec(
-            name=method, options=dict(method_options or {}), lr=method_lr, hvp=hvp
+            name=method,
+            options=dict(method_options or {}),
+            lr=method_lr,
+            hvp=hvp,
+            warm_start=warm_start,
         )
         self.inner_steps = _positive_int("inner_steps", inner_steps, 1)
         self.hessian_batch = hessian_batch
@@ -139,7 +147,9 @@ class ImplicitDARTS(HypergradientDARTS):
         neumann_steps: K, the number of Neumann terms beyond the first (paper default 2).
         neumann_lr: γ; ``None`` (paper default) uses the weight optimiser's current learning
             rate, ``"auto"`` uses ``0.9/λ̂max`` of the minibatch Hessian (much closer to the
-            exact implicit gradient; see ``benchmarks/RESULTS.md``).
+            exact implicit gradient; see ``benchmarks/RESULTS.md``), ``"safe"`` uses
+            ``min(weight lr, 0.9/λ̂)`` with λ̂ from one warm-started power iteration per step
+            (γ·λ̂ is logged as ``hypergrad/step_curvature``).
         **kwargs: see :class:`HypergradientDARTS` (``inner_steps``, ``arc_learning_rate``,
             ``arc_betas``, ``arc_weight_decay``, ``warmup_epochs``, ``hvp``,
             ``gradient_clip_val``, ...).

@@ -1,0 +1,464 @@
+"""Search quality: what each strategy finds, measured against a ground truth of our own.
+
+python -m benchmarks.search_quality [--seeds 3] [--arms darts,implicit,...] [--workers 2]
+    [--epochs 6] [--batches 40] [--smoke] [--no-write]
+
+Every arm searches NAS-Bench-201's cell space on the ground-truth recipe's data (Fashion-MNIST
+16x16, the same 10,000-image subset, split into weight and architecture halves) with the same
+budget; the cell it exports (under both derivation rules) is then trained from scratch with the
+recipe and placed among the random cells of ``idarts_plugin/ground_truth/fashion-mnist-16``.
+Random search gets the mean wall-clock of the shipped ImplicitDARTS' searches: it samples
+cells, scores each with a one-epoch proxy training on the weight half (accuracy on the
+architecture half) and keeps the best.
+
+Each search's result is cached by its config in ``benchmarks/search_quality/cache/`` (kept in
+git), so a killed run resumes and more seeds or arms extend it. ``--smoke`` runs a tiny
+version (two arms, one seed, a few batches, its own throw-away cache) for the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from idarts_plugin.ground_truth import RECIPE, GroundTruth, Recipe, table_path
+
+from ..common import Table, machine_line, write_section
+
+HERE = Path(__file__).resolve().parent
+CACHE = HERE / "cache"
+PLOT = HERE.parent / "search_quality.png"
+SECTION = "search-quality"
+
+ARMS: dict[str, tuple[str, list[str]]] = {
+    "darts": ("NNI's DARTS (first order)", ["strategy.name=darts"]),
+    "gumbel": ("NNI's GumbelDARTS", ["strategy.name=gumbel"]),
+    "implicit": ("ImplicitDARTS, γ = weight lr (paper), K=2", ["strategy.name=implicit"]),
+    "implicit-safe": (
+        "ImplicitDARTS, γ = safe, K=2",
+        ["strategy.name=implicit", "strategy.neumann_lr=safe"],
+    ),
+    "implicit-safe-warm": (
+        "ImplicitDARTS, γ = safe, K=2, warm start",
+        ["strategy.name=implicit", "strategy.neumann_lr=safe", "strategy.warm_start=true"],
+    ),
+    "implicit-shared": (
+        "ImplicitDARTS, γ = weight lr, hessian_batch shared",
+        ["strategy.name=implicit", "strategy.hessian_batch=shared"],
+    ),
+    "amended": ("AmendedDARTS, η = weight lr", ["strategy.name=amended"]),
+    "unrolled": ("UnrolledDARTS (DARTS-V2)", ["strategy.name=unrolled"]),
+    "random": ("random search, equal wall-clock, 1-epoch proxy", []),
+}
+DEFAULT_ARM = "implicit"  # the shipped default, whose wall-clock random search gets
+
+
+def base_overrides(recipe: Recipe, epochs: int, batches: int | None) -> list[str]:
+    """The common search config: the recipe's data and skeleton, the budget, one thread."""
+    return [
+        *recipe.overrides(),
+        f"trainer.epochs={epochs}",
+        "trainer.batch_size=64",
+        f"trainer.limit_batches={'null' if batches is None else batches}",
+        "trainer.threads=1",
+        "trainer.device=cpu",
+        "trainer.progress_bar=false",
+    ]
+
+
+def config_key(overrides: Sequence[str], seed: int) -> str:
+    """Cache key of one search: its overrides and seed (and the recipe they carry)."""
+    text = json.dumps([sorted(overrides), seed])
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------------------------
+# One search (in a worker process).
+# --------------------------------------------------------------------------------------------
+
+
+def _search(job: dict[str, Any]) -> dict[str, Any]:
+    import logging
+    import warnings
+
+    import torch
+
+    torch.set_num_threads(1)
+    logging.disable(logging.WARNING)
+    warnings.simplefilter("ignore")
+    from idarts_plugin.config import load_config
+    from idarts_plugin.derive import derive, edge_decisions, effective_nb201
+    from idarts_plugin.nb201 import arch_from_nni, format_arch, parse_arch
+    from idarts_plugin.search import run_search
+
+    # trainer.seed also draws the 10,000-image subset: every arm sees the same data for a given
+    # seed, and seeds differ in data draw, split, initialisation and order.
+    overrides = [*job["overrides"], f"trainer.seed={job['seed']}", "output.ground_truth=false"]
+    cfg = load_config(None, overrides)
+    start = time.perf_counter()
+    result = run_search(cfg, run_dir=Path(job["run_root"]) / job["key"])
+    seconds = time.perf_counter() - start
+    probs = result.probs
+    archs = {}
+    for rule in ("argmax", "exclude_none"):
+        chosen = derive(probs, rule)
+        arch = arch_from_nni(chosen)
+        archs[rule] = arch
+        archs[f"{rule}_effective"] = format_arch(effective_nb201(parse_arch(arch))[0])
+    decisions = edge_decisions(probs)
+    return {
+        **{k: job[k] for k in ("arm", "seed", "key")},
+        "archs": archs,
+        "seconds": seconds,
+        "entropy_mean": statistics.fmean(d.entropy for d in decisions.values()),
+        "margin_min": min(d.margin for d in decisions.values()),
+        "margin_mean": statistics.fmean(d.margin for d in decisions.values()),
+        "decided_edges": result.decision["verdict"]["decided_edges"],
+        "param_free_share": result.metrics.get("param_free_share"),
+        "arc_learning_rate": result.decision["arc_learning_rate"],
+        "step_curvature": result.metrics.get("hg_step_curvature"),
+        "probs": probs,
+    }
+
+
+def _random_search(job: dict[str, Any]) -> dict[str, Any]:
+    """Sample cells, score each by a one-epoch proxy, keep the best, within ``budget`` s."""
+    import logging
+    import warnings
+
+    import torch
+
+    torch.set_num_threads(1)
+    logging.disable(logging.WARNING)
+    warnings.simplefilter("ignore")
+    from idarts_plugin.evaluate import freeze_architecture, train_from_scratch
+    from idarts_plugin.ground_truth import random_archs, recipe_data
+    from idarts_plugin.nb201 import arch_to_nni
+
+    recipe = RECIPE
+    cfg, data = recipe_data(recipe)
+    start = time.perf_counter()
+    scored: list[tuple[float, str]] = []
+    for arch in random_archs(10_000, seed=1000 + job["seed"]):
+        if scored and time.perf_counter() - start > job["budget"]:
+            break
+        torch.manual_seed(job["seed"])
+        model = freeze_architecture(
+            cfg, arch_to_nni(arch), num_classes=data.num_classes, in_channels=data.in_channels
+        )
+        acc = train_from_scratch(
+            model,
+            data.weight_train,
+            data.arch_val,
+            epochs=1,
+            batch_size=recipe.batch_size,
+            lr=recipe.lr,
+            seed=job["seed"],
+        )
+        scored.append((acc, arch))
+    best_acc, best = max(scored)
+    return {
+        **{k: job[k] for k in ("arm", "seed", "key")},
+        "archs": {"argmax": best, "exclude_none": best},
+        "seconds": time.perf_counter() - start,
+        "sampled": len(scored),
+        "proxy_acc": best_acc,
+    }
+
+
+def _run_job(job: dict[str, Any]) -> dict[str, Any]:
+    out = _random_search(job) if job["arm"] == "random" else _search(job)
+    path = Path(job["cache"]) / f"{job['key']}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+    print(f"{out['arm']:>20} seed {out['seed']}: {out['archs']['argmax']} ({out['seconds']:.0f} s)")
+    return out
+
+
+def _train_found(arch: str) -> tuple[str, float]:
+    import logging
+    import warnings
+
+    import torch
+
+    torch.set_num_threads(1)
+    logging.disable(logging.WARNING)
+    warnings.simplefilter("ignore")
+    from .ground_truth import train_and_record
+
+    acc = train_and_record(RECIPE, arch, 0, "found", "")
+    print(f"{'ground truth':>20}: {acc:.4f}  {arch}")
+    return arch, acc
+
+
+# --------------------------------------------------------------------------------------------
+# The run.
+# --------------------------------------------------------------------------------------------
+
+
+def _pool_map(fn: Any, jobs: list[Any], workers: int) -> list[Any]:
+    if not jobs:
+        return []
+    if workers <= 1:
+        return [fn(j) for j in jobs]
+    with mp.get_context("spawn").Pool(workers, maxtasksperchild=1) as pool:
+        return pool.map(fn, jobs, chunksize=1)
+
+
+def run(
+    *,
+    arms: list[str],
+    seeds: int,
+    epochs: int,
+    batches: int | None,
+    workers: int,
+    cache: Path,
+    run_root: Path,
+    train_found: bool = True,
+) -> list[dict[str, Any]]:
+    """Run (or read from the cache) every arm × seed; train the found cells; the records."""
+    cache.mkdir(parents=True, exist_ok=True)
+    base = base_overrides(RECIPE, epochs, batches)
+
+    def job(arm: str, seed: int, budget: float = 0.0) -> dict[str, Any]:
+        overrides = [*base, *ARMS[arm][1]]
+        key = f"{arm}-s{seed}-" + config_key(
+            overrides if arm != "random" else [*overrides, f"budget={budget:.0f}"], seed
+        )
+        return {
+            "arm": arm,
+            "seed": seed,
+            "key": key,
+            "overrides": overrides,
+            "budget": budget,
+            "cache": str(cache),
+            "run_root": str(run_root),
+        }
+
+    def cached(j: dict[str, Any]) -> dict[str, Any] | None:
+        p = cache / f"{j['key']}.json"
+        return json.loads(p.read_text()) if p.exists() else None
+
+    searching = [a for a in arms if a != "random"]
+    jobs = [job(a, s) for a in searching for s in range(seeds)]
+    todo = [j for j in jobs if cached(j) is None]
+    print(f"{len(jobs) - len(todo)} searches cached, {len(todo)} to run", flush=True)
+    _pool_map(_run_job, todo, workers)
+    records = [cached(j) for j in jobs]
+    if "random" in arms:
+        budget_from = [r for r in records if r and r["arm"] == DEFAULT_ARM] or [
+            r for r in records if r
+        ]
+        budget = statistics.fmean(r["seconds"] for r in budget_from) if budget_from else 60.0
+        rjobs = [job("random", s, budget) for s in range(seeds)]
+        _pool_map(_run_job, [j for j in rjobs if cached(j) is None], workers)
+        records += [cached(j) for j in rjobs]
+    found = [r for r in records if r is not None]
+    if train_found:
+        gt = GroundTruth.load(RECIPE)
+        need = sorted(
+            {a for r in found for a in (r["archs"]["argmax"], r["archs"]["exclude_none"])}
+            - set(gt.accs)
+        )
+        print(f"{len(need)} found cells to train with the recipe", flush=True)
+        _pool_map(_train_found, need, workers)
+    return found
+
+
+def summarise(records: list[dict[str, Any]], gt: GroundTruth) -> tuple[list[Table], dict]:
+    """The result tables and, per arm and derivation, the found cells' accuracies."""
+    noise = gt.seed_noise()
+    rand = sorted(gt.random_cells().values())
+    by_arm: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        by_arm.setdefault(r["arm"], []).append(r)
+    main = Table(
+        "Found cells against the ground truth (mean ± std over search seeds)",
+        [
+            "strategy",
+            "seeds",
+            "GT acc, argmax",
+            "percentile",
+            "GT acc, exclude_none",
+            "percentile",
+            "search s",
+            "α entropy",
+            "min margin",
+            "decided edges",
+            "param-free share",
+        ],
+    )
+    points: dict[str, dict[str, list[float]]] = {}
+
+    def ms(vals: list[float], fmt: str = "{:.4f}") -> str:
+        if not vals:
+            return "–"
+        if len(vals) == 1:
+            return fmt.format(vals[0])
+        return f"{fmt.format(statistics.fmean(vals))} ± {fmt.format(statistics.stdev(vals))}"
+
+    for arm in ARMS:
+        rs = by_arm.get(arm)
+        if not rs:
+            continue
+        cols = []
+        points[arm] = {}
+        for rule in ("argmax", "exclude_none"):
+            accs = [gt.mean(r["archs"][rule]) for r in rs]
+            accs_ok = [a for a in accs if a is not None]
+            points[arm][rule] = accs_ok
+            pct = [gt.percentile(a) for a in accs_ok]
+            cols += [ms(accs_ok), ms(pct, "{:.0f}")]
+        is_search = arm != "random"
+        main.add(
+            ARMS[arm][0],
+            len(rs),
+            *cols,
+            ms([r["seconds"] for r in rs], "{:.0f}"),
+            ms([r["entropy_mean"] for r in rs], "{:.3f}") if is_search else "–",
+            ms([r["margin_min"] for r in rs], "{:.3f}") if is_search else "–",
+            ms([float(r["decided_edges"]) for r in rs], "{:.1f}") if is_search else "–",
+            ms([r["param_free_share"] for r in rs if r.get("param_free_share") is not None], "{:.2f}")
+            if is_search
+            else "–",
+        )
+    cells = Table(
+        "Found cells (argmax / exclude_none derivation) per search",
+        ["strategy", "seed", "argmax cell", "GT", "exclude_none cell", "GT"],
+    )
+    for arm in ARMS:
+        for r in sorted(by_arm.get(arm, []), key=lambda r: r["seed"]):
+            a, e = r["archs"]["argmax"], r["archs"]["exclude_none"]
+            ga, ge = gt.mean(a), gt.mean(e)
+            cells.add(
+                arm,
+                r["seed"],
+                f"`{a}`",
+                f"{ga:.4f}" if ga is not None else "–",
+                f"`{e}`" if e != a else "same",
+                f"{ge:.4f}" if ge is not None else "–",
+            )
+    ref = Table(
+        "Ground truth (recipe "
+        + RECIPE.key
+        + f": {RECIPE.data} {RECIPE.image_size}x{RECIPE.image_size}, {RECIPE.limit} images, "
+        + f"{RECIPE.epochs} epochs, SGD lr {RECIPE.lr}, stem {RECIPE.stem_channels}, "
+        + f"{RECIPE.cells_per_stage} cell/stage)",
+        ["what", "value"],
+    )
+    ref.add("random cells", len(rand))
+    if rand:
+        q = statistics.quantiles(rand, n=10)
+        ref.add("random cells: min / median / 90th pct / max",
+                f"{rand[0]:.4f} / {statistics.median(rand):.4f} / {q[-1]:.4f} / {rand[-1]:.4f}")
+    ref.add("seed noise (pooled std of one training)", f"{noise['pooled_std']:.4f}")
+    from idarts_plugin.ground_truth import LANDMARKS
+
+    for label, arch in LANDMARKS.items():
+        m = gt.mean(arch)
+        if m is not None and rand:
+            n = len(gt.accs[arch])
+            ref.add(f"{label} ({n} seed{'s' if n > 1 else ''})", f"{m:.4f} (percentile {gt.percentile(m):.0f})")
+    return [main, ref, cells], points
+
+
+def plot(points: dict[str, dict[str, list[float]]], gt: GroundTruth, path: Path) -> None:
+    """Random-cell distribution with each strategy's found cells on top."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rand = sorted(gt.random_cells().values())
+    arms = list(points)
+    fig, ax = plt.subplots(figsize=(9, 0.55 * len(arms) + 2.2))
+    ax.hist(rand, bins=30, color="0.85", label=f"{len(rand)} random cells", bottom=-0.5,
+            weights=[len(arms) / max(len(rand), 1) * 3] * len(rand))
+    for i, arm in enumerate(arms):
+        for rule, marker, dy in (("argmax", "o", 0.12), ("exclude_none", "x", -0.12)):
+            xs = points[arm][rule]
+            ax.scatter(xs, [i + dy] * len(xs), marker=marker, color=f"C{i % 10}",
+                       label=None if i else f"found cell, {rule}")
+    ax.set_yticks(range(len(arms)), [ARMS[a][0] for a in arms], fontsize=8)
+    ax.set_xlabel("test accuracy, trained from scratch with the ground-truth recipe")
+    noise = gt.seed_noise()["pooled_std"]
+    ax.set_title(f"Found cells over the random-cell distribution (seed noise ±{noise:.4f})")
+    ax.legend(loc="lower left", fontsize=7)
+    lo = rand[len(rand) // 10] if rand else 0.0
+    ax.set_xlim(left=lo - 0.01)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run, print and (unless ``--no-write``) write RESULTS.md and the plot."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--arms", default=",".join(ARMS))
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--batches", type=int, default=40, help="batches per epoch (0: all)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--smoke", action="store_true", help="tiny run for the test suite")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--no-train", action="store_true", help="do not train found cells")
+    args = parser.parse_args(argv)
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown:
+        parser.error(f"unknown arm(s) {', '.join(unknown)}; valid: {', '.join(ARMS)}")
+    run_root = Path(tempfile.mkdtemp(prefix="idarts-sq-runs-"))
+    cache = CACHE
+    if args.smoke:
+        cache = Path(tempfile.mkdtemp(prefix="idarts-sq-cache-"))
+        args.epochs, args.batches, args.seeds = 1, 2, 1
+        args.no_write = True
+    start = time.perf_counter()
+    records = run(
+        arms=arms,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        batches=args.batches or None,
+        workers=args.workers,
+        cache=cache,
+        run_root=run_root,
+        train_found=not (args.no_train or args.smoke),
+    )
+    gt = GroundTruth.load(RECIPE)
+    tables, points = summarise(records, gt)
+    for t in tables:
+        print(t.render())
+    print(f"benchmark time this run: {time.perf_counter() - start:.0f} s")
+    if not args.no_write:
+        plot(points, gt, PLOT)
+        command = (
+            f"python -m benchmarks.search_quality --seeds {args.seeds} --epochs {args.epochs} "
+            f"--batches {args.batches} --workers {args.workers}"
+        )
+        budget = (
+            f"Budget per search: {args.epochs} epochs × {args.batches or 'all'} batches of 64 "
+            f"(weight half {RECIPE.limit // 2} images), one thread per search, "
+            f"{args.workers} searches at a time. Ground truth: `{table_path(RECIPE).name}`."
+        )
+        write_section(
+            SECTION,
+            command,
+            [machine_line("cpu"), budget, *(t.render() for t in tables),
+             f"![search quality]({PLOT.name})"],
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

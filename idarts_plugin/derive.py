@@ -1,0 +1,271 @@
+"""What a search decided: α's per-edge confidence, the verdict, the derived and effective cell.
+
+Pure functions over softmax(α) (``{label: {choice: probability}}``) and NNI's export dict; no
+NNI, Lightning or torch needed. Three questions a user asks of a finished search:
+
+* **Did it decide?** :func:`edge_decisions` gives each label's normalised entropy and top-1
+  margin (``p₁ − p₂``); :func:`verdict` sums them up in one line ("decided: 5/6 edges with
+  margin ≥ 0.1 ...") and says which setting to change when α barely moved.
+* **Which cell?** :func:`derive` applies a derivation rule: ``argmax`` (NAS-Bench-201's: the
+  most probable op of each edge, ``none`` included) or ``exclude_none`` (DARTS': ``none`` is
+  never chosen, since its weight mostly measures how much the edge is scaled down).
+* **What does the cell compute?** :func:`effective_nb201` prunes a NAS-Bench-201 cell to the
+  edges on a path from the input to the output, so a cell whose nodes are disconnected shows
+  what is left of it.
+
+The architecture step's learning rate can follow the search's budget:
+:func:`arc_learning_rate_for_budget` (``strategy.arc_learning_rate: auto``).
+
+Example:
+    >>> probs = {"e0": {"none": 0.5, "conv": 0.3, "skip": 0.2}}
+    >>> derive(probs, "exclude_none")
+    {'e0': 'conv'}
+    >>> round(edge_decisions(probs)["e0"].margin, 2)
+    0.2
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ARC_TRAVEL",
+    "DECIDED_MARGIN",
+    "DERIVATIONS",
+    "EdgeDecision",
+    "Verdict",
+    "arc_learning_rate_for_budget",
+    "derive",
+    "edge_decisions",
+    "effective_nb201",
+    "verdict",
+]
+
+ARC_TRAVEL = 6.0
+"""Default ``lr × architecture steps`` of ``arc_learning_rate: auto``.
+
+DARTS' CIFAR-10 search takes 50 epochs × 390 architecture steps at Adam lr 3e-4: a product of
+5.85, i.e. each α can move by about 6 over the search (Adam's steps are about ``lr`` long).
+``auto`` keeps that product for any budget, so a 300-step CPU search gets lr ≈ 0.02."""
+
+PAPER_ARC_LR = 3e-4
+"""DARTS' and iDARTS' architecture learning rate (the floor of ``auto``)."""
+
+DECIDED_MARGIN = 0.1
+"""Top-1 margin (``p₁ − p₂``) from which an edge counts as decided."""
+
+DECIDED_SHARE = 2 / 3
+"""Share of edges that must be decided (with mean normalised entropy ≤ 0.9) for the verdict."""
+
+MAX_DECIDED_ENTROPY = 0.9
+
+DERIVATIONS = ("argmax", "exclude_none")
+"""Derivation rules: NAS-Bench-201's argmax over all ops, DARTS' argmax without ``none``."""
+
+
+MAX_AUTO_ARC_LR = 0.1
+"""The ceiling of ``auto`` (reached below 60 steps: a smoke test, not a search)."""
+
+
+def arc_learning_rate_for_budget(
+    arch_steps: int,
+    *,
+    travel: float = ARC_TRAVEL,
+    floor: float = PAPER_ARC_LR,
+    ceiling: float = MAX_AUTO_ARC_LR,
+) -> float:
+    """The architecture learning rate that lets α travel ``travel`` in ``arch_steps`` steps.
+
+    Args:
+        arch_steps: architecture steps the search will take.
+        travel: ``lr × steps`` (see :data:`ARC_TRAVEL`).
+        floor: never below this (the papers' 3e-4, reached at ~20,000 steps).
+        ceiling: never above this.
+
+    Example:
+        >>> round(arc_learning_rate_for_budget(300), 4)
+        0.02
+        >>> arc_learning_rate_for_budget(10**6)
+        0.0003
+    """
+    if isinstance(arch_steps, bool) or not isinstance(arch_steps, int) or arch_steps < 1:
+        raise ValueError(f"arch_steps must be an integer >= 1, got {arch_steps!r}")
+    if not (isinstance(travel, (int, float)) and math.isfinite(travel) and travel > 0):
+        raise ValueError(f"travel must be a finite number > 0, got {travel!r}")
+    return min(ceiling, max(floor, float(travel) / arch_steps))
+
+
+@dataclass(frozen=True)
+class EdgeDecision:
+    """How clearly α chose on one label.
+
+    Attributes:
+        top: the most probable choice.
+        second: the runner-up (``None`` for a single choice).
+        top_prob: its probability.
+        margin: ``p(top) − p(second)``.
+        entropy: entropy normalised by ``log(#choices)``, in [0, 1] (1 = uniform).
+    """
+
+    top: str
+    second: str | None
+    top_prob: float
+    margin: float
+    entropy: float
+
+
+def edge_decisions(probs: Mapping[str, Mapping[Any, float]]) -> dict[str, EdgeDecision]:
+    """Per label with at least two choices: top choice, margin and normalised entropy."""
+    out: dict[str, EdgeDecision] = {}
+    for label, dist in probs.items():
+        ranked = sorted(((float(p), str(c)) for c, p in dist.items()), reverse=True)
+        if len(ranked) < 2:
+            continue
+        h = -sum(p * math.log(p) for p, _ in ranked if p > 0)
+        out[label] = EdgeDecision(
+            top=ranked[0][1],
+            second=ranked[1][1],
+            top_prob=ranked[0][0],
+            margin=ranked[0][0] - ranked[1][0],
+            entropy=h / math.log(len(ranked)),
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The one-line summary of how decided a search ended.
+
+    Attributes:
+        decided: at least 2/3 of the edges have margin ≥ ``margin`` and the mean normalised
+            entropy is ≤ 0.9.
+        decided_edges: edges with margin ≥ ``margin``.
+        edges: edges (labels with two or more choices).
+        mean_entropy: mean normalised entropy.
+        min_margin: the smallest top-1 margin.
+        margin: the threshold used.
+        text: the line to print.
+    """
+
+    decided: bool
+    decided_edges: int
+    edges: int
+    mean_entropy: float
+    min_margin: float
+    margin: float
+    text: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for ``summary.json``."""
+        return {
+            "decided": self.decided,
+            "decided_edges": self.decided_edges,
+            "edges": self.edges,
+            "mean_entropy": self.mean_entropy,
+            "min_margin": self.min_margin,
+            "margin_threshold": self.margin,
+            "text": self.text,
+        }
+
+
+def verdict(
+    probs: Mapping[str, Mapping[Any, float]],
+    *,
+    margin: float = DECIDED_MARGIN,
+    advice: str = "raise strategy.arc_learning_rate (or use auto) or trainer.epochs",
+) -> Verdict:
+    """Summarise ``edge_decisions`` in one line.
+
+    Args:
+        probs: softmax(α) per label.
+        margin: the top-1 margin from which an edge counts as decided.
+        advice: what to change when undecided (named in the text).
+
+    Example:
+        >>> verdict({"a": {"x": 0.9, "y": 0.1}, "b": {"x": 0.5, "y": 0.5}}).text
+        'undecided: 1/2 edges with margin ≥ 0.1 (mean normalised α entropy 0.73); α barely moved: raise strategy.arc_learning_rate (or use auto) or trainer.epochs'
+    """
+    edges = edge_decisions(probs)
+    if not edges:
+        return Verdict(True, 0, 0, 0.0, 1.0, margin, "decided: nothing to choose")
+    n_dec = sum(1 for e in edges.values() if e.margin >= margin)
+    mean_h = sum(e.entropy for e in edges.values()) / len(edges)
+    decided = n_dec >= DECIDED_SHARE * len(edges) and mean_h <= MAX_DECIDED_ENTROPY
+    text = (
+        f"{'decided' if decided else 'undecided'}: {n_dec}/{len(edges)} edges with margin "
+        f"≥ {margin:g} (mean normalised α entropy {mean_h:.2f})"
+    )
+    if not decided:
+        text += f"; α barely moved: {advice}"
+    return Verdict(
+        decided=decided,
+        decided_edges=n_dec,
+        edges=len(edges),
+        mean_entropy=mean_h,
+        min_margin=min(e.margin for e in edges.values()),
+        margin=margin,
+        text=text,
+    )
+
+
+def derive(probs: Mapping[str, Mapping[Any, float]], rule: str = "argmax") -> dict[str, str]:
+    """The chosen op per label under a derivation rule (see :data:`DERIVATIONS`).
+
+    ``exclude_none`` picks the most probable op other than ``none`` (a label whose only
+    choice is ``none`` keeps it). Ties go to the choice listed first.
+
+    Raises:
+        ValueError: unknown rule (lists the valid ones).
+    """
+    if rule not in DERIVATIONS:
+        raise ValueError(f"unknown derivation {rule!r}; valid rules: {', '.join(DERIVATIONS)}")
+    out: dict[str, str] = {}
+    for label, dist in probs.items():
+        items = [(str(c), float(p)) for c, p in dist.items()]
+        if rule == "exclude_none":
+            items = [(c, p) for c, p in items if c != "none"] or items
+        best = max(items, key=lambda cp: cp[1])  # max keeps the first of equal values
+        out[label] = best[0]
+    return out
+
+
+def effective_nb201(ops: Mapping[tuple[int, int], str]) -> tuple[dict[tuple[int, int], str], list[int]]:
+    """Prune a NAS-Bench-201 cell to what carries the input to the output.
+
+    A node is *live* if a non-``none`` edge reaches it from a live node (node 0 is live) and
+    *useful* if one leads from it to a useful node (node 3 is useful). An edge is effective when
+    its op is not ``none``, its source is live and its target useful; the others become ``none``.
+
+    Args:
+        ops: ``{(source, target): op}`` for the six edges (as :func:`idarts_plugin.nb201.parse_arch`).
+
+    Returns:
+        ``(effective ops, dead intermediate nodes)``; if node 3 is not live, every edge is
+        ``none`` and the cell outputs no function of its input.
+
+    Example:
+        >>> from idarts_plugin.nb201 import format_arch, parse_arch
+        >>> ops = parse_arch("|none~0|+|none~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|none~2|")
+        >>> eff, dead = effective_nb201(ops)
+        >>> format_arch(eff), dead
+        ('|none~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|', [1, 2])
+    """
+    nodes = sorted({n for edge in ops for n in edge})
+    last = nodes[-1]
+    live = {nodes[0]}
+    for j in nodes[1:]:
+        if any(op != "none" and i in live for (i, t), op in ops.items() if t == j):
+            live.add(j)
+    useful = {last}
+    for i in reversed(nodes[:-1]):
+        if any(op != "none" and t in useful for (s, t), op in ops.items() if s == i):
+            useful.add(i)
+    effective = {
+        (i, j): (op if op != "none" and i in live and j in useful and last in live else "none")
+        for (i, j), op in ops.items()
+    }
+    dead = [n for n in nodes[1:-1] if n not in live or n not in useful]
+    return effective, dead

@@ -1,0 +1,156 @@
+"""Warm-started Neumann solves and the curvature-safe step size, against closed forms."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from idarts_plugin.hypergrad import (
+    AutoStepSize,
+    Neumann,
+    NeumannDivergenceWarning,
+    WarmStart,
+    compute_hypergradient,
+)
+from idarts_plugin.strategy.method_spec import MethodSpec
+from tests.hypergrad.problems import DT, Quadratic
+from tests.hypergrad.test_closed_form import rel
+
+
+@pytest.fixture
+def quad() -> Quadratic:
+    return Quadratic.random(n=6, m=3, seed=1, cond=10.0)
+
+
+@pytest.fixture
+def point(quad):
+    g = torch.Generator().manual_seed(7)
+    return torch.randn(6, generator=g, dtype=DT), torch.randn(3, generator=g, dtype=DT)
+
+
+def richardson(A, b, x0, lr, steps):
+    x = x0.clone()
+    for _ in range(steps):
+        x = x + lr * (b - A @ x)
+    return x
+
+
+def test_first_warm_solve_is_the_cold_series_then_iterations_continue(quad, point):
+    w, a = point
+    lr, K = 0.05, 2
+    warm = WarmStart()
+    solver = Neumann(steps=K, lr=lr, warm_start=warm)
+    first = compute_hypergradient(quad.train_loss, quad.val_loss, [w], [a], method=solver)
+    assert rel(first.grads[0], quad.neumann(w, a, K, lr)) < 1e-10
+    assert warm.solves == 1
+    b = quad.gw_val(w, a)
+    x_expected = lr * sum(
+        torch.linalg.matrix_power(torch.eye(6, dtype=DT) - lr * quad.A, j) @ b for j in range(K + 1)
+    )
+    assert rel(warm.x[0], x_expected) < 1e-10
+    second = compute_hypergradient(quad.train_loss, quad.val_loss, [w], [a], method=solver)
+    x2 = richardson(quad.A, b, x_expected, lr, K)
+    assert rel(warm.x[0], x2) < 1e-10
+    assert rel(second.grads[0], quad.ga_val(w, a) + quad.B.T @ x2) < 1e-10
+    assert second.diagnostics.n_hvp == K + 1  # K products + the mixed product, as cold
+    assert second.diagnostics.residual is not None
+
+
+def test_warm_start_accumulates_to_the_implicit_gradient(quad, point):
+    w, a = point
+    lam = float(torch.linalg.eigvalsh(quad.A)[-1])
+    solver = Neumann(steps=2, lr=1.0 / lam, warm_start=WarmStart())
+    cold = Neumann(steps=2, lr=1.0 / lam)
+    target = quad.implicit(w, a)
+    errs = [
+        rel(compute_hypergradient(quad.train_loss, quad.val_loss, [w], [a], method=solver).grads[0], target)
+        for _ in range(60)
+    ]
+    cold_err = rel(
+        compute_hypergradient(quad.train_loss, quad.val_loss, [w], [a], method=cold).grads[0], target
+    )
+    assert errs[-1] < 1e-6 < cold_err
+    assert errs[-1] < errs[10] < errs[0]
+
+
+def test_warm_start_divergence_truncates_and_restarts_cold(quad, point):
+    w, a = point
+    lam = float(torch.linalg.eigvalsh(quad.A)[-1])
+    warm = WarmStart()
+    ok = Neumann(steps=2, lr=0.5 / lam, warm_start=warm)
+    compute_hypergradient(quad.train_loss, quad.val_loss, [w], [a], method=ok)
+    bad = Neumann(steps=30, lr=5.0 / lam, warm_start=warm, max_growth=10.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = compute_hypergradient(quad.train_loss, quad.val_loss, [w], [a], method=bad)
+    assert any(issubclass(c.category, NeumannDivergenceWarning) for c in caught)
+    assert res.diagnostics.diverged and res.diagnostics.finite
+    assert warm.x is None  # the next solve starts cold
+
+
+def test_warm_start_shape_change_starts_cold():
+    warm = WarmStart()
+    warm.x = [torch.zeros(3, dtype=DT)]
+    assert warm.start([torch.zeros(4, dtype=DT)]) is None
+    assert warm.start([torch.zeros(3, dtype=torch.float32)]) is None
+    assert warm.start([torch.zeros(3, dtype=DT)]) is warm.x
+
+
+def test_safe_step_is_min_of_cap_and_inverse_curvature():
+    # H = diag(400, 1): γ·λ = 10 at the paper's γ = 0.025; safe brings it to 0.9.
+    A = torch.diag(torch.tensor([400.0, 1.0], dtype=DT))
+    B = torch.eye(2, dtype=DT)
+
+    def tr(w, a):
+        return 0.5 * w[0] @ A @ w[0] - w[0] @ B @ a[0]
+
+    def va(w, a):
+        return 0.5 * (w[0] - 1.0) @ (w[0] - 1.0)
+
+    w, a = torch.ones(2, dtype=DT) * 0.3, torch.ones(2, dtype=DT)
+    auto = AutoStepSize(iterations=30, warm_iterations=1, safety=0.9)
+    res = compute_hypergradient(tr, va, [w], [a], method=Neumann(steps=2, lr=auto, max_lr=0.025))
+    d = res.diagnostics
+    assert d.lambda_max == pytest.approx(400.0, rel=1e-3)
+    assert d.step_size == pytest.approx(0.9 / d.lambda_max)
+    assert d.step_curvature == pytest.approx(0.9)
+    # Flat curvature: the cap (the weight lr) wins.
+    res = compute_hypergradient(
+        lambda w, a: 1e-4 * tr(w, a), va, [w], [a], method=Neumann(steps=2, lr=auto, max_lr=0.025)
+    )
+    assert res.diagnostics.step_size == 0.025
+
+
+def test_safe_step_with_zero_curvature_falls_back_to_the_cap():
+    def tr(w, a):
+        return (w[0] * 0.0).sum() - (w[0] * a[0]).sum()
+
+    def va(w, a):
+        return (w[0] ** 2).sum()
+
+    w, a = torch.ones(2, dtype=DT), torch.ones(2, dtype=DT)
+    auto = AutoStepSize(iterations=3, warm_iterations=1)
+    res = compute_hypergradient(tr, va, [w], [a], method=Neumann(steps=2, lr=auto, max_lr=0.01))
+    assert res.diagnostics.step_size == 0.01
+    assert "falls back" in res.diagnostics.note
+    assert res.diagnostics.finite
+
+
+def test_method_spec_safe_and_warm_state_round_trip(quad, point):
+    w, a = point
+    spec = MethodSpec(name="neumann", options={"steps": 2}, lr="safe", warm_start=True)
+    method = spec.build(weight_lr=0.025)
+    assert "max_lr=0.025" in repr(method) and "warm_start=True" in repr(method)
+    compute_hypergradient(quad.train_loss, quad.val_loss, [w], [a], method=method)
+    state = spec.state_dict()
+    assert state["warm"]["x"] is not None and state["auto"]["lambda"] is not None
+    other = MethodSpec(name="neumann", options={"steps": 2}, lr="safe", warm_start=True)
+    other.load_state_dict(state)
+    assert torch.equal(other.state_dict()["warm"]["x"][0], state["warm"]["x"][0])
+    assert other.auto is not None and other.auto.lambda_max == spec.auto.lambda_max
+    with pytest.raises(ValueError, match="only available for neumann"):
+        MethodSpec(name="amended", lr="safe")
+    with pytest.raises(ValueError, match="warm_start is only available for neumann"):
+        MethodSpec(name="cg", warm_start=True)
