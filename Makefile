@@ -11,7 +11,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 EXTRAS ?= dev,optuna,dashboard,postgres,bench
 DEMO_CONFIG ?= examples/configs/digits-nb201.yaml
 
-.PHONY: demo test check lint typecheck bench clean
+.PHONY: demo test check lint typecheck bench bench-quality ground-truth clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,18 @@ check:
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/python -m benchmarks.run
+
+# Search quality (about 1.5 h on 2 cores; resumable, cached per search in
+# benchmarks/search_quality/cache/). Its ground truth uses Debian's Fashion-MNIST.
+bench-quality: $(VENV)/.installed
+	bash scripts/install-test-system-deps.sh
+	$(VENV)/bin/python -m benchmarks.search_quality
+
+# Extend the ground truth (resumable): make ground-truth RANDOM=128
+RANDOM ?= 64
+ground-truth: $(VENV)/.installed
+	bash scripts/install-test-system-deps.sh
+	$(VENV)/bin/python -m benchmarks.search_quality.ground_truth --random $(RANDOM)
 
 clean:
 	rm -rf $(VENV) $(TEST_VENV) runs .mypy_cache .ruff_cache .pytest_cache

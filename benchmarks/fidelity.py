@@ -54,6 +54,7 @@ from idarts_plugin.hypergrad import (
     Method,
     Neumann,
     NeumannDivergenceWarning,
+    WarmStart,
     compute_hypergradient,
     make_method,
     module_loss,
@@ -400,6 +401,36 @@ def stochastic_methods(
     ]
     for k in AUTO_K:
         rows.append((f"neumann γ=auto, K={k}", _auto_neumann(k)))
+    # The same K = 2 products per step, carried across the minibatches as a search would:
+    # the paper's γ, the curvature-safe γ (one warm power iteration per minibatch, not counted
+    # in K) and warm-started solves (x from the previous minibatch's solution).
+    rows.append(
+        ("neumann γ=weight lr, K=2", lambda _a: make_method(Neumann(steps=2, lr=p.weight_lr)))
+    )
+    safe = AutoStepSize(iterations=10, warm_iterations=1, safety=0.9)
+    rows.append(
+        (
+            "neumann γ=safe, K=2",
+            lambda _a: make_method(Neumann(steps=2, lr=safe, max_lr=p.weight_lr)),
+        )
+    )
+    safe_w = AutoStepSize(iterations=10, warm_iterations=1, safety=0.9)
+    warm_s = WarmStart()
+    rows.append(
+        (
+            "neumann γ=safe, K=2, warm start",
+            lambda _a: make_method(
+                Neumann(steps=2, lr=safe_w, max_lr=p.weight_lr, warm_start=warm_s)
+            ),
+        )
+    )
+    warm_a = WarmStart()
+    rows.append(
+        (
+            "neumann γ=auto, K=2, warm start",
+            lambda auto: make_method(Neumann(steps=2, lr=auto, warm_start=warm_a)),
+        )
+    )
     return rows
 
 

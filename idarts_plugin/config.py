@@ -135,6 +135,7 @@ class StrategyConfig:
 
     ``arc_learning_rate: auto`` sets the architecture step to ``arc_travel / architecture
     steps`` (at least the papers' 3e-4; see :func:`idarts_plugin.derive.arc_learning_rate_for_budget`);
+    ``warmup_epochs: auto`` trains the weights alone for a sixth of the epochs;
     ``derive`` is the rule that turns α into the exported cell (:data:`idarts_plugin.derive.DERIVATIONS`).
     """
 
@@ -150,11 +151,11 @@ class StrategyConfig:
     method_lr: float | str | None = None
     inner_steps: int = 1
     arc_learning_rate: float | str = "auto"
-    arc_travel: float = 6.0
+    arc_travel: float = 30.0
     derive: str = "argmax"
     arc_betas: tuple[float, float] = (0.5, 0.999)
     arc_weight_decay: float = 1e-3
-    warmup_epochs: int = 0
+    warmup_epochs: int | str = "auto"
     hvp: str = "exact"
     gradient_clip_val: float | None = 5.0
     log_prob_every_n_step: int = 10
@@ -177,7 +178,9 @@ class StrategyConfig:
                     )
                 _num(k + key, value, minimum=0, strict=True)
         if not isinstance(self.warm_start, bool):
-            raise ConfigError(f"must be true or false, got {self.warm_start!r}", key=k + "warm_start")
+            raise ConfigError(
+                f"must be true or false, got {self.warm_start!r}", key=k + "warm_start"
+            )
         if self.warm_start and self.name == "hypergradient" and self.method != "neumann":
             raise ConfigError("warm_start needs method: neumann", key=k + "warm_start")
         temp = self.temperature
@@ -207,7 +210,14 @@ class StrategyConfig:
                 _num(k + key, getattr(self, key), minimum=0, strict=True)
         _int(k + "inner_steps", self.inner_steps, minimum=1)
         _num(k + "arc_weight_decay", self.arc_weight_decay, minimum=0)
-        _int(k + "warmup_epochs", self.warmup_epochs, minimum=0)
+        if self.warmup_epochs != "auto":
+            if isinstance(self.warmup_epochs, str):
+                raise ConfigError(
+                    f"unknown value {self.warmup_epochs!r}; valid values: an integer >= 0 or "
+                    "auto (a sixth of trainer.epochs)",
+                    key=k + "warmup_epochs",
+                )
+            _int(k + "warmup_epochs", self.warmup_epochs, minimum=0)
         _int(k + "log_prob_every_n_step", self.log_prob_every_n_step, minimum=1)
         _choice(k + "hvp", self.hvp, ("exact", "finite_difference"))
         _choice(k + "hessian_batch", self.hessian_batch, ("separate", "shared"))
@@ -417,9 +427,7 @@ class RunConfig:
                     valid = list(StrategyConfig.valid_keys(name))
                     other = sorted(set(values) - set(valid) & set(StrategyConfig.all_keys()))
                     if other:
-                        _logger.info(
-                            "strategy %r does not use %s; ignored", name, ", ".join(other)
-                        )
+                        _logger.info("strategy %r does not use %s; ignored", name, ", ".join(other))
                         values = {k: v for k, v in values.items() if k not in other}
             bad = sorted(set(values) - set(valid))
             if bad:

@@ -44,12 +44,14 @@ __all__ = [
     "verdict",
 ]
 
-ARC_TRAVEL = 6.0
+ARC_TRAVEL = 30.0
 """Default ``lr × architecture steps`` of ``arc_learning_rate: auto``.
 
 DARTS' CIFAR-10 search takes 50 epochs × 390 architecture steps at Adam lr 3e-4: a product of
-5.85, i.e. each α can move by about 6 over the search (Adam's steps are about ``lr`` long).
-``auto`` keeps that product for any budget, so a 300-step CPU search gets lr ≈ 0.02."""
+5.85. Adam's mean step is about ``lr × SNR`` of the α gradient, and on CPU-sized searches the
+minibatch noise keeps α near uniform at that product (measured: NNI's DARTS, 240 steps,
+product 6: mean normalised entropy 0.93-0.97). 30 lets the search decide in a few hundred
+steps (``benchmarks/RESULTS.md``, search-quality)."""
 
 PAPER_ARC_LR = 3e-4
 """DARTS' and iDARTS' architecture learning rate (the floor of ``auto``)."""
@@ -66,8 +68,23 @@ DERIVATIONS = ("argmax", "exclude_none")
 """Derivation rules: NAS-Bench-201's argmax over all ops, DARTS' argmax without ``none``."""
 
 
-MAX_AUTO_ARC_LR = 0.1
-"""The ceiling of ``auto`` (reached below 60 steps: a smoke test, not a search)."""
+MAX_AUTO_ARC_LR = 0.2
+"""The ceiling of ``auto`` (reached below 150 steps)."""
+
+
+WARMUP_SHARE = 6
+"""``warmup_epochs: auto`` = ``epochs // 6``: the weights train alone first (early α
+gradients favour parameter-free ops while the weights are still random)."""
+
+
+def warmup_for_budget(epochs: int) -> int:
+    """Warm-up epochs of ``warmup_epochs: auto``: a sixth of the search, rounded down.
+
+    Example:
+        >>> warmup_for_budget(30), warmup_for_budget(5)
+        (5, 0)
+    """
+    return max(0, int(epochs) // WARMUP_SHARE)
 
 
 def arc_learning_rate_for_budget(
@@ -86,8 +103,8 @@ def arc_learning_rate_for_budget(
         ceiling: never above this.
 
     Example:
-        >>> round(arc_learning_rate_for_budget(300), 4)
-        0.02
+        >>> arc_learning_rate_for_budget(300)
+        0.1
         >>> arc_learning_rate_for_budget(10**6)
         0.0003
     """
@@ -175,7 +192,10 @@ def verdict(
     probs: Mapping[str, Mapping[Any, float]],
     *,
     margin: float = DECIDED_MARGIN,
-    advice: str = "raise strategy.arc_learning_rate (or use auto) or trainer.epochs",
+    advice: str = (
+        "raise strategy.arc_travel (with arc_learning_rate: auto), "
+        "strategy.arc_learning_rate or trainer.epochs"
+    ),
 ) -> Verdict:
     """Summarise ``edge_decisions`` in one line.
 
@@ -186,7 +206,7 @@ def verdict(
 
     Example:
         >>> verdict({"a": {"x": 0.9, "y": 0.1}, "b": {"x": 0.5, "y": 0.5}}).text
-        'undecided: 1/2 edges with margin ≥ 0.1 (mean normalised α entropy 0.73); α barely moved: raise strategy.arc_learning_rate (or use auto) or trainer.epochs'
+        'undecided: 1/2 edges with margin ≥ 0.1 (mean normalised α entropy 0.73); α barely moved: raise strategy.arc_travel (with arc_learning_rate: auto), strategy.arc_learning_rate or trainer.epochs'
     """
     edges = edge_decisions(probs)
     if not edges:
@@ -232,7 +252,9 @@ def derive(probs: Mapping[str, Mapping[Any, float]], rule: str = "argmax") -> di
     return out
 
 
-def effective_nb201(ops: Mapping[tuple[int, int], str]) -> tuple[dict[tuple[int, int], str], list[int]]:
+def effective_nb201(
+    ops: Mapping[tuple[int, int], str],
+) -> tuple[dict[tuple[int, int], str], list[int]]:
     """Prune a NAS-Bench-201 cell to what carries the input to the output.
 
     A node is *live* if a non-``none`` edge reaches it from a live node (node 0 is live) and

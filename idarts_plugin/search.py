@@ -229,13 +229,22 @@ def _training_module(cfg: RunConfig, num_classes: int) -> Any:
     )
 
 
+def resolve_warmup_epochs(cfg: RunConfig) -> int:
+    """``strategy.warmup_epochs`` as a number (``auto``: a sixth of the epochs)."""
+    if cfg.strategy.warmup_epochs == "auto":
+        from .derive import warmup_for_budget
+
+        return warmup_for_budget(cfg.trainer.epochs)
+    return int(cfg.strategy.warmup_epochs)
+
+
 def planned_arch_steps(cfg: RunConfig, steps_per_epoch: int) -> int:
     """Architecture steps a search will take (for ``arc_learning_rate: auto``)."""
     per_epoch = steps_per_epoch
     if cfg.trainer.limit_batches is not None:
         per_epoch = min(per_epoch, cfg.trainer.limit_batches)
     inner = cfg.strategy.inner_steps if cfg.strategy.name not in ("darts", "gumbel") else 1
-    epochs = max(cfg.trainer.epochs - cfg.strategy.warmup_epochs, 1)
+    epochs = max(cfg.trainer.epochs - resolve_warmup_epochs(cfg), 1)
     return max(1, epochs * -(-per_epoch // inner))
 
 
@@ -250,13 +259,20 @@ def resolve_arc_learning_rate(cfg: RunConfig, steps_per_epoch: int) -> float:
     return arc_learning_rate_for_budget(steps, travel=cfg.strategy.arc_travel)
 
 
-def build_strategy(cfg: StrategyConfig, *, arc_learning_rate: float | None = None) -> Any:
+def build_strategy(
+    cfg: StrategyConfig,
+    *,
+    arc_learning_rate: float | None = None,
+    warmup_epochs: int | None = None,
+) -> Any:
     """The NNI strategy object for a strategy config.
 
     Args:
         cfg: the strategy section.
         arc_learning_rate: the resolved architecture learning rate (required when the config
             says ``auto``; see :func:`resolve_arc_learning_rate`).
+        warmup_epochs: the resolved warm-up (required when the config says ``auto``; see
+            :func:`resolve_warmup_epochs`).
     """
     from nni.nas.strategy import DARTS, GumbelDARTS
 
@@ -266,9 +282,13 @@ def build_strategy(cfg: StrategyConfig, *, arc_learning_rate: float | None = Non
         if cfg.arc_learning_rate == "auto":
             raise ValueError("arc_learning_rate 'auto' must be resolved to a number first")
         arc_learning_rate = float(cfg.arc_learning_rate)
+    if warmup_epochs is None:
+        if cfg.warmup_epochs == "auto":
+            raise ValueError("warmup_epochs 'auto' must be resolved to a number first")
+        warmup_epochs = int(cfg.warmup_epochs)
     common: dict[str, Any] = {
         "arc_learning_rate": arc_learning_rate,
-        "warmup_epochs": cfg.warmup_epochs,
+        "warmup_epochs": warmup_epochs,
         "gradient_clip_val": cfg.gradient_clip_val,
         "log_prob_every_n_step": cfg.log_prob_every_n_step,
     }
@@ -704,12 +724,15 @@ def run_search(
     arc_lr = resolve_arc_learning_rate(cfg, min(len(train_loader), len(val_loader)))
     if cfg.strategy.arc_learning_rate == "auto":
         _logger.info(
-            "arc_learning_rate auto: %.3g (travel %g over %d architecture steps)",
+            "arc_learning_rate auto: %.3g (travel %g over %d architecture steps, "
+            "after %d warm-up epochs)",
             arc_lr,
             cfg.strategy.arc_travel,
             planned_arch_steps(cfg, min(len(train_loader), len(val_loader))),
+            resolve_warmup_epochs(cfg),
         )
-    strategy = build_strategy(cfg.strategy, arc_learning_rate=arc_lr)
+    warmup = resolve_warmup_epochs(cfg)
+    strategy = build_strategy(cfg.strategy, arc_learning_rate=arc_lr, warmup_epochs=warmup)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=RuntimeWarning, module="nni")
         supernet = strategy.mutate_model(space)
@@ -776,6 +799,7 @@ def run_search(
     decision = decision_record(spec, probs, export)
     decision["derivation"] = rule
     decision["arc_learning_rate"] = arc_lr
+    decision["warmup_epochs"] = warmup
     result = SearchResult(
         run_dir=run_path,
         architecture=dict(export),

@@ -137,3 +137,53 @@ def test_speed_plot_only_redraws_from_the_written_tables(tmp_path, monkeypatch):
         assert speed.replot_from_results(tmp_path) == ["speed"]
     text = common.RESULTS.read_text()
     assert text.count("![speed](speed.png)") == 1 and (tmp_path / "speed.png").exists()
+
+
+def _fashion_mnist_missing() -> bool:
+    from idarts_plugin.data import DEBIAN_FASHION_MNIST
+
+    return not DEBIAN_FASHION_MNIST.is_dir()
+
+
+@requires_nni
+@pytest.mark.slow
+@pytest.mark.skipif(
+    _fashion_mnist_missing(),
+    reason="Debian's dataset-fashion-mnist is not installed (scripts/install-test-system-deps.sh)",
+)
+def test_search_quality_smoke_runs_searches_and_random_search(capsys):
+    from benchmarks.search_quality import bench
+
+    assert (
+        bench.main(["--smoke", "--arms", "darts,implicit-safe-warm,random", "--workers", "1"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "Found cells against the ground truth" in out
+    for arm in ("NNI's DARTS", "warm start", "random search"):
+        assert arm in out
+
+
+def test_search_quality_summary_and_plot_from_records(tmp_path):
+    from benchmarks.search_quality import bench
+    from idarts_plugin.ground_truth import LANDMARKS, RECIPE, GroundTruth
+
+    gt = GroundTruth.load(RECIPE)
+    conv, skip = LANDMARKS["all-conv3x3"], LANDMARKS["all-skip"]
+    common = {
+        "seconds": 10.0,
+        "entropy_mean": 0.5,
+        "margin_min": 0.2,
+        "decided_edges": 5,
+        "param_free_share": 0.0,
+    }
+    records = [
+        {"arm": "darts", "seed": s, "archs": {"argmax": skip, "exclude_none": skip}, **common}
+        for s in range(2)
+    ] + [{"arm": "implicit", "seed": 0, "archs": {"argmax": conv, "exclude_none": skip}, **common}]
+    tables, points = bench.summarise(records, gt)
+    main = tables[0]
+    darts_row = next(r for r in main.rows if r[0].startswith("NNI's DARTS"))
+    assert darts_row[1] == "2" and darts_row[2].startswith(f"{gt.mean(skip):.4f} ± 0.0000")
+    assert points["implicit"]["argmax"] == [gt.mean(conv)]
+    bench.plot(points, gt, tmp_path / "sq.png")
+    assert (tmp_path / "sq.png").stat().st_size > 0

@@ -121,4 +121,3 @@ def test_search_defaults_fit_the_budget_and_new_options_load():
     g = load_config(EXAMPLE, ["strategy.name=gumbel", "strategy.temperature=[2.0, 0.5]"])
     assert g.strategy.temperature == (2.0, 0.5)
     assert RunConfig.from_dict(g.to_dict()) == g
-

@@ -35,7 +35,7 @@ def test_verdict_counts_decided_edges_and_names_the_setting():
     assert v.text.startswith("decided: 4/6 edges with margin ≥ 0.1")
     u = verdict({**flat, "e0": decided["e0"]})
     assert not u.decided and u.decided_edges == 1
-    assert "strategy.arc_learning_rate" in u.text and u.text.startswith("undecided")
+    assert "strategy.arc_travel" in u.text and u.text.startswith("undecided")
     # Enough margins but a high mean entropy is still undecided.
     near = {f"n{i}": {"a": 0.26, "b": 0.16, "c": 0.16, "d": 0.16, "e": 0.26} for i in range(3)}
     assert not verdict(near).decided
@@ -85,13 +85,19 @@ def test_effective_cell(arch, effective, dead):
 
 
 def test_arc_learning_rate_fits_the_budget():
-    assert arc_learning_rate_for_budget(300) == pytest.approx(0.02)
+    assert arc_learning_rate_for_budget(300) == pytest.approx(0.1)  # travel 30
     assert arc_learning_rate_for_budget(300, travel=3.0) == pytest.approx(0.01)
-    # The papers' 19,500 steps give back about their 3e-4; never below it, never above 0.1.
+    # The papers' 19,500 steps give back about their 3e-4; never below it, never above 0.2.
     assert arc_learning_rate_for_budget(19_500, travel=5.85) == pytest.approx(3e-4)
     assert arc_learning_rate_for_budget(10**7) == 3e-4
-    assert arc_learning_rate_for_budget(1) == 0.1
+    assert arc_learning_rate_for_budget(1) == 0.2
     with pytest.raises(ValueError, match="arch_steps"):
         arc_learning_rate_for_budget(0)
     with pytest.raises(ValueError, match="travel"):
         arc_learning_rate_for_budget(10, travel=-1.0)
+
+
+def test_warmup_is_a_sixth_of_the_epochs():
+    from idarts_plugin.derive import warmup_for_budget
+
+    assert [warmup_for_budget(e) for e in (1, 5, 6, 30, 50)] == [0, 0, 1, 5, 8]

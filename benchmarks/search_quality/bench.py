@@ -42,6 +42,10 @@ SECTION = "search-quality"
 
 ARMS: dict[str, tuple[str, list[str]]] = {
     "darts": ("NNI's DARTS (first order)", ["strategy.name=darts"]),
+    "darts-paper-lr": (
+        "NNI's DARTS, paper α lr 3e-4, no warm-up",
+        ["strategy.name=darts", "strategy.arc_learning_rate=0.0003", "strategy.warmup_epochs=0"],
+    ),
     "gumbel": ("NNI's GumbelDARTS", ["strategy.name=gumbel"]),
     "implicit": ("ImplicitDARTS, γ = weight lr (paper), K=2", ["strategy.name=implicit"]),
     "implicit-safe": (
@@ -76,9 +80,12 @@ def base_overrides(recipe: Recipe, epochs: int, batches: int | None) -> list[str
     ]
 
 
-def config_key(overrides: Sequence[str], seed: int) -> str:
-    """Cache key of one search: its overrides and seed (and the recipe they carry)."""
-    text = json.dumps([sorted(overrides), seed])
+def config_key(overrides: Sequence[str], seed: int, extra: str = "") -> str:
+    """Cache key of one search: the whole resolved config (defaults included), seed, extra."""
+    from idarts_plugin.config import load_config
+
+    resolved = load_config(None, [*overrides, f"trainer.seed={seed}"]).to_dict()
+    text = json.dumps([resolved, seed, extra], sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
@@ -233,9 +240,8 @@ def run(
 
     def job(arm: str, seed: int, budget: float = 0.0) -> dict[str, Any]:
         overrides = [*base, *ARMS[arm][1]]
-        key = f"{arm}-s{seed}-" + config_key(
-            overrides if arm != "random" else [*overrides, f"budget={budget:.0f}"], seed
-        )
+        extra = f"budget={budget:.0f}" if arm == "random" else ""
+        key = f"{arm}-s{seed}-" + config_key(overrides, seed, extra)
         return {
             "arm": arm,
             "seed": seed,
@@ -329,7 +335,10 @@ def summarise(records: list[dict[str, Any]], gt: GroundTruth) -> tuple[list[Tabl
             ms([r["entropy_mean"] for r in rs], "{:.3f}") if is_search else "–",
             ms([r["margin_min"] for r in rs], "{:.3f}") if is_search else "–",
             ms([float(r["decided_edges"]) for r in rs], "{:.1f}") if is_search else "–",
-            ms([r["param_free_share"] for r in rs if r.get("param_free_share") is not None], "{:.2f}")
+            ms(
+                [r["param_free_share"] for r in rs if r.get("param_free_share") is not None],
+                "{:.2f}",
+            )
             if is_search
             else "–",
         )
@@ -360,8 +369,10 @@ def summarise(records: list[dict[str, Any]], gt: GroundTruth) -> tuple[list[Tabl
     ref.add("random cells", len(rand))
     if rand:
         q = statistics.quantiles(rand, n=10)
-        ref.add("random cells: min / median / 90th pct / max",
-                f"{rand[0]:.4f} / {statistics.median(rand):.4f} / {q[-1]:.4f} / {rand[-1]:.4f}")
+        ref.add(
+            "random cells: min / median / 90th pct / max",
+            f"{rand[0]:.4f} / {statistics.median(rand):.4f} / {q[-1]:.4f} / {rand[-1]:.4f}",
+        )
     ref.add("seed noise (pooled std of one training)", f"{noise['pooled_std']:.4f}")
     from idarts_plugin.ground_truth import LANDMARKS
 
@@ -369,7 +380,10 @@ def summarise(records: list[dict[str, Any]], gt: GroundTruth) -> tuple[list[Tabl
         m = gt.mean(arch)
         if m is not None and rand:
             n = len(gt.accs[arch])
-            ref.add(f"{label} ({n} seed{'s' if n > 1 else ''})", f"{m:.4f} (percentile {gt.percentile(m):.0f})")
+            ref.add(
+                f"{label} ({n} seed{'s' if n > 1 else ''})",
+                f"{m:.4f} (percentile {gt.percentile(m):.0f})",
+            )
     return [main, ref, cells], points
 
 
@@ -383,13 +397,24 @@ def plot(points: dict[str, dict[str, list[float]]], gt: GroundTruth, path: Path)
     rand = sorted(gt.random_cells().values())
     arms = list(points)
     fig, ax = plt.subplots(figsize=(9, 0.55 * len(arms) + 2.2))
-    ax.hist(rand, bins=30, color="0.85", label=f"{len(rand)} random cells", bottom=-0.5,
-            weights=[len(arms) / max(len(rand), 1) * 3] * len(rand))
+    ax.hist(
+        rand,
+        bins=30,
+        color="0.85",
+        label=f"{len(rand)} random cells",
+        bottom=-0.5,
+        weights=[len(arms) / max(len(rand), 1) * 3] * len(rand),
+    )
     for i, arm in enumerate(arms):
         for rule, marker, dy in (("argmax", "o", 0.12), ("exclude_none", "x", -0.12)):
             xs = points[arm][rule]
-            ax.scatter(xs, [i + dy] * len(xs), marker=marker, color=f"C{i % 10}",
-                       label=None if i else f"found cell, {rule}")
+            ax.scatter(
+                xs,
+                [i + dy] * len(xs),
+                marker=marker,
+                color=f"C{i % 10}",
+                label=None if i else f"found cell, {rule}",
+            )
     ax.set_yticks(range(len(arms)), [ARMS[a][0] for a in arms], fontsize=8)
     ax.set_xlabel("test accuracy, trained from scratch with the ground-truth recipe")
     noise = gt.seed_noise()["pooled_std"]
@@ -454,8 +479,12 @@ def main(argv: list[str] | None = None) -> int:
         write_section(
             SECTION,
             command,
-            [machine_line("cpu"), budget, *(t.render() for t in tables),
-             f"![search quality]({PLOT.name})"],
+            [
+                machine_line("cpu"),
+                budget,
+                *(t.render() for t in tables),
+                f"![search quality]({PLOT.name})",
+            ],
         )
     return 0
 

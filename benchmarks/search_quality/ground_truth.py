@@ -108,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     noise = gt.seed_noise()
     print(f"done in {time.perf_counter() - start:.0f} s; {len(rand)} random cells")
     if rand:
-        print(f"random cells: min {rand[0]:.4f} median {rand[len(rand) // 2]:.4f} max {rand[-1]:.4f}")
+        print(
+            f"random cells: min {rand[0]:.4f} median {rand[len(rand) // 2]:.4f} max {rand[-1]:.4f}"
+        )
     for label, arch in LANDMARKS.items():
         m = gt.mean(arch)
         if m is not None and rand:

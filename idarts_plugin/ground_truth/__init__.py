@@ -114,6 +114,7 @@ def match_recipe(cfg: Any) -> Recipe | None:
             return recipe
     return None
 
+
 LANDMARKS: dict[str, str] = {
     "all-none": "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
     "all-skip": "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|",
@@ -126,7 +127,14 @@ LANDMARKS: dict[str, str] = {
     # Nodes 1 and 2 dead: what DARTS/iDARTS exported in issue 13's runs (one convolution left).
     "disconnected": "|none~0|+|none~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|none~2|",
 }
-NOISE_LABELS = ("all-conv3x3", "resnet-like", "nb201-best-cifar10", "all-skip", "random-0", "random-1")
+NOISE_LABELS = (
+    "all-conv3x3",
+    "resnet-like",
+    "nb201-best-cifar10",
+    "all-skip",
+    "random-0",
+    "random-1",
+)
 
 
 def random_archs(n: int, *, seed: int = 2026) -> list[str]:

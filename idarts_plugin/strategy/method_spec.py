@@ -61,9 +61,7 @@ class MethodSpec:
             raise ValueError(f"unknown hvp mode {self.hvp!r}; valid modes: {', '.join(HVP_MODES)}")
         if self.lr in ("auto", "safe"):
             if self.name != "neumann":
-                raise ValueError(
-                    f"lr={self.lr!r} is only available for neumann, not {self.name!r}"
-                )
+                raise ValueError(f"lr={self.lr!r} is only available for neumann, not {self.name!r}")
             auto = AutoStepSize() if self.lr == "auto" else _safe_estimator()
             object.__setattr__(self, "_auto", auto)
         elif self.lr not in (None, "weight_lr"):

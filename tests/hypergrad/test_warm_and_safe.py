@@ -65,11 +65,15 @@ def test_warm_start_accumulates_to_the_implicit_gradient(quad, point):
     cold = Neumann(steps=2, lr=1.0 / lam)
     target = quad.implicit(w, a)
     errs = [
-        rel(compute_hypergradient(quad.train_loss, quad.val_loss, [w], [a], method=solver).grads[0], target)
+        rel(
+            compute_hypergradient(quad.train_loss, quad.val_loss, [w], [a], method=solver).grads[0],
+            target,
+        )
         for _ in range(60)
     ]
     cold_err = rel(
-        compute_hypergradient(quad.train_loss, quad.val_loss, [w], [a], method=cold).grads[0], target
+        compute_hypergradient(quad.train_loss, quad.val_loss, [w], [a], method=cold).grads[0],
+        target,
     )
     assert errs[-1] < 1e-6 < cold_err
     assert errs[-1] < errs[10] < errs[0]

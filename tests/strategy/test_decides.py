@@ -7,7 +7,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from idarts_plugin.derive import arc_learning_rate_for_budget, derive, verdict
+from idarts_plugin.derive import (
+    arc_learning_rate_for_budget,
+    derive,
+    verdict,
+    warmup_for_budget,
+)
 from tests.conftest import requires_nni
 
 pytestmark = requires_nni
@@ -57,14 +62,19 @@ def test_toy_search_ends_decided_on_the_known_best_op(name):
     from idarts_plugin import ImplicitDARTS
 
     torch.manual_seed(0)
-    epochs, batches = 6, 8
-    lr = arc_learning_rate_for_budget(epochs * batches)  # the `auto` rule
+    epochs, batches = 20, 8
+    # The `auto` rules of the run config: warm-up, then lr = travel / architecture steps.
+    warmup = warmup_for_budget(epochs)
+    kw = {
+        "arc_learning_rate": arc_learning_rate_for_budget((epochs - warmup) * batches),
+        "warmup_epochs": warmup,
+    }
     strategy = {
-        "implicit": lambda: ImplicitDARTS(neumann_steps=2, arc_learning_rate=lr),
+        "implicit": lambda: ImplicitDARTS(neumann_steps=2, **kw),
         "implicit-safe-warm": lambda: ImplicitDARTS(
-            neumann_steps=2, neumann_lr="safe", warm_start=True, arc_learning_rate=lr
+            neumann_steps=2, neumann_lr="safe", warm_start=True, **kw
         ),
-        "darts": lambda: DARTS(arc_learning_rate=lr),
+        "darts": lambda: DARTS(**kw),
     }[name]()
     supernet = strategy.mutate_model(toy_space())
     module = ClassificationModule(num_classes=2, learning_rate=0.05, optimizer=torch.optim.SGD)

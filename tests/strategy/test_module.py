@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from idarts_plugin.hypergrad import hypergradient, module_loss
+from idarts_plugin.hypergrad import AutoStepSize, WarmStart, hypergradient, module_loss
 from tests.conftest import requires_nni
 
 pytestmark = requires_nni
@@ -79,6 +79,9 @@ STRATEGIES = {
     "implicit-shared": lambda: __import__("idarts_plugin").ImplicitDARTS(
         neumann_steps=2, hessian_batch="shared"
     ),
+    "implicit-safe-warm": lambda: __import__("idarts_plugin").ImplicitDARTS(
+        neumann_steps=2, neumann_lr="safe", warm_start=True
+    ),
     "unrolled-shared": lambda: __import__("idarts_plugin").UnrolledDARTS(hessian_batch="shared"),
 }
 ENGINE = {
@@ -89,6 +92,18 @@ ENGINE = {
     "amended-fd": ("amended", {"lr": 0.05}, "finite_difference"),
     "cg": ("cg", {"steps": 3, "damping": 0.5}, "exact"),
     "implicit-shared": ("neumann", {"steps": 2, "lr": 0.05}, "exact"),
+    # safe: min(weight lr, 0.9/λ̂), λ̂ from a fresh estimator (10 power iterations, seed 0);
+    # the first warm-started solve is the cold series.
+    "implicit-safe-warm": (
+        "neumann",
+        {
+            "steps": 2,
+            "lr": lambda: AutoStepSize(iterations=10, warm_iterations=1, safety=0.9),
+            "max_lr": 0.05,
+            "warm_start": WarmStart,
+        },
+        "exact",
+    ),
     "unrolled-shared": ("unrolled", {"lr": 0.05}, "exact"),
 }
 
@@ -105,6 +120,7 @@ def engine_reference(oneshot, trn, val, name):
     tr = module_loss(model, crit, *trn, weight_names=w_names, alpha_names=a_names)
     va = module_loss(model, crit, *val, weight_names=w_names, alpha_names=a_names)
     method, opts, hvp = ENGINE[name]
+    opts = {k: v() if callable(v) else v for k, v in opts.items()}
     grads = hypergradient(
         tr,
         va,

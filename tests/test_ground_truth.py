@@ -1,0 +1,75 @@
+"""The committed ground truth and its table format."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+
+from idarts_plugin.config import load_config
+from idarts_plugin.ground_truth import (
+    LANDMARKS,
+    RECIPE,
+    GroundTruth,
+    append_row,
+    match_recipe,
+    random_archs,
+    read_rows,
+    table_path,
+)
+from idarts_plugin.nb201 import parse_arch
+
+
+def test_committed_ground_truth_holds_random_cells_landmarks_and_seed_noise():
+    gt = GroundTruth.load(RECIPE)
+    assert len(gt.random_cells()) >= 60
+    for label, arch in LANDMARKS.items():
+        assert gt.mean(arch) is not None, label
+    noise = gt.seed_noise()
+    assert sum(1 for _, _, n in noise["cells"].values() if n >= 3) >= 5
+    assert 0 < noise["pooled_std"] < 0.05
+    # Sanity of the numbers themselves: a cell without any path scores chance level, and
+    # the all-conv3x3 cell beats the all-pool one by more than the seed noise.
+    assert gt.mean(LANDMARKS["all-none"]) < 0.2
+    conv, pool = gt.mean(LANDMARKS["all-conv3x3"]), gt.mean(LANDMARKS["all-pool"])
+    assert conv - pool > 3 * noise["pooled_std"]
+
+
+def test_random_archs_are_distinct_valid_and_extendable():
+    a = random_archs(20)
+    assert len(set(a)) == 20
+    for arch in a:
+        parse_arch(arch)
+    assert random_archs(30)[:20] == a  # extending the table keeps the first cells
+
+
+def test_table_rows_append_as_gzip_members_and_read_back(tmp_path):
+    path = tmp_path / "t.csv.gz"
+    row = {
+        "arch": LANDMARKS["all-skip"],
+        "acc": "0.5",
+        "seed": 0,
+        "recipe": RECIPE.key,
+        "kind": "random",
+        "label": "x",
+        "seconds": "1.0",
+    }
+    append_row(row, path)
+    append_row({**row, "acc": "0.7", "seed": 1}, path)
+    append_row({**row, "acc": "0.9", "seed": 0, "recipe": "other"}, path)
+    with gzip.open(path, "rt") as fh:  # one valid gzip stream of three members
+        assert len(fh.read().splitlines()) == 3
+    rows = read_rows(path)
+    assert [r["acc"] for r in rows] == [0.5, 0.7, 0.9]
+    gt = GroundTruth(rows, RECIPE)
+    assert gt.mean(LANDMARKS["all-skip"]) == pytest.approx(0.6)  # other recipe ignored
+    assert gt.percentile(0.65) == 100.0 and gt.percentile(0.55) == 0.0
+    assert gt.seed_noise()["pooled_std"] == pytest.approx(0.1414, abs=1e-3)
+
+
+def test_only_a_run_on_the_recipes_data_matches_it():
+    cfg = load_config(None, RECIPE.overrides())
+    assert match_recipe(cfg) == RECIPE
+    assert match_recipe(load_config(None, [*RECIPE.overrides(), "data.limit=500"])) is None
+    assert match_recipe(load_config("examples/configs/digits-nb201.yaml")) is None
+    assert table_path(RECIPE).is_file()
