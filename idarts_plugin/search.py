@@ -492,6 +492,17 @@ def _make_recorder(
             if curv:
                 row["hg_step_curvature_max"] = max(curv)
             if self.diags:
+                growing = int(sum(d.get("growing", 0.0) for d in self.diags))
+                row["hg_growing_steps"] = growing
+                if growing:
+                    _logger.warning(
+                        "epoch %d: the Neumann series grew in %d of %d architecture steps "
+                        "(γ·λ̂ ≥ 2 or negative curvature on the step's minibatch: it amplified "
+                        "those directions); set strategy.neumann_lr=safe or lower it",
+                        epoch,
+                        growing,
+                        len(self.diags),
+                    )
                 row["hg_diverged_steps"] = sum(d.get("diverged", 0.0) for d in self.diags)
                 row["hg_nonfinite_steps"] = sum(1 - d.get("finite", 1.0) for d in self.diags)
             if hasattr(pl_module, "skipped_weight_steps"):

@@ -7,7 +7,7 @@ Every arm searches NAS-Bench-201's cell space on the ground-truth recipe's data 
 16x16, the same 10,000-image subset, split into weight and architecture halves) with the same
 budget; the cell it exports (under both derivation rules) is then trained from scratch with the
 recipe and placed among the random cells of ``idarts_plugin/ground_truth/fashion-mnist-16``.
-Random search gets the mean wall-clock of the shipped ImplicitDARTS' searches: it samples
+Random search gets the mean wall-clock of the shipped default's searches: it samples
 cells, scores each with a one-epoch proxy training on the weight half (accuracy on the
 architecture half) and keeps the best.
 
@@ -64,7 +64,22 @@ ARMS: dict[str, tuple[str, list[str]]] = {
     "unrolled": ("UnrolledDARTS (DARTS-V2)", ["strategy.name=unrolled"]),
     "random": ("random search, equal wall-clock, 1-epoch proxy", []),
 }
-DEFAULT_ARM = "implicit"  # the shipped default, whose wall-clock random search gets
+
+
+def shipped_default_arm() -> str | None:
+    """The arm whose strategy section equals the run config's defaults (``None`` if none)."""
+    from idarts_plugin.config import load_config
+
+    default = load_config(None, ["strategy.name=implicit"]).strategy
+    for arm, (_, overrides) in ARMS.items():
+        if arm != "random" and load_config(None, overrides).strategy == default:
+            return arm
+    return None
+
+
+def arm_title(arm: str) -> str:
+    """The arm's description, marked when it is the shipped default."""
+    return ARMS[arm][0] + (" — shipped default" if arm == shipped_default_arm() else "")
 
 
 def base_overrides(recipe: Recipe, epochs: int, batches: int | None) -> list[str]:
@@ -263,7 +278,8 @@ def run(
     _pool_map(_run_job, todo, workers)
     records = [cached(j) for j in jobs]
     if "random" in arms:
-        budget_from = [r for r in records if r and r["arm"] == DEFAULT_ARM] or [
+        default_arm = shipped_default_arm() or "implicit"
+        budget_from = [r for r in records if r and r["arm"] == default_arm] or [
             r for r in records if r
         ]
         budget = statistics.fmean(r["seconds"] for r in budget_from) if budget_from else 60.0
@@ -328,7 +344,7 @@ def summarise(records: list[dict[str, Any]], gt: GroundTruth) -> tuple[list[Tabl
             cols += [ms(accs_ok), ms(pct, "{:.0f}")]
         is_search = arm != "random"
         main.add(
-            ARMS[arm][0],
+            arm_title(arm),
             len(rs),
             *cols,
             ms([r["seconds"] for r in rs], "{:.0f}"),
@@ -415,7 +431,7 @@ def plot(points: dict[str, dict[str, list[float]]], gt: GroundTruth, path: Path)
                 color=f"C{i % 10}",
                 label=None if i else f"found cell, {rule}",
             )
-    ax.set_yticks(range(len(arms)), [ARMS[a][0] for a in arms], fontsize=8)
+    ax.set_yticks(range(len(arms)), [arm_title(a) for a in arms], fontsize=8)
     ax.set_xlabel("test accuracy, trained from scratch with the ground-truth recipe")
     noise = gt.seed_noise()["pooled_std"]
     ax.set_title(f"Found cells over the random-cell distribution (seed noise ±{noise:.4f})")

@@ -77,6 +77,10 @@ class Diagnostics:
         lambda_max: estimate of λmax(H) where one was made.
         step_curvature: ``γ·λ̂`` (step size times that estimate) where both are known; the
             Neumann series converges only below 2.
+        term_growth: Neumann: the largest ratio of consecutive terms' norms (see
+            :class:`~idarts_plugin.hypergrad.SolveInfo`).
+        growing: a term grew by more than 10 % (``term_growth > 1.1``), or ``γ·λ̂ ≥ 2``:
+            the series amplifies some direction instead of converging.
         finite: whether the returned gradient is finite.
         note: a remark from the solver.
     """
@@ -97,6 +101,8 @@ class Diagnostics:
     step_size: float | None = None
     lambda_max: float | None = None
     step_curvature: float | None = None
+    term_growth: float | None = None
+    growing: bool = False
     finite: bool = True
     note: str = ""
 
@@ -184,6 +190,11 @@ def _finish(
         # Never hand back NaN/inf: fall back to the first-order term, and say so.
         note = (note + "; " if note else "") + "non-finite second-order term dropped"
         out = direct if is_finite(direct) else [torch.zeros_like(d) for d in direct]
+    step_curvature = (
+        info.step_size * abs(info.lambda_max)
+        if info.step_size is not None and info.lambda_max is not None
+        else None
+    )
     diag = Diagnostics(
         method=name,
         hvp=hvp if n_hvp else "none",
@@ -200,11 +211,9 @@ def _finish(
         residual=info.residual,
         step_size=info.step_size,
         lambda_max=info.lambda_max,
-        step_curvature=(
-            info.step_size * abs(info.lambda_max)
-            if info.step_size is not None and info.lambda_max is not None
-            else None
-        ),
+        step_curvature=step_curvature,
+        term_growth=info.term_growth,
+        growing=info.growing or (step_curvature is not None and step_curvature >= 2.0),
         finite=finite,
         note=note,
     )

@@ -59,6 +59,9 @@ class SolveInfo:
         residual: relative residual ``‖b − A x‖ / ‖b‖`` where the solver knows it.
         step_size: the γ (Neumann) or η (amended) used.
         lambda_max: the estimate of H's dominant eigenvalue, where one was made.
+        term_growth: Neumann: the largest ratio ``‖term_j‖ / ‖term_{j−1}‖`` (or, warm
+            started, of consecutive residuals); above 1 some eigenvalue has ``γλ > 2`` or is
+            negative, and the series amplifies that direction instead of converging.
         note: a short human-readable remark (why it stopped).
     """
 
@@ -69,7 +72,21 @@ class SolveInfo:
     residual: float | None = None
     step_size: float | None = None
     lambda_max: float | None = None
+    term_growth: float | None = None
     note: str = ""
+
+    @property
+    def growing(self) -> bool:
+        """Whether a Neumann term (or residual) grew by more than :data:`GROWTH_FLAG`."""
+        return self.term_growth is not None and self.term_growth > GROWTH_FLAG
+
+
+GROWTH_FLAG = 1.1
+"""A series whose terms grow by more than 10 % from one to the next is flagged as growing."""
+
+NEUMANN_TOL = 1e-3
+"""A Neumann solve counts as converged when its residual proxy ``‖(I − γH)^K b‖ / ‖b‖`` (cold)
+or its last relative residual (warm) is at most this."""
 
 
 class LinearSolver(Protocol):
@@ -397,10 +414,14 @@ class Neumann:
         x = list(x0)
         info.terms_used = 0
         r_norm = float("nan")
+        prev = None
         for j in range(1, self.steps + 1):
             r = [bi - hi for bi, hi in zip(b, curvature.hvp(x), strict=True)]
             info.n_products += 1
             r_norm = norm(r)
+            if prev is not None and prev > 0 and math.isfinite(r_norm):
+                info.term_growth = max(info.term_growth or 0.0, r_norm / prev)
+            prev = r_norm
             if not math.isfinite(r_norm) or r_norm > self.max_growth * max(b_norm, 1e-300):
                 self._diverged(info, j, r_norm / max(b_norm, 1e-300), gamma)
                 self.warm_start.reset()
@@ -410,6 +431,7 @@ class Neumann:
         if self.steps == 0:
             x = scale(gamma, b)  # nothing to iterate with: the K = 0 series
         info.residual = r_norm / b_norm if b_norm > 0 and self.steps else None
+        info.converged = info.residual is not None and info.residual <= NEUMANN_TOL
         self.warm_start.x = [t.detach() for t in x]
         self.warm_start.solves += 1
         return x
@@ -426,6 +448,9 @@ class Neumann:
             info.n_products += 1
             nxt = axpy(-gamma, hv, term)
             nxt_norm = norm(nxt)
+            prev_norm = norm(term)
+            if prev_norm > 0 and math.isfinite(nxt_norm):
+                info.term_growth = max(info.term_growth or 0.0, nxt_norm / prev_norm)
             if not math.isfinite(nxt_norm) or nxt_norm > self.max_growth * max(b_norm, 1e-300):
                 self._diverged(info, j, nxt_norm / b_norm, gamma)
                 break
@@ -435,6 +460,7 @@ class Neumann:
         # The residual of a truncated series is ‖(I − γH)^{K+1} b‖ / ‖b‖; the last term
         # ‖(I − γH)^K b‖ / ‖b‖ is a free proxy for it.
         info.residual = norm(term) / b_norm if b_norm > 0 else 0.0
+        info.converged = not info.diverged and info.residual <= NEUMANN_TOL
         return scale(gamma, total)
 
 

@@ -98,7 +98,13 @@ class MethodSpec:
         return options
 
     def build(self, *, weight_lr: float) -> Method:
-        """The method for one architecture step, given the current weight learning rate."""
+        """The method for one architecture step, given the current weight learning rate.
+
+        A step size that follows a weight learning rate of 0 (a warm-up schedule starting at
+        0) gives a first-order step: every second-order term is proportional to it.
+        """
+        if self.uses_lr and weight_lr == 0 and (self.lr in (None, "weight_lr", "safe")):
+            return make_method("first_order")
         options = self._options(weight_lr=weight_lr)
         if self._warm is not None:
             options["warm_start"] = self._warm

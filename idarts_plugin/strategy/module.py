@@ -55,6 +55,28 @@ def _loss_of(step_output: Any) -> Tensor:
     return step_output["loss"] if isinstance(step_output, dict) else step_output
 
 
+def _skipped_step(
+    alphas: Sequence[Tensor], exc: Exception, *, val_loss_value: float | None
+) -> tuple[tuple[Tensor, ...], Diagnostics]:
+    """Non-finite "gradients" and diagnostics that make the caller skip and count the step."""
+    grads = tuple(torch.full_like(a, float("nan")) for a in alphas)
+    diag = Diagnostics(
+        method="skipped",
+        hvp="none",
+        n_hvp=0,
+        n_grad=0,
+        direct_norm=float("nan"),
+        implicit_norm=float("nan"),
+        solution_norm=float("nan"),
+        hypergrad_norm=float("nan"),
+        val_loss=float("nan") if val_loss_value is None else val_loss_value,
+        converged=False,
+        finite=False,
+        note=str(exc),
+    )
+    return grads, diag
+
+
 class HypergradientDartsModule(DartsLightningModule):
     """NNI's ``DartsLightningModule`` with the architecture gradient from the engine.
 
@@ -255,20 +277,36 @@ class HypergradientDartsModule(DartsLightningModule):
         if train_loss_value is not None:
             curvature = ExactCurvature.from_loss(train_loss_value, weights, alphas)
         with torch.autocast(device_type=device_type, enabled=False):
-            result = compute_hypergradient(
-                train_loss,
-                val_loss,
-                weights,
-                alphas,
-                method=method,
-                hvp=self.method.hvp,
-                curvature=curvature,
-                reduce=process_group_mean(),
-            )
+            try:
+                result = self._compute(
+                    train_loss, val_loss, weights, alphas, method, curvature
+                )
+            except FloatingPointError as exc:  # lr="auto" with a λ̂ of 0 or non-finite
+                return alphas, *_skipped_step(alphas, exc, val_loss_value=None), None
         by_product = None
         if curvature is not None:
             by_product = list(zip(weights, curvature.weight_gradients(), strict=True))
         return alphas, result.grads, result.diagnostics, by_product
+
+    def _compute(
+        self,
+        train_loss: Any,
+        val_loss: Any,
+        weights: Sequence[Tensor],
+        alphas: list[nn.Parameter],
+        method: Any,
+        curvature: ExactCurvature | None,
+    ) -> Any:
+        return compute_hypergradient(
+                train_loss,
+                val_loss,
+                weights,
+                alphas,
+            method=method,
+            hvp=self.method.hvp,
+            curvature=curvature,
+            reduce=process_group_mean(),
+        )
 
     def _arch_step_due(self, batch_idx: int) -> bool:
         warm = self.warmup_epochs == 0 or self.trainer.current_epoch >= self.warmup_epochs

@@ -89,6 +89,12 @@ class HypergradientDARTS(DARTS):
         warm_start: bool = False,
         **kwargs: Any,
     ) -> None:
+        if kwargs.get("penalty") is not None:
+            raise ValueError(
+                "penalty= (NNI's expected-cost penalty) is not supported by the hypergradient "
+                "strategies: its gradient would have to pass through the implicit term too; "
+                "use nni.nas.strategy.DARTS for a cost-penalised first-order search"
+            )
         if hessian_batch not in ("separate", "shared"):
             raise ValueError(
                 f"unknown hessian_batch {hessian_batch!r}; valid values: separate, shared"

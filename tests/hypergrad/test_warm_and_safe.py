@@ -158,3 +158,37 @@ def test_method_spec_safe_and_warm_state_round_trip(quad, point):
         MethodSpec(name="amended", lr="safe")
     with pytest.raises(ValueError, match="warm_start is only available for neumann"):
         MethodSpec(name="cg", warm_start=True)
+
+
+def _diag_problem(eigs):
+    A = torch.diag(torch.tensor(eigs, dtype=DT))
+
+    def tr(w, a):
+        return 0.5 * w[0] @ A @ w[0] - w[0] @ a[0]
+
+    def va(w, a):
+        return 0.5 * (w[0] - 1.0) @ (w[0] - 1.0)
+
+    n = len(eigs)
+    return tr, va, torch.full((n,), 0.3, dtype=DT), torch.ones(n, dtype=DT), A
+
+
+def test_growing_series_is_flagged_even_below_the_truncation_threshold():
+    # γλ = 10 at K = 2: off by ~700x, yet far below the 1000·‖b‖ truncation.
+    tr, va, w, a, A = _diag_problem([400.0, 1.0])
+    res = compute_hypergradient(tr, va, [w], [a], method=Neumann(steps=2, lr=0.025))
+    d = res.diagnostics
+    assert not d.diverged and d.growing and not d.converged
+    assert 8.0 < d.term_growth <= 9.0 + 1e-9  # → |1 − γλ| = 9 of the top eigenvalue
+    # Below 2/λ: shrinking terms, no flag; converged once the residual proxy is small.
+    ok = compute_hypergradient(tr, va, [w], [a], method=Neumann(steps=2000, lr=0.004))
+    assert not ok.diagnostics.growing and ok.diagnostics.converged
+    assert ok.diagnostics.term_growth <= 1.0
+
+
+def test_negative_curvature_is_flagged_under_auto():
+    tr, va, w, a, _ = _diag_problem([2.0, -1.5, 0.5])
+    res = compute_hypergradient(tr, va, [w], [a], method="neumann", steps=10, lr="auto")
+    d = res.diagnostics
+    assert d.growing and d.term_growth > 1.1 and res.diagnostics.finite
+    assert all(torch.isfinite(g).all() for g in res.grads)

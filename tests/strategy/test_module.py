@@ -267,3 +267,39 @@ def test_shared_weight_step_with_reused_gradient_equals_a_real_backward():
     reused, real = finals
     for key, value in real.items():
         torch.testing.assert_close(reused[key], value, rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_weight_lr_of_zero_gives_a_first_order_step():
+    from idarts_plugin import ImplicitDARTS
+
+    oneshot, trn, val = tiny_problem(ImplicitDARTS(neumann_steps=2))
+    _, grads, diag = oneshot.hypergradient(trn, val, weight_lr=0.0)
+    assert diag.method == "first_order" and diag.n_hvp == 0 and diag.finite
+    first = tiny_problem(__import__("idarts_plugin").HypergradientDARTS(method="first_order"))
+    _, ref, _ = first[0].hypergradient(first[1], first[2], weight_lr=0.05)
+    for g, r in zip(grads, ref, strict=True):
+        torch.testing.assert_close(g, r)
+
+
+def test_penalty_is_rejected_with_a_clear_error():
+    from idarts_plugin import ImplicitDARTS
+
+    with pytest.raises(ValueError, match="penalty=.*not supported.*nni.nas.strategy.DARTS"):
+        ImplicitDARTS(penalty={"profiler": None, "baseline": 1.0})
+
+
+def test_a_bad_lambda_estimate_skips_and_counts_the_arch_step(monkeypatch):
+    from idarts_plugin import ImplicitDARTS
+    from idarts_plugin.hypergrad import AutoStepSize
+
+    def broken(self, *a, **k):
+        raise FloatingPointError("λ̂ = 0.0")
+
+    monkeypatch.setattr(AutoStepSize, "step_size", broken)
+    oneshot, trn, val = tiny_problem(ImplicitDARTS(neumann_steps=2, neumann_lr="auto"))
+    alphas_before = [a.detach().clone() for a in oneshot.arch_parameters()]
+    fit(oneshot, trn, val, max_steps=2)
+    assert oneshot.skipped_arch_steps == 2 and oneshot.arch_steps == 0
+    assert "λ̂ = 0.0" in oneshot.last_diagnostics.note
+    for a, b in zip(oneshot.arch_parameters(), alphas_before, strict=True):
+        assert torch.equal(a.detach(), b)
