@@ -362,6 +362,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"idarts {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:
+        from .search import SearchInterruptedError
+
+        if isinstance(exc, SearchInterruptedError):  # SIGTERM / SIGINT: 143 / 130, resumable
+            print(f"idarts {args.command}: {exc}", file=sys.stderr)
+            return exc.exit_code
         if isinstance(exc, _user_errors()):
             print(f"idarts {args.command}: error: {exc}", file=sys.stderr)
             return EXIT_USAGE

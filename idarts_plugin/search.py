@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import signal
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -37,6 +38,7 @@ from .spaces import SpaceSpec, build_space, load_space
 
 __all__ = [
     "SearchError",
+    "SearchInterruptedError",
     "SearchResult",
     "build_strategy",
     "describe_architecture",
@@ -51,6 +53,64 @@ CHECKPOINT = "checkpoints/last.ckpt"
 
 class SearchError(RuntimeError):
     """A search cannot start or continue (the message says why and what to do)."""
+
+
+class SearchInterruptedError(SearchError):
+    """SIGTERM or SIGINT stopped the search at a step boundary.
+
+    Attributes:
+        signum: the signal (``signal.SIGTERM`` or ``signal.SIGINT``).
+        epochs_completed: epochs whose checkpoint is in the run directory.
+        run_dir: the run directory to resume.
+        exit_code: ``128 + signum`` (143 for SIGTERM, 130 for SIGINT), as a shell reports it.
+    """
+
+    def __init__(self, signum: int, epochs_completed: int, run_dir: Path) -> None:
+        self.signum = signum
+        self.epochs_completed = epochs_completed
+        self.run_dir = run_dir
+        self.exit_code = 128 + int(signum)
+        name = signal.Signals(signum).name
+        super().__init__(
+            f"{name}: interrupted at epoch {epochs_completed} — resume with: "
+            f"idarts search --resume {run_dir}"
+        )
+
+
+class _SignalGuard:
+    """Turns SIGTERM/SIGINT into a request to stop at the next step boundary.
+
+    Installed for the duration of ``trainer.fit`` (main thread only); the previous handlers
+    come back afterwards. A second signal of the same kind while stopping is left to the
+    previous handler (so a second Ctrl-C still kills a stuck run).
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _SignalGuard:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            previous = self._previous.get(signum)
+            if callable(previous):
+                previous(signum, frame)
+            elif signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            return
+        self.signum = signum
+        _logger.warning("%s received: stopping after this step", signal.Signals(signum).name)
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 @dataclass(frozen=True)
@@ -412,6 +472,7 @@ def _make_recorder(
     start_rows: tuple[list[dict[str, Any]], list[dict[str, Any]]],
     on_epoch: Sequence[Callable[[int, dict[str, Any]], None]],
     derive_rule: str = "argmax",
+    guard: _SignalGuard | None = None,
 ) -> Any:
     import pytorch_lightning as pl
 
@@ -449,8 +510,12 @@ def _make_recorder(
             if diag is not None and steps != self.seen_steps:
                 self.seen_steps = steps
                 self.diags.append(diag.scalars())
+            if guard is not None and guard.signum is not None:
+                trainer.should_stop = True  # a step boundary: stop here
 
         def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+            if guard is not None and guard.signum is not None:
+                return  # an interrupted epoch is not complete: nothing recorded or saved
             epoch = trainer.current_epoch
             probs = pl_module.export_probs()
             export = derived_export(pl_module, derive_rule)
@@ -561,8 +626,14 @@ def _make_recorder(
     return RunRecorder()
 
 
+PREVIOUS_CHECKPOINT = "checkpoints/previous.ckpt"
+
+
 def _save_checkpoint(trainer: Any, path: Path) -> None:
-    """Write the checkpoint atomically (rank 0 writes; every rank must call this)."""
+    """Write the checkpoint atomically, keeping the one before it as ``previous.ckpt``.
+
+    Rank 0 writes; every rank must call this.
+    """
     tmp = path.with_name(f".{path.name}.tmp")
     if trainer.is_global_zero:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -570,7 +641,43 @@ def _save_checkpoint(trainer: Any, path: Path) -> None:
     if trainer.is_global_zero:
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        if path.exists():
+            os.replace(path, path.with_name(Path(PREVIOUS_CHECKPOINT).name))
         os.replace(tmp, path)
+
+
+def _load_resume_state(run_path: Path) -> tuple[Path, dict[str, Any]]:
+    """The checkpoint to resume from and its contents.
+
+    ``last.ckpt``, or ``previous.ckpt`` (with a warning) when the last one cannot be read.
+
+    Raises:
+        SearchError: no readable checkpoint (naming the file and why).
+    """
+    last = run_path / CHECKPOINT
+    try:
+        return last, torch.load(last, map_location="cpu", weights_only=False)
+    except Exception as exc:  # a truncated or corrupt file: any reader error
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    prev = run_path / PREVIOUS_CHECKPOINT
+    if prev.is_file():
+        try:
+            state = torch.load(prev, map_location="cpu", weights_only=False)
+        except Exception:
+            pass
+        else:
+            _logger.warning(
+                "%s is damaged (%s); resuming from %s (epoch %s) instead",
+                last,
+                reason,
+                prev,
+                state.get("epoch"),
+            )
+            return prev, state
+    raise SearchError(
+        f"cannot resume: checkpoint {str(last)!r} is damaged ({reason}) and there is no "
+        f"readable {Path(PREVIOUS_CHECKPOINT).name} beside it; start the search again"
+    )
 
 
 @torch.no_grad()
@@ -714,7 +821,7 @@ def run_search(
     metrics_rows: list[dict[str, Any]] = []
     alpha_rows: list[dict[str, Any]] = []
     if resume:
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        ckpt, state = _load_resume_state(run_path)
         done = int(state.get("epoch", -1))
         metrics_rows = outputs.truncate_epochs(
             outputs.read_csv_rows(run_path / "metrics.csv"), done
@@ -753,8 +860,15 @@ def run_search(
     loaders = strategy.train_dataloader(lambda: train_loader, lambda: val_loader)
 
     rule = cfg.strategy.derive
+    guard = _SignalGuard()
     recorder = _make_recorder(
-        run_path, spec, eval_loader, (metrics_rows, alpha_rows), on_epoch, derive_rule=rule
+        run_path,
+        spec,
+        eval_loader,
+        (metrics_rows, alpha_rows),
+        on_epoch,
+        derive_rule=rule,
+        guard=guard,
     )
     cbs: list[Any] = [recorder, *callbacks]
     if cfg.trainer.progress_bar:
@@ -797,11 +911,32 @@ def run_search(
             "ignore", message=".*LightningModule.*has parameters that were not used.*"
         )
         try:
-            trainer.fit(oneshot, train_dataloaders=loaders, ckpt_path=str(ckpt) if resume else None)
+            with guard:
+                trainer.fit(
+                    oneshot, train_dataloaders=loaders, ckpt_path=str(ckpt) if resume else None
+                )
         except NonFiniteStepsError as exc:
             kept = f"the last complete epoch is kept in {run_path / CHECKPOINT}"
             raise SearchError(f"{exc} ({kept}; resume with --resume)") from None
+        except SystemExit:  # Lightning's own SIGTERM exit
+            if guard.signum is None:
+                raise
     seconds = time.perf_counter() - start
+    if guard.signum is not None:
+        completed = len(recorder.metrics_rows)
+        if trainer.is_global_zero:
+            outputs.write_json(
+                run_path / "summary.json",
+                {
+                    "interrupted": True,
+                    "signal": signal.Signals(guard.signum).name,
+                    "epochs": completed,
+                    "resume": f"idarts search --resume {run_path}",
+                    "strategy": cfg.strategy.name,
+                    "finished": datetime.now().isoformat(timespec="seconds"),
+                },
+            )
+        raise SearchInterruptedError(guard.signum, completed, run_path)
 
     export = derived_export(oneshot, rule)
     probs = {k: {str(c): float(p) for c, p in v.items()} for k, v in oneshot.export_probs().items()}

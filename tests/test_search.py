@@ -19,7 +19,7 @@ from tests.conftest import requires_nni
 pytestmark = [requires_nni, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
-STRATEGY_NAMES = ["implicit", "unrolled", "amended", "darts"]
+STRATEGY_NAMES = ["implicit", "unrolled", "amended", "darts", "gumbel"]
 
 
 def tiny_config(strategy: str = "implicit", **trainer) -> dict:
@@ -53,6 +53,14 @@ def assert_valid_nb201_run(run_dir: Path) -> str:
         assert (run_dir / name).is_file(), name
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert len(summary["architecture"]) == 6
+    decision = summary["decision"]
+    assert decision["verdict"]["text"].startswith(("decided", "undecided"))
+    assert len(decision["edges"]) == 6
+    assert {"top", "margin", "entropy"} <= set(next(iter(decision["edges"].values())))
+    assert decision["arc_learning_rate"] > 0 and "effective_arch" in decision
+    header = (run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert sum(h.startswith("margin:") for h in header) == 6
+    assert "decided_edges" in header
     return summary["arch_string"]
 
 
@@ -65,7 +73,7 @@ def test_run_search_api(tmp_path, strategy):
     assert_valid_nb201_run(tmp_path / "run")
     assert result.epochs == 1
     assert 0.0 <= result.metrics["supernet_val_acc"] <= 1.0
-    if strategy != "darts":
+    if strategy not in ("darts", "gumbel"):
         assert float(result.metrics["hg_n_hvp"]) >= 1
         assert float(result.metrics["hg_implicit_norm"]) > 0
 
@@ -82,13 +90,14 @@ def test_cli_search(tmp_path, strategy, capsys):
     assert code == 0
     out = capsys.readouterr().out
     arch = assert_valid_nb201_run(tmp_path / "run")
+    assert "edges with margin ≥ 0.1" in out  # the verdict line
     assert arch in out
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["trainer"]["seed"] == 3
     assert saved["strategy"]["name"] == strategy
 
 
-@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+@pytest.mark.parametrize("strategy", [s for s in STRATEGY_NAMES if s != "gumbel"])
 def test_nas_experiment(strategy, tmp_path):
     from nni.nas.evaluator.pytorch import Classification, DataLoader
     from nni.nas.experiment import NasExperiment
@@ -306,3 +315,66 @@ def test_cifar10_search_records_the_nb201_lookup(tmp_path):
     assert 10.0 <= cifar10["test_acc"] <= 94.38 and 1 <= cifar10["rank"] <= 15625
     assert (tmp_path / "run" / "nb201_lookup.json").is_file()
     assert (tmp_path / "run" / "cell.png").is_file()
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_stops_at_a_step_boundary_and_resumes(tmp_path, sig, code):
+    """kill -TERM / Ctrl-C: exit 143 / 130 with the resume command, summary marked interrupted,
+    the last complete epoch kept; --resume finishes the search."""
+    import yaml
+
+    cfg = tiny_config("implicit", epochs=3, limit_batches=None)
+    cfg["data"]["limit"] = 512
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "idarts_plugin.cli", "search", str(cfg_path), "--no-progress"]
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [*cmd, "--run-dir", str(run)], env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True
+    )
+    ckpt = run / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 300
+    try:
+        while not ckpt.exists():
+            assert proc.poll() is None, "the search ended before writing its first checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint within 300 s"
+            time.sleep(0.02)
+        time.sleep(0.5)
+        os.kill(proc.pid, sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, err[-2000:]
+    assert "interrupted at epoch 1 — resume with: idarts search --resume" in err
+    assert "Traceback" not in err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["epochs"] == 1
+    assert torch.load(ckpt, map_location="cpu", weights_only=False)["epoch"] == 0
+    assert len((run / "metrics.csv").read_text().strip().splitlines()) == 2
+    if sig == signal.SIGTERM:
+        resumed = subprocess.run([*cmd[:4], "--resume", str(run), "--no-progress"], env=env, cwd=ROOT)
+        assert resumed.returncode == 0
+        summary = json.loads((run / "summary.json").read_text())
+        assert "interrupted" not in summary and summary["epochs"] == 3
+
+
+def test_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys):
+    from idarts_plugin.cli import main
+    from idarts_plugin.search import run_search
+
+    run = tmp_path / "run"
+    run_search(RunConfig.from_dict(tiny_config("implicit", epochs=2)), run_dir=run)
+    ckpts = run / "checkpoints"
+    assert (ckpts / "previous.ckpt").is_file()
+    last = ckpts / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:1000])  # truncated, as by a full disk
+    assert main(["search", "--resume", str(run), "--no-progress"]) == 0
+    assert json.loads((run / "summary.json").read_text())["epochs"] == 2
+    for name in ("last.ckpt", "previous.ckpt"):
+        (ckpts / name).write_bytes(b"not a checkpoint")
+    capsys.readouterr()
+    assert main(["search", "--resume", str(run), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "last.ckpt" in err and "damaged" in err

@@ -388,11 +388,19 @@ def run_study(
         pruner=make_pruner(config.pruner),
     )
     objective = make_objective(config, study_name=study_name)
+    from ..search import SearchInterruptedError
+
+    interrupted: list[SearchInterruptedError] = []
 
     def wrapped(trial: Any) -> Any:
         try:
             return objective(trial)
         except optuna.TrialPruned:
+            raise
+        except SearchInterruptedError as exc:  # SIGTERM/SIGINT: FAIL this trial, start no other
+            trial.set_user_attr("fail_reason", f"interrupted: {exc}")
+            interrupted.append(exc)
+            study.stop()
             raise
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
@@ -403,4 +411,6 @@ def run_study(
     study.optimize(
         wrapped, n_trials=n_trials, timeout=timeout, catch=(Exception,), gc_after_trial=True
     )
+    if interrupted:
+        raise interrupted[0]
     return study

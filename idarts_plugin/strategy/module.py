@@ -278,9 +278,7 @@ class HypergradientDartsModule(DartsLightningModule):
             curvature = ExactCurvature.from_loss(train_loss_value, weights, alphas)
         with torch.autocast(device_type=device_type, enabled=False):
             try:
-                result = self._compute(
-                    train_loss, val_loss, weights, alphas, method, curvature
-                )
+                result = self._compute(train_loss, val_loss, weights, alphas, method, curvature)
             except FloatingPointError as exc:  # lr="auto" with a λ̂ of 0 or non-finite
                 return alphas, *_skipped_step(alphas, exc, val_loss_value=None), None
         by_product = None
@@ -298,10 +296,10 @@ class HypergradientDartsModule(DartsLightningModule):
         curvature: ExactCurvature | None,
     ) -> Any:
         return compute_hypergradient(
-                train_loss,
-                val_loss,
-                weights,
-                alphas,
+            train_loss,
+            val_loss,
+            weights,
+            alphas,
             method=method,
             hvp=self.method.hvp,
             curvature=curvature,
