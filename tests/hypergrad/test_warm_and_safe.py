@@ -175,7 +175,7 @@ def _diag_problem(eigs):
 
 def test_growing_series_is_flagged_even_below_the_truncation_threshold():
     # γλ = 10 at K = 2: off by ~700x, yet far below the 1000·‖b‖ truncation.
-    tr, va, w, a, A = _diag_problem([400.0, 1.0])
+    tr, va, w, a, _ = _diag_problem([400.0, 1.0])
     res = compute_hypergradient(tr, va, [w], [a], method=Neumann(steps=2, lr=0.025))
     d = res.diagnostics
     assert not d.diverged and d.growing and not d.converged

@@ -284,7 +284,7 @@ def test_weight_lr_of_zero_gives_a_first_order_step():
 def test_penalty_is_rejected_with_a_clear_error():
     from idarts_plugin import ImplicitDARTS
 
-    with pytest.raises(ValueError, match="penalty=.*not supported.*nni.nas.strategy.DARTS"):
+    with pytest.raises(ValueError, match=r"penalty=.*not supported.*nni\.nas\.strategy\.DARTS"):
         ImplicitDARTS(penalty={"profiler": None, "baseline": 1.0})
 
 
