@@ -73,3 +73,32 @@ def test_only_a_run_on_the_recipes_data_matches_it():
     assert match_recipe(load_config(None, [*RECIPE.overrides(), "data.limit=500"])) is None
     assert match_recipe(load_config("examples/configs/digits-nb201.yaml")) is None
     assert table_path(RECIPE).is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not __import__("idarts_plugin.data", fromlist=["x"]).DEBIAN_FASHION_MNIST.is_dir(),
+    reason="Debian's dataset-fashion-mnist is not installed (scripts/install-test-system-deps.sh)",
+)
+def test_a_search_on_the_recipes_data_reports_its_rank(tmp_path):
+    pytest.importorskip("nni")
+    from idarts_plugin.search import run_search
+
+    cfg = load_config(
+        None,
+        [
+            *RECIPE.overrides(),
+            "strategy.name=darts",
+            "trainer.epochs=1",
+            "trainer.limit_batches=2",
+            "trainer.progress_bar=false",
+        ],
+    )
+    result = run_search(cfg, run_dir=tmp_path / "run")
+    rank = result.decision["ground_truth"]
+    gt = GroundTruth.load(RECIPE)
+    assert rank["random_cells"] == len(gt.random_cells())
+    assert 0.0 <= rank["percentile"] <= 100.0
+    if not rank["trained_now"]:
+        assert rank["accuracy"] == pytest.approx(gt.mean(result.arch_string))
+    assert "percentile" in rank["text"]
