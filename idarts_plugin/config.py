@@ -73,6 +73,15 @@ def _int(key: str, value: Any, *, minimum: int) -> int:
     return value
 
 
+def _not_auto(key: str, value: Any, otherwise: str) -> bool:
+    """``False`` for ``"auto"``; ``True`` for a non-string (check it); an error for other text."""
+    if value == "auto":
+        return False
+    if isinstance(value, str):
+        raise ConfigError(f"unknown value {value!r}; valid values: {otherwise} or auto", key=key)
+    return True
+
+
 def _choice(key: str, value: Any, choices: Iterable[str]) -> str:
     choices = tuple(choices)
     if value not in choices:
@@ -193,13 +202,7 @@ class StrategyConfig:
                 f"must be two numbers > 0 (initial, final), got {temp!r}", key=k + "temperature"
             )
         object.__setattr__(self, "temperature", (float(temp[0]), float(temp[1])))
-        if self.arc_learning_rate != "auto":
-            if isinstance(self.arc_learning_rate, str):
-                raise ConfigError(
-                    f"unknown value {self.arc_learning_rate!r}; valid values: a number > 0 or "
-                    "auto (fit to the number of architecture steps)",
-                    key=k + "arc_learning_rate",
-                )
+        if _not_auto(k + "arc_learning_rate", self.arc_learning_rate, "a number > 0"):
             _num(k + "arc_learning_rate", self.arc_learning_rate, minimum=0, strict=True)
         _num(k + "arc_travel", self.arc_travel, minimum=0, strict=True)
         from .derive import DERIVATIONS
@@ -210,13 +213,7 @@ class StrategyConfig:
                 _num(k + key, getattr(self, key), minimum=0, strict=True)
         _int(k + "inner_steps", self.inner_steps, minimum=1)
         _num(k + "arc_weight_decay", self.arc_weight_decay, minimum=0)
-        if self.warmup_epochs != "auto":
-            if isinstance(self.warmup_epochs, str):
-                raise ConfigError(
-                    f"unknown value {self.warmup_epochs!r}; valid values: an integer >= 0 or "
-                    "auto (a sixth of trainer.epochs)",
-                    key=k + "warmup_epochs",
-                )
+        if _not_auto(k + "warmup_epochs", self.warmup_epochs, "an integer >= 0"):
             _int(k + "warmup_epochs", self.warmup_epochs, minimum=0)
         _int(k + "log_prob_every_n_step", self.log_prob_every_n_step, minimum=1)
         _choice(k + "hvp", self.hvp, ("exact", "finite_difference"))

@@ -278,33 +278,22 @@ class HypergradientDartsModule(DartsLightningModule):
             curvature = ExactCurvature.from_loss(train_loss_value, weights, alphas)
         with torch.autocast(device_type=device_type, enabled=False):
             try:
-                result = self._compute(train_loss, val_loss, weights, alphas, method, curvature)
+                result = compute_hypergradient(
+                    train_loss,
+                    val_loss,
+                    weights,
+                    alphas,
+                    method=method,
+                    hvp=self.method.hvp,
+                    curvature=curvature,
+                    reduce=process_group_mean(),
+                )
             except FloatingPointError as exc:  # lr="auto" with a λ̂ of 0 or non-finite
                 return alphas, *_skipped_step(alphas, exc, val_loss_value=None), None
         by_product = None
         if curvature is not None:
             by_product = list(zip(weights, curvature.weight_gradients(), strict=True))
         return alphas, result.grads, result.diagnostics, by_product
-
-    def _compute(
-        self,
-        train_loss: Any,
-        val_loss: Any,
-        weights: Sequence[Tensor],
-        alphas: list[nn.Parameter],
-        method: Any,
-        curvature: ExactCurvature | None,
-    ) -> Any:
-        return compute_hypergradient(
-            train_loss,
-            val_loss,
-            weights,
-            alphas,
-            method=method,
-            hvp=self.method.hvp,
-            curvature=curvature,
-            reduce=process_group_mean(),
-        )
 
     def _arch_step_due(self, batch_idx: int) -> bool:
         warm = self.warmup_epochs == 0 or self.trainer.current_epoch >= self.warmup_epochs
