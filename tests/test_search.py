@@ -140,9 +140,9 @@ def test_nas_experiment(strategy, tmp_path):
     arch_from_nni(top)  # raises on an invalid cell
 
 
-def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
-    """Kill a real search process in the middle of its second epoch, resume, compare with a
-    clean run: the completed epoch is kept, the interrupted one is redone."""
+def _three_epoch_search(tmp_path, run_dir, **popen):
+    """Start a real 3-epoch search process; return it, its command and env, once its first
+    checkpoint exists."""
     import yaml
 
     cfg = tiny_config("implicit", epochs=3, limit_batches=None)
@@ -151,16 +151,27 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
     cfg_path.write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "idarts_plugin.cli", "search", str(cfg_path), "--no-progress"]
-
-    killed = tmp_path / "killed"
-    proc = subprocess.Popen([*cmd, "--run-dir", str(killed)], env=env, cwd=ROOT)
-    ckpt = killed / "checkpoints" / "last.ckpt"
+    proc = subprocess.Popen([*cmd, "--run-dir", str(run_dir)], env=env, cwd=ROOT, **popen)
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 300
     try:
         while not ckpt.exists():
             assert proc.poll() is None, "the search ended before writing its first checkpoint"
             assert time.monotonic() < deadline, "no checkpoint within 300 s"
             time.sleep(0.02)
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, cmd, env
+
+
+def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
+    """Kill a real search process in the middle of its second epoch, resume, compare with a
+    clean run: the completed epoch is kept, the interrupted one is redone."""
+    killed = tmp_path / "killed"
+    proc, cmd, env = _three_epoch_search(tmp_path, killed)
+    ckpt = killed / "checkpoints" / "last.ckpt"
+    try:
         first = (killed / "metrics.csv").read_text().splitlines()
         header = first[0].split(",")
         epoch_seconds = float(first[1].split(",")[header.index("seconds")])
@@ -321,25 +332,10 @@ def test_cifar10_search_records_the_nb201_lookup(tmp_path):
 def test_signal_stops_at_a_step_boundary_and_resumes(tmp_path, sig, code):
     """kill -TERM / Ctrl-C: exit 143 / 130 with the resume command, summary marked interrupted,
     the last complete epoch kept; --resume finishes the search."""
-    import yaml
-
-    cfg = tiny_config("implicit", epochs=3, limit_batches=None)
-    cfg["data"]["limit"] = 512
-    cfg_path = tmp_path / "cfg.yaml"
-    cfg_path.write_text(yaml.safe_dump(cfg))
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "idarts_plugin.cli", "search", str(cfg_path), "--no-progress"]
     run = tmp_path / "run"
-    proc = subprocess.Popen(
-        [*cmd, "--run-dir", str(run)], env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True
-    )
+    proc, cmd, env = _three_epoch_search(tmp_path, run, stderr=subprocess.PIPE, text=True)
     ckpt = run / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 300
     try:
-        while not ckpt.exists():
-            assert proc.poll() is None, "the search ended before writing its first checkpoint"
-            assert time.monotonic() < deadline, "no checkpoint within 300 s"
-            time.sleep(0.02)
         time.sleep(0.5)
         os.kill(proc.pid, sig)
         _, err = proc.communicate(timeout=120)
@@ -354,7 +350,9 @@ def test_signal_stops_at_a_step_boundary_and_resumes(tmp_path, sig, code):
     assert torch.load(ckpt, map_location="cpu", weights_only=False)["epoch"] == 0
     assert len((run / "metrics.csv").read_text().strip().splitlines()) == 2
     if sig == signal.SIGTERM:
-        resumed = subprocess.run([*cmd[:4], "--resume", str(run), "--no-progress"], env=env, cwd=ROOT)
+        resumed = subprocess.run(
+            [*cmd[:4], "--resume", str(run), "--no-progress"], env=env, cwd=ROOT
+        )
         assert resumed.returncode == 0
         summary = json.loads((run / "summary.json").read_text())
         assert "interrupted" not in summary and summary["epochs"] == 3
