@@ -161,7 +161,7 @@ class StrategyConfig:
     inner_steps: int = 1
     arc_learning_rate: float | str = "auto"
     arc_travel: float = 30.0
-    derive: str = "argmax"
+    derive: str = "exclude_none"
     arc_betas: tuple[float, float] = (0.5, 0.999)
     arc_weight_decay: float = 1e-3
     warmup_epochs: int | str = "auto"

@@ -68,11 +68,17 @@ ARMS: dict[str, tuple[str, list[str]]] = {
 
 def shipped_default_arm() -> str | None:
     """The arm whose strategy section equals the run config's defaults (``None`` if none)."""
+    import dataclasses
+
     from idarts_plugin.config import load_config
 
     default = load_config(None, ["strategy.name=implicit"]).strategy
     for arm, (_, overrides) in ARMS.items():
-        if arm != "random" and load_config(None, overrides).strategy == default:
+        if arm == "random":
+            continue
+        # The derivation rule does not change a search (both rules are scored): ignore it.
+        strategy = load_config(None, [*BASE_PINNED, *overrides]).strategy
+        if dataclasses.replace(strategy, derive=default.derive) == default:
             return arm
     return None
 
@@ -82,9 +88,15 @@ def arm_title(arm: str) -> str:
     return ARMS[arm][0] + (" — shipped default" if arm == shipped_default_arm() else "")
 
 
+BASE_PINNED = ["strategy.derive=argmax"]
+"""Pinned in every search: both derivation rules are scored from the final α anyway, so the
+shipped rule may change without invalidating the cache."""
+
+
 def base_overrides(recipe: Recipe, epochs: int, batches: int | None) -> list[str]:
     """The common search config: the recipe's data and skeleton, the budget, one thread."""
     return [
+        *BASE_PINNED,
         *recipe.overrides(),
         f"trainer.epochs={epochs}",
         "trainer.batch_size=64",
@@ -412,32 +424,38 @@ def plot(points: dict[str, dict[str, list[float]]], gt: GroundTruth, path: Path)
 
     rand = sorted(gt.random_cells().values())
     arms = list(points)
+    found = [a for arm in points.values() for xs in arm.values() for a in xs]
+    sensible = [a for a in [*rand, *found] if a > 0.5]  # cells without a path sit at chance
+    lo = min(sensible) - 0.005 if sensible else 0.0
+    hi = max(sensible) + 0.005 if sensible else 1.0
     fig, ax = plt.subplots(figsize=(9, 0.55 * len(arms) + 2.2))
-    ax.hist(
-        rand,
-        bins=30,
-        color="0.85",
-        label=f"{len(rand)} random cells",
-        bottom=-0.5,
-        weights=[len(arms) / max(len(rand), 1) * 3] * len(rand),
+    hist = ax.twinx()
+    hist.hist(
+        [a for a in rand if a >= lo],
+        bins=[lo + (hi - lo) * i / 24 for i in range(25)],
+        color="0.88",
+        zorder=0,
     )
+    hist.set_ylabel(f"random cells ({len(rand)}; {sum(a < lo for a in rand)} below the axis)")
+    ax.set_zorder(hist.get_zorder() + 1)
+    ax.patch.set_visible(False)
     for i, arm in enumerate(arms):
-        for rule, marker, dy in (("argmax", "o", 0.12), ("exclude_none", "x", -0.12)):
-            xs = points[arm][rule]
+        for rule, marker, dy in (("argmax", "o", 0.15), ("exclude_none", "x", -0.15)):
+            xs = [x for x in points[arm][rule] if x >= lo]
             ax.scatter(
                 xs,
                 [i + dy] * len(xs),
                 marker=marker,
                 color=f"C{i % 10}",
-                label=None if i else f"found cell, {rule}",
+                label=None if i else f"found cell, {rule} (chance-level ones off the axis)",
             )
     ax.set_yticks(range(len(arms)), [arm_title(a) for a in arms], fontsize=8)
+    ax.set_ylim(-0.7, len(arms) - 0.3)
+    ax.set_xlim(lo, hi)
     ax.set_xlabel("test accuracy, trained from scratch with the ground-truth recipe")
     noise = gt.seed_noise()["pooled_std"]
     ax.set_title(f"Found cells over the random-cell distribution (seed noise ±{noise:.4f})")
-    ax.legend(loc="lower left", fontsize=7)
-    lo = rand[len(rand) // 10] if rand else 0.0
-    ax.set_xlim(left=lo - 0.01)
+    ax.legend(loc="upper left", fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
