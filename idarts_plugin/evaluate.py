@@ -33,6 +33,7 @@ from torch.utils.data import ConcatDataset, DataLoader
 
 from . import outputs
 from .config import RunConfig, load_config
+from .runtime import SearchError, prepare_data, torch_device
 
 __all__ = [
     "EvaluationReport",
@@ -40,7 +41,6 @@ __all__ = [
     "count_parameters",
     "evaluate_run",
     "freeze_architecture",
-    "plot_cell",
     "train_from_scratch",
 ]
 
@@ -232,7 +232,6 @@ def evaluate_run(
         overrides: ``section.key=value`` overrides of the run's config (e.g. ``data.root=...``).
         lr: initial learning rate (default: the search's ``optimizer.lr``).
     """
-    from .search import SearchError, prepare_data, resolve_device
     from .spaces import load_space
 
     run = Path(run_dir)
@@ -252,10 +251,7 @@ def evaluate_run(
     spec = load_space(cfg.space)
     data = prepare_data(cfg, spec)
     train_set: ConcatDataset[Any] = ConcatDataset([data.weight_train, data.arch_val])
-    accelerator, devices = resolve_device(cfg.trainer.device)
-    device = "cpu"
-    if accelerator == "gpu":
-        device = f"cuda:{devices[0] if isinstance(devices, list) else 0}"
+    device = torch_device(cfg.trainer.device)
     augment = _augmenter(data.name, cfg.data.augment)
     start = time.perf_counter()
     accs = []
@@ -299,91 +295,9 @@ def evaluate_run(
     outputs.write_json(run / "evaluation.json", dataclasses.asdict(report))
     if spec.kind in ("nas-bench-201", "cell"):
         try:
-            plot_cell(
+            outputs.plot_cell(
                 architecture, run / "cell.png", title=arch if spec.kind == "nas-bench-201" else None
             )
         except Exception as exc:  # a plot must never lose an evaluation
             _logger.warning("could not plot the cell: %s", exc)
     return report
-
-
-def plot_cell(
-    architecture: Mapping[str, Any], path: Path, *, prefix: str = "cell", title: str | None = None
-) -> bool:
-    """Draw a DAG cell whose edges are labelled ``{prefix}/{i}_{j}`` → op, as a PNG.
-
-    Edges whose op is ``none`` are left out (they carry nothing). Returns False when the
-    architecture has no such edges.
-    """
-    edges: list[tuple[int, int, str]] = []
-    for key, op in architecture.items():
-        if not key.startswith(prefix + "/") or not isinstance(op, str):
-            continue
-        tail = key.split("/", 1)[1]
-        try:
-            i, j = (int(t) for t in tail.split("_"))
-        except ValueError:
-            continue
-        edges.append((i, j, op))
-    if not edges:
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import io
-
-    import matplotlib.pyplot as plt
-
-    n = max(j for _, j, _ in edges) + 1
-    xs = [k * 3.2 for k in range(n)]
-    fig, ax = plt.subplots(figsize=(2.6 * n + 1, 3.6))
-    colours = {
-        "skip_connect": "tab:green",
-        "avg_pool_3x3": "tab:orange",
-        "max_pool_3x3": "tab:orange",
-    }
-    for i, j, op in sorted(edges):
-        if op == "none":
-            continue
-        span = j - i
-        rad = 0.0 if span == 1 else -0.35 * (1 if (i + j) % 2 else -1)
-        colour = colours.get(op, "tab:blue")
-        ax.annotate(
-            "",
-            xy=(xs[j], 0),
-            xytext=(xs[i], 0),
-            arrowprops={
-                "arrowstyle": "-|>",
-                "color": colour,
-                "lw": 1.6,
-                "connectionstyle": f"arc3,rad={rad}",
-                "shrinkA": 14,
-                "shrinkB": 14,
-            },
-        )
-        mid_y = -rad * (xs[j] - xs[i]) / 2
-        ax.text(
-            (xs[i] + xs[j]) / 2,
-            mid_y,
-            op,
-            ha="center",
-            va="center",
-            fontsize=8,
-            color=colour,
-            bbox={"fc": "white", "ec": "none", "pad": 0.5},
-        )
-    for k, x in enumerate(xs):
-        ax.add_patch(plt.Circle((x, 0), 0.3, color="lightgray", zorder=3))
-        ax.text(x, 0, str(k), ha="center", va="center", zorder=4, fontsize=10)
-    ax.set_xlim(-0.8, xs[-1] + 0.8)
-    ax.set_ylim(-max(2.0, n * 0.7), max(2.0, n * 0.7))
-    ax.set_aspect("equal")
-    ax.axis("off")
-    if title:
-        ax.set_title(title, fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    outputs.atomic_write_bytes(path, buf.getvalue())
-    return True

@@ -6,6 +6,7 @@ Layout of ``RUN_DIR``::
     architecture.json    the exported architecture: NNI dict, NB201 string / DARTS genotype
     alpha_history.csv    softmax(α) per epoch, one column per (label, op)
     alpha.png            a plot of that history, one panel per label
+    cell.png             the derived cell (NAS-Bench-201 and generic cell spaces)
     metrics.csv          per-epoch losses, accuracies, collapse signals, hypergradient diagnostics
     summary.json         written when the search finishes
     tb/                  TensorBoard logs (per-step diagnostics, α probabilities)
@@ -37,6 +38,7 @@ __all__ = [
     "check_writable",
     "parameter_free_share",
     "plot_alpha_history",
+    "plot_cell",
     "read_csv_rows",
     "truncate_epochs",
     "write_csv_rows",
@@ -200,6 +202,86 @@ def plot_alpha_history(rows: Sequence[Mapping[str, Any]], path: Path) -> bool:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return True
+
+
+def plot_cell(
+    architecture: Mapping[str, Any], path: Path, *, prefix: str = "cell", title: str | None = None
+) -> bool:
+    """Draw a DAG cell whose edges are labelled ``{prefix}/{i}_{j}`` → op, as a PNG.
+
+    Edges whose op is ``none`` are left out (they carry nothing). Returns False when the
+    architecture has no such edges.
+    """
+    edges: list[tuple[int, int, str]] = []
+    for key, op in architecture.items():
+        if not key.startswith(prefix + "/") or not isinstance(op, str):
+            continue
+        tail = key.split("/", 1)[1]
+        try:
+            i, j = (int(t) for t in tail.split("_"))
+        except ValueError:
+            continue
+        edges.append((i, j, op))
+    if not edges:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    n = max(j for _, j, _ in edges) + 1
+    xs = [k * 3.2 for k in range(n)]
+    fig, ax = plt.subplots(figsize=(2.6 * n + 1, 3.6))
+    colours = {
+        "skip_connect": "tab:green",
+        "avg_pool_3x3": "tab:orange",
+        "max_pool_3x3": "tab:orange",
+    }
+    for i, j, op in sorted(edges):
+        if op == "none":
+            continue
+        span = j - i
+        rad = 0.0 if span == 1 else -0.35 * (1 if (i + j) % 2 else -1)
+        colour = colours.get(op, "tab:blue")
+        ax.annotate(
+            "",
+            xy=(xs[j], 0),
+            xytext=(xs[i], 0),
+            arrowprops={
+                "arrowstyle": "-|>",
+                "color": colour,
+                "lw": 1.6,
+                "connectionstyle": f"arc3,rad={rad}",
+                "shrinkA": 14,
+                "shrinkB": 14,
+            },
+        )
+        mid_y = -rad * (xs[j] - xs[i]) / 2
+        ax.text(
+            (xs[i] + xs[j]) / 2,
+            mid_y,
+            op,
+            ha="center",
+            va="center",
+            fontsize=8,
+            color=colour,
+            bbox={"fc": "white", "ec": "none", "pad": 0.5},
+        )
+    for k, x in enumerate(xs):
+        ax.add_patch(plt.Circle((x, 0), 0.3, color="lightgray", zorder=3))
+        ax.text(x, 0, str(k), ha="center", va="center", zorder=4, fontsize=10)
+    ax.set_xlim(-0.8, xs[-1] + 0.8)
+    ax.set_ylim(-max(2.0, n * 0.7), max(2.0, n * 0.7))
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
     return True

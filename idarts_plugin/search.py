@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from . import outputs
 from .config import RunConfig, StrategyConfig, load_config
-from .data import SearchData, load_search_data
+from .runtime import SearchError, prepare_data, resolve_device
 from .spaces import SpaceSpec, build_space, load_space
 
 __all__ = [
@@ -42,17 +42,12 @@ __all__ = [
     "SearchResult",
     "build_strategy",
     "describe_architecture",
-    "resolve_device",
     "run_search",
 ]
 
 _logger = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoints/last.ckpt"
-
-
-class SearchError(RuntimeError):
-    """A search cannot start or continue (the message says why and what to do)."""
 
 
 class SearchInterruptedError(SearchError):
@@ -164,29 +159,6 @@ def _warn_about_decision(decision: dict[str, Any], cfg: RunConfig) -> None:
 # --------------------------------------------------------------------------------------------
 # Pieces.
 # --------------------------------------------------------------------------------------------
-
-
-def resolve_device(device: str) -> tuple[str, list[int] | int]:
-    """Map ``trainer.device`` to Lightning's ``(accelerator, devices)``.
-
-    Raises:
-        SearchError: CUDA was asked for and is not available.
-    """
-    if device == "auto":
-        return ("gpu", 1) if torch.cuda.is_available() else ("cpu", 1)
-    if device == "cpu":
-        return "cpu", 1
-    if not torch.cuda.is_available():
-        raise SearchError(
-            f"trainer.device is {device!r} but no CUDA device is available "
-            "(torch.cuda.is_available() is False); use trainer.device=auto or cpu"
-        )
-    index = int(device.split(":", 1)[1]) if ":" in device else 0
-    if index >= torch.cuda.device_count():
-        raise SearchError(
-            f"trainer.device is {device!r} but only {torch.cuda.device_count()} CUDA device(s) exist"
-        )
-    return "gpu", [index]
 
 
 def _lightning_strategy(trainer_cfg: Any) -> Any:
@@ -751,14 +723,6 @@ def _default_run_name(cfg: RunConfig) -> str:
     return f"{space}-{data}-{cfg.strategy.name}-{stamp}"
 
 
-def prepare_data(cfg: RunConfig, spec: SpaceSpec) -> SearchData:
-    """The run's data, with the input channels the space needs (gray → RGB for hub spaces)."""
-    data_cfg = cfg.data
-    if data_cfg.channels is None and spec.in_channels is not None:
-        data_cfg = dataclasses.replace(data_cfg, channels=spec.in_channels)
-    return load_search_data(data_cfg, seed=cfg.trainer.seed)
-
-
 def run_search(
     config: RunConfig,
     *,
@@ -975,10 +939,8 @@ def run_search(
         else None
     )
     if trainer.is_global_zero and spec.kind in ("nas-bench-201", "cell"):
-        from .evaluate import plot_cell
-
         try:
-            plot_cell(export, run_path / "cell.png", title=arch_string)
+            outputs.plot_cell(export, run_path / "cell.png", title=arch_string)
         except Exception as exc:  # a plot must never lose a finished search
             _logger.warning("could not plot the cell: %s", exc)
     if trainer.is_global_zero:

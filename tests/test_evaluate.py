@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from idarts_plugin.config import RunConfig
-from idarts_plugin.evaluate import count_flops, count_parameters, plot_cell
+from idarts_plugin.evaluate import count_flops, count_parameters
+from idarts_plugin.outputs import plot_cell
 from tests.conftest import requires_nni
 
 

@@ -103,7 +103,8 @@ def test_nan_in_one_validation_batch_skips_only_the_architecture_step(tmp_path: 
 
 @pytest.mark.slow
 def test_nonfinite_steps_in_a_row_stop_cleanly_and_the_search_resumes(tmp_path: Path):
-    from idarts_plugin.search import SearchError, run_search
+    from idarts_plugin.runtime import SearchError
+    from idarts_plugin.search import run_search
 
     cfg = _config(max_nonfinite_steps=3)
     poison = _poison("train", {(1, b) for b in range(4)})

@@ -108,7 +108,7 @@ def test_shared_forward_in_float32_reuses_the_weight_step_graph(tmp_path: Path, 
 
 
 def test_fp16_on_cpu_is_a_clear_error(tmp_path: Path):
-    from idarts_plugin.search import SearchError
+    from idarts_plugin.runtime import SearchError
 
     with pytest.raises(SearchError, match=r"16-mixed.*needs a CUDA device.*bf16-mixed"):
         _run(tmp_path, "16-mixed")

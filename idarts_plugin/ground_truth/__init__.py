@@ -253,7 +253,7 @@ def recipe_data(recipe: Recipe = RECIPE) -> Any:
     """The recipe's run config and :class:`~idarts_plugin.data.SearchData` (cached)."""
     if recipe.key not in _DATA_CACHE:
         from ..config import load_config
-        from ..search import prepare_data
+        from ..runtime import prepare_data
         from ..spaces import load_space
 
         cfg = load_config(None, recipe.overrides())

@@ -99,7 +99,7 @@ def test_an_invalid_parameter_value_names_the_key_and_reports_nothing(tmp_path: 
 @requires_nni
 @pytest.mark.slow
 def test_a_diverging_search_fails_without_a_final_result(tmp_path: Path):
-    from idarts_plugin.search import SearchError
+    from idarts_plugin.runtime import SearchError
 
     reports = Reports()
     from idarts_plugin.integrations.nni_trial import run_trial
