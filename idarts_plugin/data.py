@@ -4,6 +4,10 @@ Every data set yields ``(image float32 [C, H, W], label int)``. The *training* s
 DARTS-style: a seeded permutation, the first ``train_portion`` for the weights, the rest for the
 architecture. The test split is only for reporting.
 
+Every named data set is one :class:`DatasetInfo` entry of :data:`DATASETS` (its loader, class
+count, native shape, normalisation, augmentation and NAS-Bench-201 name); adding a data set is
+adding an entry there (and its test).
+
 | name | source | download |
 |---|---|---|
 | ``digits`` | scikit-learn's ``load_digits`` (in the wheel), 8x8, seeded stratified 20 % test | never |
@@ -26,8 +30,11 @@ import logging
 import os
 import pickle
 import struct
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -36,17 +43,20 @@ from torch import Tensor
 from torch.utils.data import Dataset, Subset, TensorDataset
 
 __all__ = [
+    "DATASETS",
     "DataConfig",
     "DataError",
+    "DatasetInfo",
     "SearchData",
+    "augmenter",
     "available_datasets",
     "load_search_data",
+    "random_crop_flip",
     "read_idx",
 ]
 
 _logger = logging.getLogger(__name__)
 
-_NAMES = ("digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "imagenet16-120")
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
@@ -55,8 +65,8 @@ class DataError(ValueError):
 
 
 def available_datasets() -> tuple[str, ...]:
-    """The data set names (besides ``folder:PATH``)."""
-    return _NAMES
+    """The data set names (besides ``folder:PATH``), in :data:`DATASETS` order."""
+    return tuple(DATASETS)
 
 
 @dataclass(frozen=True)
@@ -87,10 +97,11 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not (
-            self.name in _NAMES or self.name.startswith("folder:")
+            self.name in DATASETS or self.name.startswith("folder:")
         ):
             raise DataError(
-                f"data.name: unknown data set {self.name!r}; valid names: {', '.join(_NAMES)}, folder:PATH"
+                f"data.name: unknown data set {self.name!r}; valid names: "
+                f"{', '.join(DATASETS)}, folder:PATH"
             )
         if self.name.startswith("folder:") and not self.name[len("folder:") :]:
             raise DataError("data.name: folder: needs a path, e.g. folder:/data/my-images")
@@ -223,12 +234,7 @@ def _torchvision_arrays(name: str, cfg: DataConfig) -> tuple[Tensor, Tensor, Ten
     import torchvision
 
     root = cfg.resolved_root()
-    klass: Any = {
-        "mnist": torchvision.datasets.MNIST,
-        "fashion-mnist": torchvision.datasets.FashionMNIST,
-        "cifar10": torchvision.datasets.CIFAR10,
-        "cifar100": torchvision.datasets.CIFAR100,
-    }[name]
+    klass: Any = getattr(torchvision.datasets, str(DATASETS[name].torchvision))
     try:
         if cfg.download:
             root.mkdir(parents=True, exist_ok=True)
@@ -274,7 +280,7 @@ def _cifar_pickles(name: str, root: Path) -> tuple[Tensor, Tensor, Tensor, Tenso
     return (*load(train_files), *load(test_files))
 
 
-def _imagenet16(cfg: DataConfig) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _imagenet16(cfg: DataConfig, seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     root = cfg.resolved_root()
     train_files = [root / f"train_data_batch_{i}" for i in range(1, 11)]
     val_file = root / "val_data"
@@ -307,7 +313,7 @@ def _imagenet16(cfg: DataConfig) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return (*load(train_files), *load([val_file]))
 
 
-def _digits(seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _digits(cfg: DataConfig, seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -376,22 +382,155 @@ def _folder(cfg: DataConfig, seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor,
     return x_tr, y_tr, x_te, y_te, len(classes)
 
 
+def _mnist_like(cfg: DataConfig, seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Read idx files under the root (Fashion-MNIST: else Debian's copy), else torchvision."""
+    root = cfg.resolved_root()
+    found = _idx_splits(root) if root.is_dir() else None
+    if (
+        found is None
+        and cfg.name == "fashion-mnist"
+        and cfg.root is None
+        and DEBIAN_FASHION_MNIST.is_dir()
+    ):
+        found = _idx_splits(DEBIAN_FASHION_MNIST)
+    return found or _torchvision_arrays(cfg.name, cfg)
+
+
+def _cifar(cfg: DataConfig, seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Read torchvision's CIFAR pickles under the root directly; else use torchvision."""
+    root = cfg.resolved_root()
+    found = _cifar_pickles(cfg.name, root) if root.is_dir() else None
+    return found if found is not None else _torchvision_arrays(cfg.name, cfg)
+
+
+# --------------------------------------------------------------------------------------------
+# The registry: one entry per named data set.
+# --------------------------------------------------------------------------------------------
+
+Arrays = tuple[Tensor, Tensor, Tensor, Tensor]
+"""``(train images, train labels, test images, test labels)``; images ``[N, C, H, W]``."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Everything the package knows about one named data set.
+
+    Attributes:
+        name: the ``data.name`` that selects it.
+        load: ``(config, seed) -> (x_train, y_train, x_test, y_test)``, images uint8 or float
+            ``[N, C, H, W]`` in their native shape, labels ``0 .. num_classes - 1``.
+        num_classes: the number of classes.
+        shape: the native ``(C, H, W)`` of one image.
+        normalise: published per-channel ``(mean, std)`` of the [0, 1] images; ``None``:
+            standardise with the (used part of the) training set's own statistics.
+        crop_padding: the conventional augmentation when retraining (``data.augment``): a
+            random crop after zero padding by this many pixels, and a horizontal flip;
+            ``None``: no augmentation.
+        nb201: the NAS-Bench-201 data set of the same images (look-ups), or ``None``.
+        torchvision: the ``torchvision.datasets`` class that downloads it, or ``None``.
+    """
+
+    name: str
+    load: Callable[[DataConfig, int], Arrays]
+    num_classes: int
+    shape: tuple[int, int, int]
+    normalise: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    crop_padding: int | None = None
+    nb201: str | None = None
+    torchvision: str | None = None
+
+
+DATASETS: Mapping[str, DatasetInfo] = MappingProxyType(
+    {
+        info.name: info
+        for info in (
+            DatasetInfo("digits", _digits, 10, (1, 8, 8)),
+            DatasetInfo("fashion-mnist", _mnist_like, 10, (1, 28, 28), torchvision="FashionMNIST"),
+            DatasetInfo("mnist", _mnist_like, 10, (1, 28, 28), torchvision="MNIST"),
+            DatasetInfo(
+                "cifar10",
+                _cifar,
+                10,
+                (3, 32, 32),
+                normalise=((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+                crop_padding=4,
+                nb201="cifar10",
+                torchvision="CIFAR10",
+            ),
+            DatasetInfo(
+                "cifar100",
+                _cifar,
+                100,
+                (3, 32, 32),
+                normalise=((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+                crop_padding=4,
+                nb201="cifar100",
+                torchvision="CIFAR100",
+            ),
+            DatasetInfo(
+                "imagenet16-120",
+                _imagenet16,
+                120,
+                (3, 16, 16),
+                normalise=((0.4811, 0.4575, 0.4078), (0.2471, 0.2400, 0.2543)),
+                crop_padding=2,
+                nb201="imagenet16-120",
+            ),
+        )
+    }
+)
+"""The named data sets (``folder:PATH`` is read by :class:`~torchvision.datasets.ImageFolder`)."""
+
+
+def random_crop_flip(x: Tensor, pad: int) -> Tensor:
+    """Randomly crop each image of ``[N, C, H, W]`` after ``pad``-pixel padding; flip half.
+
+    Crop offsets and flips come from torch's global generator (seed it for repeatable runs).
+
+    Example:
+        >>> random_crop_flip(torch.ones(2, 1, 4, 4), 1).shape
+        torch.Size([2, 1, 4, 4])
+    """
+    n, _, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    out = torch.empty_like(x)
+    ij = torch.randint(0, 2 * pad + 1, (n, 2))
+    flip = torch.rand(n) < 0.5
+    for k in range(n):
+        i, j = int(ij[k, 0]), int(ij[k, 1])
+        crop = padded[k, :, i : i + h, j : j + w]
+        out[k] = crop.flip(-1) if flip[k] else crop
+    return out
+
+
+def augmenter(name: str, enabled: bool = True) -> Callable[[Tensor], Tensor] | None:
+    """The data set's conventional training augmentation (``DatasetInfo.crop_padding``).
+
+    Returns ``None`` when ``enabled`` is false or the data set has none (``folder:PATH``
+    included).
+
+    Example:
+        >>> augmenter("digits") is None, augmenter("cifar10", enabled=False) is None
+        (True, True)
+    """
+    info = DATASETS.get(name)
+    if not enabled or info is None or info.crop_padding is None:
+        return None
+    return partial(random_crop_flip, pad=info.crop_padding)
+
+
 # --------------------------------------------------------------------------------------------
 # Assembly.
 # --------------------------------------------------------------------------------------------
-
-_NORMALISE = {
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-    "imagenet16-120": ((0.4811, 0.4575, 0.4078), (0.2471, 0.2400, 0.2543)),
-}
 
 
 def _to_float(x: Tensor, name: str, train: Tensor) -> Tensor:
     """uint8 → [0, 1] → per-channel standardisation (published stats, else train stats)."""
     x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-    if name in _NORMALISE and x.shape[1] == 3:
-        mean_t, std_t = (torch.tensor(v).view(1, 3, 1, 1) for v in _NORMALISE[name])
+    info = DATASETS.get(name)
+    published = info.normalise if info is not None else None
+    if published is not None and x.shape[1] == len(published[0]):
+        mean_t, std_t = (torch.tensor(v).view(1, -1, 1, 1) for v in published)
     else:
         ref = train.float() / 255.0 if train.dtype == torch.uint8 else train.float()
         mean_t = ref.mean(dim=(0, 2, 3), keepdim=True)
@@ -412,28 +551,10 @@ def _shape(x: Tensor, cfg: DataConfig) -> Tensor:
 
 
 def _load_arrays(cfg: DataConfig, seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor, int]:
-    name = cfg.name
-    if name == "digits":
-        return (*_digits(seed), 10)
-    if name.startswith("folder:"):
+    if cfg.name.startswith("folder:"):
         return _folder(cfg, seed)
-    if name == "imagenet16-120":
-        return (*_imagenet16(cfg), 120)
-    root = cfg.resolved_root()
-    if name in ("fashion-mnist", "mnist"):
-        found = _idx_splits(root) if root.is_dir() else None
-        if (
-            found is None
-            and name == "fashion-mnist"
-            and cfg.root is None
-            and DEBIAN_FASHION_MNIST.is_dir()
-        ):
-            found = _idx_splits(DEBIAN_FASHION_MNIST)
-        return (*(found or _torchvision_arrays(name, cfg)), 10)
-    found = _cifar_pickles(name, root) if root.is_dir() else None
-    if found is None:
-        found = _torchvision_arrays(name, cfg)
-    return (*found, 10 if name == "cifar10" else 100)
+    info = DATASETS[cfg.name]
+    return (*info.load(cfg, seed), info.num_classes)
 
 
 def load_search_data(config: DataConfig, *, seed: int = 0) -> SearchData:

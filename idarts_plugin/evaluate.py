@@ -33,6 +33,7 @@ from torch.utils.data import ConcatDataset, DataLoader
 
 from . import outputs
 from .config import RunConfig, load_config
+from .data import augmenter
 from .runtime import SearchError, prepare_data, torch_device
 
 __all__ = [
@@ -134,27 +135,6 @@ def freeze_architecture(
     return frozen
 
 
-def _augmenter(name: str, enabled: bool) -> Callable[[Tensor], Tensor] | None:
-    """Random crop (4-pixel padding) + horizontal flip for CIFAR-like sets; none otherwise."""
-    if not enabled or name not in ("cifar10", "cifar100", "imagenet16-120"):
-        return None
-    pad = 2 if name == "imagenet16-120" else 4
-
-    def augment(x: Tensor) -> Tensor:
-        n, _, h, w = x.shape
-        padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-        out = torch.empty_like(x)
-        ij = torch.randint(0, 2 * pad + 1, (n, 2))
-        flip = torch.rand(n) < 0.5
-        for k in range(n):
-            i, j = int(ij[k, 0]), int(ij[k, 1])
-            crop = padded[k, :, i : i + h, j : j + w]
-            out[k] = crop.flip(-1) if flip[k] else crop
-        return out
-
-    return augment
-
-
 def train_from_scratch(
     model: nn.Module,
     train_set: Any,
@@ -252,7 +232,7 @@ def evaluate_run(
     data = prepare_data(cfg, spec)
     train_set: ConcatDataset[Any] = ConcatDataset([data.weight_train, data.arch_val])
     device = torch_device(cfg.trainer.device)
-    augment = _augmenter(data.name, cfg.data.augment)
+    augment = augmenter(data.name, cfg.data.augment)
     start = time.perf_counter()
     accs = []
     params = flops = 0

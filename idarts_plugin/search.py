@@ -963,14 +963,14 @@ def run_search(
     return result
 
 
-_NB201_DATA = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16-120": "imagenet16-120"}
-
-
 def _record_nb201(
     cfg: RunConfig, spec: SpaceSpec, data_name: str, arch: str | None, run_dir: Path
 ) -> dict[str, Any] | None:
     """Look up the found cell's benchmark accuracy when a source is configured."""
-    if spec.kind != "nas-bench-201" or arch is None or data_name not in _NB201_DATA:
+    from .data import DATASETS
+
+    info = DATASETS.get(data_name)
+    if spec.kind != "nas-bench-201" or arch is None or info is None or info.nb201 is None:
         return None
     source_path = cfg.output.nb201_source or os.environ.get("IDARTS_NB201")
     if not source_path:
@@ -988,7 +988,7 @@ def _record_nb201(
         "index": found.index,
         "source": str(source_path),
         "results": {ds: dataclasses.asdict(r) for ds, r in found.results.items()},
-        "searched_on": _NB201_DATA[data_name],
+        "searched_on": info.nb201,
     }
     outputs.write_json(run_dir / "nb201_lookup.json", record)
     return record

@@ -11,7 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from idarts_plugin.data import DataConfig, DataError, load_search_data, read_idx
+from idarts_plugin.data import (
+    DATASETS,
+    DataConfig,
+    DataError,
+    augmenter,
+    available_datasets,
+    load_search_data,
+    read_idx,
+)
 
 
 def indices(subset) -> list[int]:
@@ -205,3 +213,56 @@ def test_failed_download_is_a_data_error(tmp_path, monkeypatch):
 def test_invalid_config_names_the_field(kwargs, field):
     with pytest.raises(DataError, match=field):
         DataConfig(**kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# The registry.
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_registry_entry_is_consistent(name):
+    """Every entry: its key, a loader, classes, a shape its normalisation and NB201 name fit."""
+    from idarts_plugin import nb201
+
+    info = DATASETS[name]
+    assert info.name == name and callable(info.load) and info.num_classes >= 2
+    channels, height, width = info.shape
+    assert channels in (1, 3) and height == width >= 4
+    if info.normalise is not None:
+        mean, std = info.normalise
+        assert len(mean) == len(std) == channels and all(s > 0 for s in std)
+    assert info.nb201 is None or info.nb201 in nb201.DATASETS
+    assert info.crop_padding is None or 0 < info.crop_padding < height
+    DataConfig(name=name)  # a registered name is a valid data.name
+    assert augmenter(name, enabled=False) is None
+
+
+def test_registry_names_and_digits_entry():
+    assert available_datasets() == tuple(DATASETS)
+    assert available_datasets()[0] == "digits"
+    data = load_search_data(DataConfig(name="digits", limit=40), seed=0)
+    info = DATASETS["digits"]
+    assert data.num_classes == info.num_classes
+    assert (data.in_channels, data.image_size, data.image_size) == info.shape
+    with pytest.raises(DataError, match="valid names: digits, fashion-mnist"):
+        DataConfig(name="svhn")
+
+
+def test_augmenter_crops_and_flips_each_image():
+    """Each output image is a crop of the padded input, mirrored or not."""
+    assert augmenter("digits") is None and augmenter("folder:/x") is None
+    augment = augmenter("cifar10")
+    assert augment is not None
+    x = torch.arange(2 * 3 * 6 * 6, dtype=torch.float32).reshape(2, 3, 6, 6)
+    torch.manual_seed(0)
+    out = augment(x)
+    pad = DATASETS["cifar10"].crop_padding
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    for k in range(len(x)):
+        crops = [
+            padded[k, :, i : i + 6, j : j + 6]
+            for i in range(2 * pad + 1)
+            for j in range(2 * pad + 1)
+        ]
+        assert any(torch.equal(out[k], c) or torch.equal(out[k], c.flip(-1)) for c in crops)
