@@ -1,7 +1,8 @@
 """idarts-plugin: implicit (iDARTS), second-order and amended architecture gradients for NNI.
 
-The engine (:mod:`idarts_plugin.hypergrad`) is torch-only and imported eagerly; the NNI
-strategies are imported on first use so that ``import idarts_plugin`` stays light.
+The engine (:mod:`idarts_plugin.hypergrad`, torch only) and the NNI strategies are imported
+on first use, so ``import idarts_plugin`` (and the ``idarts`` command's help and config
+errors) does not load torch.
 
 Example:
     >>> from idarts_plugin import hypergradient, ImplicitDARTS  # doctest: +SKIP
@@ -15,14 +16,17 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .hypergrad import METHODS, compute_hypergradient, hypergradient
 
 if TYPE_CHECKING:
+    from .hypergrad import METHODS, compute_hypergradient, hypergradient
     from .strategy import AmendedDARTS, HypergradientDARTS, ImplicitDARTS, UnrolledDARTS
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 _LAZY = {
+    "METHODS": "idarts_plugin.hypergrad",
+    "compute_hypergradient": "idarts_plugin.hypergrad",
+    "hypergradient": "idarts_plugin.hypergrad",
     "AmendedDARTS": "idarts_plugin.strategy",
     "HypergradientDARTS": "idarts_plugin.strategy",
     "ImplicitDARTS": "idarts_plugin.strategy",

@@ -121,13 +121,6 @@ def _configure_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("idarts_plugin").setLevel(logging.INFO if verbose == 0 else level)
-    quiet = ("pytorch_lightning", "lightning_fabric", "lightning", "nni")
-    # Lightning sets levels on its own child loggers at import: import, then override.
-    with contextlib.suppress(ImportError):
-        import pytorch_lightning  # noqa: F401
-    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in quiet]
-    for name in (*quiet, *names):
-        logging.getLogger(name).setLevel(logging.ERROR if verbose == 0 else level)
     if verbose == 0:
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", category=RuntimeWarning, module="nni")
@@ -136,32 +129,48 @@ def _configure_logging(verbose: int) -> None:
         warnings.filterwarnings("ignore", category=UserWarning, module="pytorch_lightning")
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from .config import ConfigError
-    from .data import DataError
-    from .outputs import RunDirError
-    from .search import SearchError
+def _quiet_third_party(verbose: int) -> None:
+    """Quieten Lightning and NNI; called once a command's config is valid (imports Lightning)."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    quiet = ("pytorch_lightning", "lightning_fabric", "lightning", "nni")
+    # Lightning sets levels on its own child loggers at import: import, then override.
+    with contextlib.suppress(ImportError):
+        import pytorch_lightning  # noqa: F401
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in quiet]
+    for name in (*quiet, *names):
+        logging.getLogger(name).setLevel(logging.ERROR if verbose == 0 else level)
 
-    errors: list[type[BaseException]] = [
-        ConfigError,
-        DataError,
-        RunDirError,
-        SearchError,
-        FileNotFoundError,
-    ]
-    from .nb201 import NB201Error
 
-    errors.append(NB201Error)
-    return tuple(errors)
+#: Errors a user can fix, as (module, class name): matched only if that module was imported
+#: (it raised the error, so it was), so reporting a bad config imports nothing heavy.
+_USER_ERRORS = (
+    ("idarts_plugin.config", "ConfigError"),
+    ("idarts_plugin.data", "DataError"),
+    ("idarts_plugin.outputs", "RunDirError"),
+    ("idarts_plugin.search", "SearchError"),
+    ("idarts_plugin.nb201", "NB201Error"),
+    ("idarts_plugin.integrations.nni_tuner", "SearchSpaceError"),
+)
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    if isinstance(exc, FileNotFoundError):
+        return True
+    for module, name in _USER_ERRORS:
+        klass = getattr(sys.modules.get(module), name, None)
+        if isinstance(klass, type) and isinstance(exc, klass):
+            return True
+    return False
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .search import resume_config, run_search
 
     if args.resume:
         if args.config:
             raise _UsageError("give either CONFIG or --resume RUN_DIR, not both")
+        from .search import resume_config
+
         cfg = resume_config(args.resume, args.overrides)
         run_dir: str | None = args.resume
     else:
@@ -169,6 +178,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
             raise _UsageError("a run config is required: idarts search CONFIG.yaml")
         cfg = load_config(args.config, args.overrides)
         run_dir = args.run_dir
+    _quiet_third_party(args.verbose)
+    from .search import run_search
+
     if args.no_progress:
         from dataclasses import replace
 
@@ -198,6 +210,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    _quiet_third_party(args.verbose)
     from .evaluate import evaluate_run
 
     report = evaluate_run(
@@ -217,17 +230,22 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
-    from .integrations.optuna import load_tune_config, run_study
+    from .integrations.optuna import default_storage, load_tune_config, run_study
 
     if args.n_trials is None and args.timeout is None:
         raise _UsageError("give --n-trials or --timeout (or both)")
     if args.n_trials is not None and args.n_trials < 1:
         raise _UsageError(f"--n-trials must be >= 1, got {args.n_trials}")
     cfg = load_tune_config(args.tune_config, tuple(args.overrides))
+    storage = args.storage or default_storage(cfg)
+    _quiet_third_party(args.verbose)
+    print(f"study {args.study!r} in {_redact(storage)}")
+    print(f"watch it: {dashboard_command(storage)}")
+    sys.stdout.flush()
     study = run_study(
         cfg,
         study_name=args.study,
-        storage=args.storage,
+        storage=storage,
         n_trials=args.n_trials,
         timeout=args.timeout,
     )
@@ -244,9 +262,32 @@ def _cmd_tune(args: argparse.Namespace) -> int:
             arch = best.user_attrs.get("arch_string") or best.user_attrs.get("architecture")
             print(f"best trial {best.number}: value {best.value:.4f}, params {best.params}")
             print(f"architecture: {arch}")
+            print(f"run directory: {best.user_attrs.get('run_dir')}")
     else:
         print(f"Pareto front: trials {[t.number for t in study.best_trials]}")
+    print(f"watch it: {dashboard_command(storage)}")
     return 0
+
+
+def _redact(url: str) -> str:
+    """The URL with its password replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in creds:
+        return url
+    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+
+
+def dashboard_command(storage: str) -> str:
+    """The exact ``optuna-dashboard`` command for ``storage`` (quoted for a POSIX shell)."""
+    import shlex
+
+    from ._optional import is_available
+
+    command = f"optuna-dashboard {shlex.quote(storage)}"
+    if not is_available("optuna_dashboard"):
+        command += "   (pip install 'idarts-plugin[dashboard]' first)"
+    return command
 
 
 def _cmd_lookup(args: argparse.Namespace) -> int:
@@ -287,13 +328,15 @@ def _cmd_nni_trial(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise _UsageError(f"--objective-option {item!r} must look like key=value")
         options[key] = yaml.safe_load(text)
+    _quiet_third_party(args.verbose)
     outcome = run_trial(
         args.config,
         overrides=tuple(args.overrides),
         objective=args.objective,
         objective_options=options,
     )
-    print(f"run directory: {outcome.run_dir}")
+    print(f"run directory: {Path(outcome.run_dir).resolve()}")
+    print(f"parameters:    {json.dumps(outcome.parameters)}")
     print(f"final result:  {json.dumps(outcome.final)}")
     return 0
 
@@ -348,26 +391,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging(args.verbose)
     os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+    from ._optional import MissingDependencyError
+
     try:
         return _COMMANDS[args.command](args)
-    except _UsageError as exc:
+    except (_UsageError, MissingDependencyError) as exc:
         print(f"idarts {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("idarts: interrupted; continue with: idarts search --resume RUN_DIR", file=sys.stderr)
         return 130
-    except ImportError as exc:
-        if "pip install" not in str(exc):
-            raise
-        print(f"idarts {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except Exception as exc:
-        from .search import SearchInterruptedError
-
-        if isinstance(exc, SearchInterruptedError):  # SIGTERM / SIGINT: 143 / 130, resumable
+        interrupted = getattr(
+            sys.modules.get("idarts_plugin.search"), "SearchInterruptedError", None
+        )
+        if isinstance(interrupted, type) and isinstance(exc, interrupted):
+            # SIGTERM / SIGINT: 143 / 130, resumable
             print(f"idarts {args.command}: {exc}", file=sys.stderr)
-            return exc.exit_code
-        if isinstance(exc, _user_errors()):
+            return int(getattr(exc, "exit_code", 1))
+        if _is_user_error(exc):
             print(f"idarts {args.command}: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
         raise

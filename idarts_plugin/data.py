@@ -35,12 +35,13 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import Tensor
-from torch.utils.data import Dataset, Subset, TensorDataset
+
+if TYPE_CHECKING:  # torch is imported where data is loaded: validating a config needs none
+    from torch import Tensor
+    from torch.utils.data import Dataset
 
 __all__ = [
     "DATASETS",
@@ -199,6 +200,8 @@ _IDX = {
 
 
 def _idx_splits(root: Path) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
+    import torch
+
     paths = {k: [_find_idx(root, s) for s in v] for k, v in _IDX.items()}
     if any(p is None for ps in paths.values() for p in ps):
         return None
@@ -231,6 +234,7 @@ def _torchvision_failure(name: str, root: Path, exc: BaseException, download: bo
 
 
 def _torchvision_arrays(name: str, cfg: DataConfig) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    import torch
     import torchvision
 
     root = cfg.resolved_root()
@@ -254,6 +258,8 @@ def _torchvision_arrays(name: str, cfg: DataConfig) -> tuple[Tensor, Tensor, Ten
 
 def _cifar_pickles(name: str, root: Path) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
     """Read torchvision's CIFAR layout directly (no MD5 check: files made elsewhere work too)."""
+    import torch
+
     folder, train_files, test_files, key = (
         ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels")
         if name == "cifar10"
@@ -281,6 +287,8 @@ def _cifar_pickles(name: str, root: Path) -> tuple[Tensor, Tensor, Tensor, Tenso
 
 
 def _imagenet16(cfg: DataConfig, seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    import torch
+
     root = cfg.resolved_root()
     train_files = [root / f"train_data_batch_{i}" for i in range(1, 11)]
     val_file = root / "val_data"
@@ -314,6 +322,7 @@ def _imagenet16(cfg: DataConfig, seed: int) -> tuple[Tensor, Tensor, Tensor, Ten
 
 
 def _digits(cfg: DataConfig, seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    import torch
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -334,6 +343,7 @@ def _digits(cfg: DataConfig, seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]
 
 
 def _folder(cfg: DataConfig, seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor, int]:
+    import torch
     import torchvision
 
     path = Path(cfg.name[len("folder:") :]).expanduser()
@@ -407,7 +417,7 @@ def _cifar(cfg: DataConfig, seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
 # The registry: one entry per named data set.
 # --------------------------------------------------------------------------------------------
 
-Arrays = tuple[Tensor, Tensor, Tensor, Tensor]
+Arrays = tuple["Tensor", "Tensor", "Tensor", "Tensor"]
 """``(train images, train labels, test images, test labels)``; images ``[N, C, H, W]``."""
 
 
@@ -491,6 +501,8 @@ def random_crop_flip(x: Tensor, pad: int) -> Tensor:
         >>> random_crop_flip(torch.ones(2, 1, 4, 4), 1).shape
         torch.Size([2, 1, 4, 4])
     """
+    import torch
+
     n, _, h, w = x.shape
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
     out = torch.empty_like(x)
@@ -526,6 +538,8 @@ def augmenter(name: str, enabled: bool = True) -> Callable[[Tensor], Tensor] | N
 
 def _to_float(x: Tensor, name: str, train: Tensor) -> Tensor:
     """uint8 → [0, 1] → per-channel standardisation (published stats, else train stats)."""
+    import torch
+
     x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
     info = DATASETS.get(name)
     published = info.normalise if info is not None else None
@@ -539,6 +553,8 @@ def _to_float(x: Tensor, name: str, train: Tensor) -> Tensor:
 
 
 def _shape(x: Tensor, cfg: DataConfig) -> Tensor:
+    import torch
+
     if cfg.channels == 3 and x.shape[1] == 1:
         x = x.repeat(1, 3, 1, 1)
     elif cfg.channels == 1 and x.shape[1] == 3:
@@ -568,6 +584,9 @@ def load_search_data(config: DataConfig, *, seed: int = 0) -> SearchData:
     Raises:
         DataError: the data cannot be found, read or downloaded (the message says how to get it).
     """
+    import torch
+    from torch.utils.data import Subset, TensorDataset
+
     x_tr, y_tr, x_te, y_te, num_classes = _load_arrays(config, seed)
     gen = torch.Generator().manual_seed(seed)
     perm = torch.randperm(len(y_tr), generator=gen)

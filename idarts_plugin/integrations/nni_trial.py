@@ -9,8 +9,11 @@ An nnictl experiment runs ``idarts nni-trial CONFIG.yaml`` as its ``trialCommand
    whose sequential engine would swallow the trial's metrics) with its run directory in the
    trial's output directory (``$NNI_OUTPUT_DIR/run``), which the web UI's trial view shows;
 3. reports one intermediate result per epoch, ``{"default": <supernet accuracy>, "epoch": e,
-   ...}``, and exactly one final result ``{"default": <objective>, "arch": <architecture
-   string>, "search_seconds": ..., "epochs": ..., "run_dir": ...}``. The search module
+   ...}``, and exactly one final result of numbers only (every key of it becomes a column
+   *and* an axis of the web UI's hyper-parameter chart): ``{"default": <objective>,
+   "arch_code": 412513, "search_seconds": ..., "epochs": ..., "param:<key>": <value the
+   trial ran with>, ...}`` (:func:`idarts_plugin.integrations.trials.nni_final_result`). The
+   full architecture string and the run directory are in the trial log. The search module
    already silences the FINAL report NNI's ``SupervisedLearningModule`` would send itself.
 
 A trial whose search fails (a non-finite loss, a bad parameter) reports nothing final and
@@ -36,6 +39,7 @@ from typing import Any
 
 from ..config import ConfigError, RunConfig, load_config, set_value
 from ..objectives import check_objective, objective_value
+from .trials import nni_final_result
 
 __all__ = ["TrialOutcome", "parameters_to_overrides", "run_trial"]
 
@@ -191,16 +195,24 @@ def run_trial(
 
     result = run_search(cfg, run_dir=run_dir, on_epoch=[on_epoch])
     value = objective_value(objective, result, objective_options)
-    final: dict[str, Any] = {
-        "default": value,
-        "arch": result.arch_string or json.dumps(result.architecture, sort_keys=True),
-        "search_seconds": round(result.seconds, 3),
-        "epochs": result.epochs,
-        "run_dir": str(result.run_dir),
-    }
+    extra: dict[str, float] = {}
     if objective != "supernet_val_acc":
         acc = _finite(result.metrics.get("supernet_val_acc"))
         if acc is not None:
-            final["supernet_val_acc"] = acc
+            extra["supernet_val_acc"] = acc
+    final = nni_final_result(
+        value,
+        parameters=flat,
+        arch_string=result.arch_string or json.dumps(result.architecture, sort_keys=True),
+        seconds=result.seconds,
+        epochs=result.epochs,
+        extra=extra,
+    )
+    _logger.info(
+        "architecture: %s (arch_code %s)",
+        result.arch_string or json.dumps(result.architecture, sort_keys=True),
+        final.get("arch_code"),
+    )
+    _logger.info("run directory: %s", Path(result.run_dir).resolve())
     final_report(final)
     return TrialOutcome(parameters=flat, final=final, run_dir=Path(result.run_dir))

@@ -35,12 +35,15 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from nni.tuner import Tuner
 
-from .optuna import SAMPLERS, _import_optuna, make_sampler, open_storage
+from .optuna import SAMPLERS, _import_optuna, make_sampler, name_metrics, open_storage
+from .trials import objective_names, read_run, record_search
 
 __all__ = ["SEARCH_SPACE_TYPES", "OptunaTuner", "SearchSpaceError"]
 
@@ -108,6 +111,19 @@ def _check_space(space: Mapping[str, Any], where: str = "") -> None:
             raise SearchSpaceError(f"search-space key {name!r}: q must be > 0, got {value[2]}")
 
 
+def trial_run_dir(trial_job_id: str) -> Path | None:
+    """The run directory of an nnictl trial (local training service), seen from the tuner.
+
+    The tuner runs with ``NNI_LOG_DIRECTORY=<experiment dir>/log``; a trial's output
+    directory is ``<experiment dir>/trials/<trial id>`` and ``idarts nni-trial`` writes its run
+    to ``run/`` there.
+    """
+    log_dir = os.environ.get("NNI_LOG_DIRECTORY")
+    if not log_dir:
+        return None
+    return Path(log_dir).parent / "trials" / trial_job_id / "run"
+
+
 def _quantize(value: float, q: float, low: float, high: float) -> float | int:
     out = min(max(round(value / q) * q, low), high)
     if all(float(x).is_integer() for x in (q, low, high)):
@@ -124,6 +140,8 @@ class OptunaTuner(Tuner):
         seed: the sampler's seed.
         storage: an Optuna storage URL to keep the study in (default: in memory).
         study_name: the study's name in ``storage`` (default: ``nni-<experiment id>``).
+        objective: the name of the trials' ``default`` metric (the study's metric name; the
+            trial's ``--objective``).
 
     Raises:
         ValueError: an unknown sampler or optimize mode.
@@ -137,6 +155,7 @@ class OptunaTuner(Tuner):
         seed: int | None = None,
         storage: str | None = None,
         study_name: str | None = None,
+        objective: str = "supernet_val_acc",
     ) -> None:
         optuna = _import_optuna()
         if optimize_mode not in ("maximize", "minimize"):
@@ -151,8 +170,6 @@ class OptunaTuner(Tuner):
             spec.setdefault("seed", seed)
         self.optimize_mode = optimize_mode
         if study_name is None:
-            import os
-
             study_name = f"nni-{os.environ.get('NNI_EXP_ID', 'experiment')}"
         self.study = optuna.create_study(
             study_name=study_name,
@@ -161,6 +178,7 @@ class OptunaTuner(Tuner):
             direction=optimize_mode,
             load_if_exists=True,
         )
+        name_metrics(self.study, objective_names(objective))
         self._space: dict[str, Any] = {}
         self._running: dict[int, Any] = {}
 
@@ -195,12 +213,10 @@ class OptunaTuner(Tuner):
             _logger.warning("result for unknown or finished parameter id %s ignored", parameter_id)
             return
         reward = value.get("default") if isinstance(value, Mapping) else value
-        if kwargs.get("trial_job_id"):
-            trial.set_user_attr("nni_trial_job_id", kwargs["trial_job_id"])
-        if isinstance(value, Mapping):
-            for key in ("arch", "run_dir", "search_seconds"):
-                if key in value:
-                    trial.set_user_attr(key, value[key])
+        job = kwargs.get("trial_job_id")
+        if job:
+            trial.set_user_attr("nni_trial_job_id", job)
+            self._record(trial, str(job), value)
         if isinstance(reward, bool) or not isinstance(reward, (int, float)):
             trial.set_user_attr(
                 "fail_reason", f"final result without a numeric 'default': {value!r}"
@@ -212,6 +228,30 @@ class OptunaTuner(Tuner):
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
             return
         self.study.tell(trial, float(reward))
+
+    def _record(self, trial: Any, job: str, value: Any) -> None:
+        """The same vocabulary as ``idarts tune``, read from the trial's run directory."""
+        run_dir = trial_run_dir(job)
+        run = read_run(run_dir) if run_dir is not None else None
+        if run is None:
+            _logger.warning(
+                "trial %s: run directory %s not readable here; the study gets only its final "
+                "result",
+                job,
+                run_dir,
+            )
+            return
+        for epoch, acc in sorted(run["curve"].items()):
+            trial.report(acc, step=epoch)
+        record_search(
+            trial,
+            run_dir=run_dir,  # type: ignore[arg-type]
+            architecture=run["architecture"],
+            arch_string=run["arch_string"],
+            metrics=run["metrics"],
+            seconds=run["seconds"],
+            epochs=run["epochs"],
+        )
 
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
         """A failed or killed trial is told as FAIL; a succeeded one waits for its result."""

@@ -21,6 +21,10 @@ pruning, and stores the architecture, run directory and diagnostics as user attr
 trial that raises (a diverging search, a NaN) is recorded as FAIL with its reason and the
 study goes on.
 
+The trial vocabulary (user attributes, metric names, seeding) is shared with the NNI tuner:
+see :mod:`idarts_plugin.integrations.trials`. A ``sampler.seed`` seeds each trial from
+``(seed, trial number)``, so several workers with the same tune file never replay each other.
+
 Optuna is an optional dependency: ``pip install 'idarts-plugin[optuna]'``.
 """
 
@@ -29,24 +33,26 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
+from .._optional import driver_for_url, try_import
 from ..config import ConfigError, RunConfig, apply_overrides, set_value
 from ..objectives import OBJECTIVES, check_objective, objective_value
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
+from .trials import objective_names, record_search, seeded
 
 __all__ = [
     "OBJECTIVES",
     "TuneConfig",
+    "default_storage",
     "load_tune_config",
     "make_objective",
+    "name_metrics",
     "open_storage",
     "pruning_callback",
     "run_study",
@@ -59,13 +65,7 @@ PRUNERS = ("median", "hyperband", "threshold", "none")
 
 
 def _import_optuna() -> Any:
-    try:
-        import optuna
-    except ImportError as exc:  # pragma: no cover - exercised only without optuna
-        raise ImportError(
-            "Optuna is needed for tuning: pip install 'idarts-plugin[optuna]'"
-        ) from exc
-    return optuna
+    return try_import("optuna", purpose="tuning with Optuna")
 
 
 @dataclass(frozen=True)
@@ -206,38 +206,43 @@ def load_tune_config(path: str | Path, overrides: tuple[str, ...] = ()) -> TuneC
         cost_objective=bool(raw.get("cost_objective", False)),
         output_dir=str(raw.get("output_dir", "runs/tune")),
     )
-    # Every key must be settable: try the distribution's first value on the base config.
+    # Every key must be settable: try each choice (a number's low end) on the base config.
     for key, spec in params.items():
-        probe = spec["choices"][0] if spec["type"] == "categorical" else spec["low"]
-        try:
-            RunConfig.from_dict(set_value(base_raw, key, probe), source=source)
-        except ConfigError as exc:
-            raise ConfigError(
-                f"cannot be tuned: {exc}", key=f"params.{key}", source=source
-            ) from None
+        probes = spec["choices"] if spec["type"] == "categorical" else [spec["low"]]
+        for probe in probes:
+            try:
+                RunConfig.from_dict(set_value(base_raw, key, probe), source=source)
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"cannot be tuned ({probe!r}): {exc}", key=f"params.{key}", source=source
+                ) from None
     return cfg
 
 
 def make_sampler(spec: Mapping[str, Any], *, multi_objective: bool) -> Any:
-    """An Optuna sampler from ``{"name": ..., **options}``."""
+    """An Optuna sampler from ``{"name": ..., "seed": ..., **options}``.
+
+    A ``seed`` seeds each trial from ``(seed, trial number)``
+    (:class:`~idarts_plugin.integrations.trials.TrialSeededSampler`): reproducible, and
+    several workers on one study never replay each other's parameters.
+    """
     optuna = _import_optuna()
-    opts = {k: v for k, v in spec.items() if k != "name"}
     name = spec.get("name", "nsga2" if multi_objective else "tpe")
-    if name == "tpe":
-        return optuna.samplers.TPESampler(**opts)
-    if name == "random":
-        return optuna.samplers.RandomSampler(**opts)
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(**opts)
-    if name == "cmaes":
-        try:
-            import cmaes  # noqa: F401
-        except ImportError:
-            raise ImportError(
-                "the CMA-ES sampler needs: pip install 'idarts-plugin[optuna]' (cmaes)"
-            ) from None
-        return optuna.samplers.CmaEsSampler(**opts)
-    raise ValueError(f"unknown sampler {name!r}; valid: {', '.join(SAMPLERS)}")
+
+    def build(opts: dict[str, Any]) -> Any:
+        opts = {k: v for k, v in opts.items() if k != "name"}
+        if name == "tpe":
+            return optuna.samplers.TPESampler(**opts)
+        if name == "random":
+            return optuna.samplers.RandomSampler(**opts)
+        if name == "nsga2":
+            return optuna.samplers.NSGAIISampler(**opts)
+        if name == "cmaes":
+            try_import("cmaes", purpose="the CMA-ES sampler")
+            return optuna.samplers.CmaEsSampler(**opts)
+        raise ValueError(f"unknown sampler {name!r}; valid: {', '.join(SAMPLERS)}")
+
+    return seeded(build, spec)
 
 
 def make_pruner(spec: Mapping[str, Any]) -> Any:
@@ -304,21 +309,19 @@ def make_objective(config: TuneConfig, *, study_name: str = "study") -> Callable
         run_cfg = dataclasses.replace(
             run_cfg, trainer=dataclasses.replace(run_cfg.trainer, progress_bar=False)
         )
-        run_dir = Path(config.output_dir) / study_name / f"trial-{trial.number}"
+        run_dir = (Path(config.output_dir) / study_name / f"trial-{trial.number}").resolve()
         trial.set_user_attr("run_dir", str(run_dir))
+        _logger.info("trial %d parameters: %s", trial.number, trial.params)
         result = run_search(run_cfg, run_dir=run_dir, on_epoch=[pruning_callback(trial)])
-        trial.set_user_attr("architecture", result.architecture)
-        if result.arch_string:
-            trial.set_user_attr("arch_string", result.arch_string)
-        trial.set_user_attr(
-            "diagnostics",
-            {
-                k: v
-                for k, v in result.metrics.items()
-                if isinstance(v, (int, float, str)) and not str(k).startswith("entropy:")
-            },
+        record_search(
+            trial,
+            run_dir=result.run_dir,
+            architecture=result.architecture,
+            arch_string=result.arch_string,
+            metrics=result.metrics,
+            seconds=result.seconds,
+            epochs=result.epochs,
         )
-        trial.set_user_attr("search_seconds", result.seconds)
         value = objective_value(config.objective, result, config.objective_options)
         return (value, result.seconds) if config.cost_objective else value
 
@@ -339,6 +342,9 @@ def open_storage(url: str, *, attempts: int = 6) -> Any:
 
     import sqlalchemy.exc
 
+    driver = driver_for_url(url)
+    if driver is not None:
+        try_import(driver, purpose=f"the storage {url.split('://', 1)[0]}://...")
     kwargs: dict[str, Any] = {}
     if not url.startswith("sqlite"):
         kwargs = {"heartbeat_interval": 60, "grace_period": 240}
@@ -353,6 +359,22 @@ def open_storage(url: str, *, attempts: int = 6) -> Any:
             )
             time.sleep(0.2 + random.random())
     raise AssertionError("unreachable")
+
+
+def name_metrics(study: Any, names: list[str]) -> None:
+    """Name the study's objectives (dashboards show them instead of "Objective 0")."""
+    if list(study.metric_names or []) != names:
+        optuna = _import_optuna()
+        with warnings.catch_warnings():  # experimental since Optuna 3.2, stable in use
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
+
+
+def default_storage(config: TuneConfig) -> str:
+    """``sqlite:///<output_dir>/optuna.db`` (absolute), creating the directory."""
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{out.resolve() / 'optuna.db'}"
 
 
 def run_study(
@@ -375,9 +397,7 @@ def run_study(
     """
     optuna = _import_optuna()
     if storage is None:
-        out = Path(config.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        storage = f"sqlite:///{out.resolve() / 'optuna.db'}"
+        storage = default_storage(config)
     multi = config.cost_objective
     study = optuna.create_study(
         study_name=study_name,
@@ -387,6 +407,7 @@ def run_study(
         sampler=make_sampler(config.sampler, multi_objective=multi),
         pruner=make_pruner(config.pruner),
     )
+    name_metrics(study, objective_names(config.objective, cost_objective=config.cost_objective))
     objective = make_objective(config, study_name=study_name)
     from ..search import SearchInterruptedError
 

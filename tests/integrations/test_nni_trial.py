@@ -10,6 +10,7 @@ import yaml
 
 from idarts_plugin.config import ConfigError
 from idarts_plugin.integrations.nni_trial import parameters_to_overrides
+from idarts_plugin.integrations.trials import arch_code
 from tests.conftest import requires_nni
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,7 +80,14 @@ def test_trial_reports_every_epoch_and_one_final(tmp_path: Path, monkeypatch):
     assert len(reports.final) == 1
     final = reports.final[0]
     assert final == outcome.final
-    parse_arch(final["arch"])
+    # Numbers only (every key is a web-UI column and chart axis); the parameters the trial
+    # ran with are in it; the architecture is a short code, the full string in summary.json.
+    assert all(isinstance(v, (int, float)) for v in final.values()), final
+    assert {k: final[f"param:{k}"] for k in params} == params
+    summary = yaml.safe_load((outcome.run_dir / "summary.json").read_text())
+    parse_arch(summary["arch_string"])
+    assert final["arch_code"] == arch_code(summary["arch_string"])
+    assert len(str(final["arch_code"])) == 6
     assert final["default"] == reports.intermediate[-1]["default"]
     assert outcome.run_dir == tmp_path / "trial" / "run"
     saved = yaml.safe_load((outcome.run_dir / "config.yaml").read_text())

@@ -65,11 +65,33 @@ def test_every_supported_type_samples_inside_its_range():
     assert 0.3 < low / len(seen["lu"]) < 0.7
 
 
-def test_results_failures_and_kills_reach_the_study():
+def _fake_run(exp_dir: Path, job: str) -> Path:
+    """What `idarts nni-trial` leaves in a local trial's directory."""
+    import json
+
+    run = exp_dir / "trials" / job / "run"
+    run.mkdir(parents=True)
+    arch = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|"
+    summary = {
+        "architecture": {"cell/0_1": "nor_conv_3x3"},
+        "arch_string": arch,
+        "metrics": {"supernet_val_acc": 0.7, "hg_n_hvp": 3.0, "entropy:e": 0.5},
+        "epochs": 2,
+        "seconds_this_process": 1.5,
+    }
+    (run / "summary.json").write_text(json.dumps(summary))
+    (run / "metrics.csv").write_text("epoch,supernet_val_acc\n0,0.5\n1,0.7\n")
+    return run
+
+
+def test_results_failures_and_kills_reach_the_study(tmp_path, monkeypatch):
+    (tmp_path / "log").mkdir()
+    monkeypatch.setenv("NNI_LOG_DIRECTORY", str(tmp_path / "log"))
+    run = _fake_run(tmp_path, "AbCdE")
     tuner = make_tuner()
     for i in range(5):
         tuner.generate_parameters(i)
-    tuner.receive_trial_result(0, {}, {"default": 0.7, "arch": "|a|"}, trial_job_id="AbCdE")
+    tuner.receive_trial_result(0, {}, {"default": 0.7, "arch_code": 412513}, trial_job_id="AbCdE")
     tuner.receive_trial_result(1, {}, 0.9)
     tuner.trial_end(1, True)
     tuner.trial_end(2, False)  # failed or killed trial
@@ -78,7 +100,12 @@ def test_results_failures_and_kills_reach_the_study():
     states = [t.state.name for t in tuner.study.trials]
     assert states == ["COMPLETE", "COMPLETE", "FAIL", "FAIL", "FAIL"]
     first = tuner.study.trials[0]
-    assert first.value == 0.7 and first.user_attrs["arch"] == "|a|"
+    assert first.value == 0.7 and first.user_attrs["arch_code"] == 412513
+    assert first.user_attrs["arch_string"].startswith("|nor_conv_3x3~0|")
+    assert first.user_attrs["run_dir"] == str(run.resolve())
+    assert first.user_attrs["diagnostics"] == {"supernet_val_acc": 0.7, "hg_n_hvp": 3.0}
+    assert first.intermediate_values == {0: 0.5, 1: 0.7}
+    assert tuner.study.metric_names == ["supernet_val_acc"]
     assert first.user_attrs["nni_trial_job_id"] == "AbCdE"
     assert "non-finite" in tuner.study.trials[3].user_attrs["fail_reason"]
     assert tuner.study.best_value == 0.9

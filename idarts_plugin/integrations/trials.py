@@ -1,0 +1,293 @@
+"""One vocabulary for a search recorded as a trial, shared by ``idarts tune`` and nnictl.
+
+Both Optuna paths (``idarts tune``, :mod:`idarts_plugin.integrations.optuna`, and the
+Optuna-backed NNI tuner, :mod:`idarts_plugin.integrations.nni_tuner`) store a trial the same
+way, through :func:`record_search`:
+
+* **objective names**: the study's metric names (:func:`objective_names`), e.g.
+  ``["supernet_val_acc"]`` or ``["supernet_val_acc", "search_seconds"]``; dashboards show
+  them instead of "Objective 0".
+* **intermediate values**: the objective's per-epoch value (supernet accuracy on the
+  architecture split), step = epoch.
+* **user attributes** (:data:`USER_ATTRS`): ``arch_string`` (NAS-Bench-201 string, DARTS
+  genotype, or the export dict as JSON), ``arch_code`` (a number that fits a table column,
+  :func:`arch_code`), ``architecture`` (NNI's export dict), ``run_dir`` (absolute),
+  ``diagnostics`` (the last epoch's numeric metrics), ``search_seconds``, ``epochs``.
+
+It also holds the sampler seeding both paths use (:class:`TrialSeededSampler`) and what an
+nnictl trial reports as its final result (:func:`nni_final_result`). Nothing here imports
+torch or Optuna at module level.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "USER_ATTRS",
+    "TrialSeededSampler",
+    "arch_code",
+    "nni_final_result",
+    "objective_names",
+    "read_run",
+    "record_search",
+    "seed_for_trial",
+]
+
+_logger = logging.getLogger(__name__)
+
+#: The user attributes every recorded trial has (both paths).
+USER_ATTRS = (
+    "arch_string",
+    "arch_code",
+    "architecture",
+    "run_dir",
+    "diagnostics",
+    "search_seconds",
+    "epochs",
+)
+
+#: NAS-Bench-201's operations in its own order; ``arch_code`` writes op i as digit i + 1.
+NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+_NB201_EDGE = re.compile(r"\|([a-z0-9_]+)~\d+")
+
+
+def objective_names(objective: str, *, cost_objective: bool = False) -> list[str]:
+    """The study's metric names: the objective, and ``search_seconds`` when it is a 2nd one."""
+    return [objective, "search_seconds"] if cost_objective else [objective]
+
+
+def arch_code(arch_string: str | None) -> int | None:
+    """A short number for an architecture that fits a table column (same cell, same code).
+
+    A NAS-Bench-201 cell gets one digit per edge, in the arch string's order, ``1`` = none,
+    ``2`` = skip_connect, ``3`` = nor_conv_1x1, ``4`` = nor_conv_3x3, ``5`` = avg_pool_3x3;
+    any other architecture string gets a 6-digit number from its hash. The full string is in
+    ``arch_string``.
+
+    Example:
+        >>> arch_code("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|")
+        412513
+    """
+    if not arch_string:
+        return None
+    ops = _NB201_EDGE.findall(arch_string)
+    if len(ops) == 6 and all(op in NB201_OPS for op in ops):
+        return int("".join(str(NB201_OPS.index(op) + 1) for op in ops))
+    digest = hashlib.sha1(arch_string.encode("utf-8")).hexdigest()
+    return 100_000 + int(digest[:8], 16) % 900_000
+
+
+def _arch_text(architecture: Mapping[str, Any], arch_string: str | None) -> str:
+    return arch_string or json.dumps(dict(architecture), sort_keys=True, default=str)
+
+
+def _numeric(metrics: Mapping[str, Any]) -> dict[str, float | int]:
+    out: dict[str, float | int] = {}
+    for key, value in metrics.items():
+        if str(key).startswith(("entropy:", "margin:")) or isinstance(value, bool):
+            continue
+        if isinstance(value, (int, float)) and math.isfinite(float(value)):
+            out[str(key)] = value
+    return out
+
+
+def record_search(
+    trial: Any,
+    *,
+    run_dir: str | Path,
+    architecture: Mapping[str, Any],
+    arch_string: str | None,
+    metrics: Mapping[str, Any],
+    seconds: float,
+    epochs: int,
+) -> None:
+    """Store a finished search on an Optuna trial (the attributes of :data:`USER_ATTRS`)."""
+    text = _arch_text(architecture, arch_string)
+    trial.set_user_attr("arch_string", text)
+    trial.set_user_attr("arch_code", arch_code(text))
+    trial.set_user_attr("architecture", dict(architecture))
+    trial.set_user_attr("run_dir", str(Path(run_dir).resolve()))
+    trial.set_user_attr("diagnostics", _numeric(metrics))
+    trial.set_user_attr("search_seconds", round(float(seconds), 3))
+    trial.set_user_attr("epochs", int(epochs))
+
+
+def read_run(run_dir: str | Path, *, metric: str = "supernet_val_acc") -> dict[str, Any] | None:
+    """What a finished run directory says: summary fields and the per-epoch ``metric``.
+
+    Returns:
+        ``None`` when ``run_dir`` has no ``summary.json`` (not finished, or not readable
+        here), else a dict with ``architecture``, ``arch_string``, ``metrics``, ``epochs``,
+        ``seconds`` and ``curve`` (``{epoch: value}``).
+    """
+    path = Path(run_dir)
+    try:
+        summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    curve: dict[int, float] = {}
+    try:
+        with (path / "metrics.csv").open(newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                try:
+                    value = float(row.get(metric) or "nan")
+                    epoch = int(float(row.get("epoch") or "nan"))
+                except ValueError:
+                    continue
+                if math.isfinite(value):
+                    curve[epoch] = value
+    except OSError:
+        pass
+    return {
+        "architecture": summary.get("architecture") or {},
+        "arch_string": summary.get("arch_string"),
+        "metrics": summary.get("metrics") or {},
+        "epochs": int(summary.get("epochs") or 0),
+        "seconds": float(summary.get("seconds_this_process") or 0.0),
+        "curve": curve,
+    }
+
+
+def nni_final_result(
+    value: float,
+    *,
+    parameters: Mapping[str, Any],
+    arch_string: str | None,
+    seconds: float,
+    epochs: int,
+    extra: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
+    """The final result an nnictl trial reports: numbers and the trial's own parameters.
+
+    NNI's web UI makes every key of the final result a table column *and* an axis of the
+    hyper-parameter chart, so no free text goes in: the architecture is ``arch_code`` (the
+    full string is in the trial log, ``run/summary.json`` and the Optuna study). The
+    parameters the trial really ran with are copied in under ``param:<key>`` (numbers and
+    the search space's own choices), so the table shows them even where NNI 3.0 pairs a
+    trial with another trial's parameters.
+    """
+    final: dict[str, Any] = {"default": float(value)}
+    code = arch_code(arch_string)
+    if code is not None:
+        final["arch_code"] = code
+    final["search_seconds"] = round(float(seconds), 3)
+    final["epochs"] = int(epochs)
+    for key, v in (extra or {}).items():
+        final[key] = v
+    for key, v in parameters.items():
+        if isinstance(v, (bool, int, float, str)) and not (
+            isinstance(v, float) and not math.isfinite(v)
+        ):
+            final[f"param:{key}"] = v
+    return final
+
+
+def seed_for_trial(seed: int, number: int) -> int:
+    """The sampler seed of trial ``number`` of a study seeded with ``seed``.
+
+    Example:
+        >>> seed_for_trial(0, 3) == seed_for_trial(0, 3) != seed_for_trial(0, 4)
+        True
+    """
+    digest = hashlib.sha256(f"{int(seed)}:{int(number)}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+class TrialSeededSampler:
+    """Wraps an Optuna sampler so that each trial draws from its own seed.
+
+    A sampler built with ``seed=S`` in every worker would make each worker draw the same
+    sequence: N workers (or a rerun on the same study) replay each other's parameters. Here
+    trial ``n``'s random state is reseeded from ``(S, n)`` (:func:`seed_for_trial`) before it
+    samples; trial numbers are unique in a study, so workers never replay each other, and a
+    single worker on a fresh study is still reproducible. Without a seed the sampler is used
+    as it is (seeded from the OS).
+
+    Args:
+        sampler: the Optuna sampler (built *without* a seed).
+        seed: the study's seed.
+    """
+
+    def __init__(self, sampler: Any, seed: int) -> None:
+        self._inner = sampler
+        self._seed = int(seed)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    @property
+    def inner(self) -> Any:
+        """The wrapped sampler."""
+        return self._inner
+
+    def _reseed(self, number: int) -> None:
+        seed = seed_for_trial(self._seed, number)
+        seen: set[int] = set()
+
+        def visit(obj: Any, depth: int) -> None:
+            if id(obj) in seen or depth > 4:
+                return
+            seen.add(id(obj))
+            rng = getattr(obj, "rng", None) if type(obj).__name__ == "LazyRandomState" else None
+            if rng is not None:
+                rng.seed(seed)
+                return
+            if not type(obj).__module__.startswith("optuna"):
+                return
+            for value in vars(obj).values() if hasattr(obj, "__dict__") else ():
+                visit(value, depth + 1)
+
+        visit(self._inner, 0)
+
+    # Optuna's sampler interface, delegated.
+    def infer_relative_search_space(self, study: Any, trial: Any) -> Any:
+        """Delegated."""
+        return self._inner.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: Any, trial: Any, search_space: Any) -> Any:
+        """Delegated."""
+        return self._inner.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: Any, trial: Any, name: str, dist: Any) -> Any:
+        """Delegated."""
+        return self._inner.sample_independent(study, trial, name, dist)
+
+    def before_trial(self, study: Any, trial: Any) -> None:
+        """Reseed from the trial's number, then let the sampler prepare."""
+        self._reseed(trial.number)
+        self._inner.before_trial(study, trial)
+
+    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+        """Delegated."""
+        self._inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        """Delegated (Optuna calls it for parallel ``n_jobs``)."""
+        self._inner.reseed_rng()
+
+
+def seeded(sampler_factory: Any, spec: Mapping[str, Any]) -> Any:
+    """Build the sampler of ``spec`` without its ``seed`` and wrap it if a seed was given."""
+    opts = dict(spec)
+    seed = opts.pop("seed", None)
+    sampler = sampler_factory(opts)
+    if seed is None:
+        return sampler
+    return _as_base_sampler(TrialSeededSampler(sampler, int(seed)))
+
+
+def _as_base_sampler(wrapper: TrialSeededSampler) -> Any:
+    """Register the wrapper as an ``optuna.samplers.BaseSampler`` (Optuna type-checks it)."""
+    import optuna
+
+    optuna.samplers.BaseSampler.register(TrialSeededSampler)
+    return wrapper
