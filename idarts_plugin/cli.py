@@ -7,6 +7,7 @@ Subcommands::
     idarts evaluate RUN_DIR [--epochs N] [--seeds N]
     idarts tune TUNE.yaml --study NAME [--storage URL] [--n-trials N] [--timeout S]
     idarts lookup ARCH_OR_RUN_DIR [--tables PATH]
+    idarts nni-trial CONFIG.yaml | nni-register | nni-check --config X | nni-create --config X
     idarts methods | spaces
 
 Errors a user can fix (bad config, unknown name, unwritable output, missing data) print one
@@ -45,6 +46,12 @@ def _add_overrides(parser: argparse.ArgumentParser, help_text: str) -> None:
         metavar="KEY=VALUE",
         help=help_text,
     )
+
+
+def _objective_help() -> str:
+    from .objectives import objective_help
+
+    return objective_help()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -94,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     nt.add_argument(
         "--objective",
         default="supernet_val_acc",
-        help="final metric: supernet_val_acc (default) | retrain_acc | nb201_test_acc",
+        help=f"final metric: {_objective_help()}",
     )
     nt.add_argument(
         "--objective-option",
@@ -111,6 +118,19 @@ def _parser() -> argparse.ArgumentParser:
     rg.add_argument(
         "--meta-path", action="store_true", help="only print the path of the registry file"
     )
+
+    cr = sub.add_parser(
+        "nni-create",
+        help="nnictl create, after registering the Optuna-backed tuner the config names",
+    )
+    cr.add_argument("--config", required=True, help="the nnictl experiment config (YAML)")
+    cr.add_argument(
+        "nnictl_args", nargs=argparse.REMAINDER, help="passed on to nnictl create (--port ...)"
+    )
+    ck = sub.add_parser(
+        "nni-check", help="check that the tuner an nnictl config names is registered"
+    )
+    ck.add_argument("--config", required=True, help="the nnictl experiment config (YAML)")
 
     sub.add_parser("methods", help="list hypergradient methods and their options")
     sub.add_parser("spaces", help="list the search spaces found")
@@ -147,7 +167,7 @@ _USER_ERRORS = (
     ("idarts_plugin.config", "ConfigError"),
     ("idarts_plugin.data", "DataError"),
     ("idarts_plugin.outputs", "RunDirError"),
-    ("idarts_plugin.search", "SearchError"),
+    ("idarts_plugin.runtime", "SearchError"),
     ("idarts_plugin.nb201", "NB201Error"),
     ("idarts_plugin.integrations.nni_tuner", "SearchSpaceError"),
 )
@@ -352,6 +372,36 @@ def _cmd_nni_register(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_nni_check(args: argparse.Namespace) -> int:
+    from .integrations.nni_register import TunerNotRegisteredError, check_config
+
+    try:
+        tuner = check_config(args.config)
+    except TunerNotRegisteredError as exc:
+        raise _UsageError(str(exc)) from None
+    print(f"tuner {tuner} is registered" if tuner else "the config uses none of our tuners")
+    return 0
+
+
+def _cmd_nni_create(args: argparse.Namespace) -> int:
+    import shutil
+    import subprocess
+
+    from .integrations.nni_register import TunerNotRegisteredError, check_config, register
+
+    try:
+        check_config(args.config)
+    except TunerNotRegisteredError:
+        for name, where in register():
+            print(f"registered {name} in {where}")
+        check_config(args.config)
+    nnictl = shutil.which("nnictl") or str(Path(sys.executable).with_name("nnictl"))
+    command = [nnictl, "create", "--config", args.config, *args.nnictl_args]
+    print("$ " + " ".join(command))
+    sys.stdout.flush()
+    return subprocess.call(command)
+
+
 def _cmd_methods(_: argparse.Namespace) -> int:
     from .hypergrad import METHODS, method_options
 
@@ -381,6 +431,8 @@ _COMMANDS = {
     "lookup": _cmd_lookup,
     "nni-trial": _cmd_nni_trial,
     "nni-register": _cmd_nni_register,
+    "nni-check": _cmd_nni_check,
+    "nni-create": _cmd_nni_create,
     "methods": _cmd_methods,
     "spaces": _cmd_spaces,
 }

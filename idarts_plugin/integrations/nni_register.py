@@ -16,10 +16,50 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["META_PATH", "register"]
+__all__ = ["META_PATH", "OUR_TUNERS", "TunerNotRegisteredError", "check_config", "register"]
 
 #: The registry file shipped with the package (``nnictl algo register --meta`` reads it).
 META_PATH = Path(__file__).with_name("nni_algorithms.yml")
+
+#: The tuner names :data:`META_PATH` registers.
+OUR_TUNERS = ("OptunaTPE", "OptunaCMAES", "OptunaRandom", "Optuna")
+
+
+class TunerNotRegisteredError(RuntimeError):
+    """An nnictl config names one of our tuners and nnictl does not know it.
+
+    Without this check ``nnictl create`` reports success and the experiment turns ERROR
+    ("Tuner did not connect") about 10 s later; the cause ("Builtin name is not found:
+    optunatpe") is only in the experiment's dispatcher.log.
+    """
+
+
+def check_config(config: str | Path) -> str | None:
+    """The tuner of an nnictl config if it is one of ours, after checking it is registered.
+
+    Returns:
+        The tuner's name, or ``None`` when the config does not use one of ours.
+
+    Raises:
+        TunerNotRegisteredError: the tuner is not registered (the message gives the fix).
+        FileNotFoundError: ``config`` does not exist.
+    """
+    import yaml
+
+    raw = yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}
+    tuner = (raw.get("tuner") or {}).get("name") if isinstance(raw, dict) else None
+    if tuner not in OUR_TUNERS:
+        return None
+    from nni.tools import package_utils
+
+    meta = package_utils.get_algo_meta(tuner)
+    if meta is None:
+        raise TunerNotRegisteredError(
+            f"{config}: tuner {tuner!r} is not registered with nnictl, so the experiment "
+            "would end ERROR ('Tuner did not connect'); run `idarts nni-register` once, or "
+            "start it with `idarts nni-create --config ...`, which registers first"
+        )
+    return str(tuner)
 
 
 def register() -> list[tuple[str, Path]]:

@@ -114,14 +114,21 @@ def _check_space(space: Mapping[str, Any], where: str = "") -> None:
 def trial_run_dir(trial_job_id: str) -> Path | None:
     """The run directory of an nnictl trial (local training service), seen from the tuner.
 
-    The tuner runs with ``NNI_LOG_DIRECTORY=<experiment dir>/log``; a trial's output
-    directory is ``<experiment dir>/trials/<trial id>`` and ``idarts nni-trial`` writes its run
-    to ``run/`` there.
+    The tuner runs with ``NNI_LOG_DIRECTORY=<experiment dir>/log``; NNI 3.0's local training
+    service gives a trial the output directory
+    ``<experiment dir>/environments/<env>/trials/<trial id>`` (older ones:
+    ``<experiment dir>/trials/<trial id>``), and ``idarts nni-trial`` writes its run to
+    ``run/`` there. ``None`` when neither exists (e.g. a remote training service).
     """
     log_dir = os.environ.get("NNI_LOG_DIRECTORY")
     if not log_dir:
         return None
-    return Path(log_dir).parent / "trials" / trial_job_id / "run"
+    root = Path(log_dir).parent
+    found = sorted(root.glob(f"environments/*/trials/{trial_job_id}/run"))
+    if found:
+        return found[0]
+    legacy = root / "trials" / trial_job_id / "run"
+    return legacy if legacy.is_dir() else None
 
 
 def _quantize(value: float, q: float, low: float, high: float) -> float | int:

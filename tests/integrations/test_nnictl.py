@@ -50,6 +50,7 @@ def tiny_config(example: str, **changes: Any) -> dict[str, Any]:
 
 def check_trials(exp: Experiment) -> dict[str, dict[str, Any]]:
     """Both trials succeeded with EPOCHS periodical metrics, one final with an NB201 arch."""
+    from idarts_plugin.integrations.trials import arch_code
     from idarts_plugin.nb201 import parse_arch
 
     status = exp.wait_until_done(timeout=600)
@@ -75,18 +76,31 @@ def check_trials(exp: Experiment) -> dict[str, dict[str, Any]]:
         assert all(0.0 <= p["default"] <= 1.0 for p in periodical)
         value = final[0]
         assert 0.0 <= value["default"] <= 1.0 and value["epochs"] == EPOCHS
-        parse_arch(value["arch"])  # a valid NAS-Bench-201 cell
+        # Numbers only: every key is a web-UI column and an axis of the hyper-parameter chart.
+        # Text only where it is one of the search space's own choices (param:<key>).
+        for key, v in value.items():
+            assert isinstance(v, (int, float)) or key.startswith("param:"), (key, v)
+        assert len(str(value["arch_code"])) == 6  # a NAS-Bench-201 cell, one digit per edge
         assert value["search_seconds"] > 0
         # The run directory lies in the trial's own directory (shown in the web UI's log tab).
-        run_dir = Path(value["run_dir"])
-        assert run_dir.is_relative_to(Path(t["logPath"])), (run_dir, t["logPath"])
+        run_dir = Path(t["logPath"].split(":", 1)[-1]) / "run"
+        if not run_dir.is_dir():
+            run_dir = Path(t["logPath"]) / "run"
         for name in ("architecture.json", "alpha.png", "metrics.csv", "summary.json"):
             assert (run_dir / name).is_file(), name
+        summary = json.loads((run_dir / "summary.json").read_text())
+        parse_arch(summary["arch_string"])
+        assert value["arch_code"] == arch_code(summary["arch_string"])
         params = params_by_id[final_rows[0]["parameter_id"]]
         saved = yaml.safe_load((run_dir / "config.yaml").read_text())
         assert saved["strategy"]["neumann_steps"] == params["strategy.neumann_steps"]
         assert saved["strategy"]["inner_steps"] == params["strategy.inner_steps"]
         assert saved["optimizer"]["lr"] == pytest.approx(params["optimizer.lr"])
+        # ... and the final result carries them, so the web UI shows the truth.
+        assert {k: value[f"param:{k}"] for k in params} == params
+        assert value["param:strategy.neumann_steps"] == saved["strategy"]["neumann_steps"]
+        assert value["param:strategy.inner_steps"] == saved["strategy"]["inner_steps"]
+        value = {**value, "_config": saved}
         finals[t["trialJobId"]] = value
     return finals
 
@@ -108,18 +122,28 @@ def _check_web_ui(exp: Experiment, finals: dict[str, dict[str, Any]], profile: P
     with headless_chromium(profile) as page:
         page.goto(f"{exp.url}/detail")
         page.wait_for_text(r"SUCCEEDED[\s\S]*SUCCEEDED")
-        # What a user does to see the architecture: "Add/Remove columns" -> "arch (metric)".
+        # What a user does to see the architecture and the parameters a trial ran with:
+        # "Add/Remove columns" -> tick the metric columns -> "Save".
         page.click_text("Add/Remove columns")
-        page.wait_for_text("arch \\(metric\\)")
-        page.click_text("arch (metric)")
+        page.wait_for_text("arch_code \\(metric\\)")
+        shown_keys = ("arch_code", "param:strategy.neumann_steps", "param:strategy.inner_steps")
+        for key in shown_keys:
+            page.click_text(f"{key} (metric)")
         page.click_text("Save")
-        arches = [v["arch"] for v in finals.values()]
-        text = page.wait_for_text("|".join(map(_re_escape, arches)))
+        page.wait_for_text("|".join(str(v["arch_code"]) for v in finals.values()))
+        rows = page.evaluate(
+            "Array.from(document.querySelectorAll('.ms-DetailsRow')).map(r => r.innerText)"
+        )
         for trial_id, value in finals.items():
-            assert trial_id in text
-            assert value["arch"] in text, f"{value['arch']} not on the page:\n{text}"
+            (row,) = [r for r in rows if trial_id in r]
+            cells = [c.strip() for c in row.split("\n") if c.strip()]
+            saved = value["_config"]
+            # The values on screen are the ones in this trial's run/config.yaml.
+            for key in ("neumann_steps", "inner_steps"):
+                assert str(saved["strategy"][key]) in cells, (key, saved["strategy"], cells)
+            assert str(value["arch_code"]) in cells, (value["arch_code"], cells)
             shown = f"{value['default']:.6f}".rstrip("0")[:6]  # the UI rounds the metric
-            assert shown in text, f"final metric {value['default']} ({shown}) not shown:\n{text}"
+            assert shown in row, f"final metric {value['default']} ({shown}) not shown:\n{row}"
 
 
 def _re_escape(s: str) -> str:
@@ -151,7 +175,8 @@ def test_nnictl_with_the_optuna_tuner(tmp_path: Path) -> None:
     trials = study.trials
     assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"], trials
     assert sorted(t.value for t in trials) == sorted(v["default"] for v in finals.values())
-    assert {t.user_attrs["arch"] for t in trials} == {v["arch"] for v in finals.values()}
+    assert {t.user_attrs["arch_code"] for t in trials} == {v["arch_code"] for v in finals.values()}
+    assert all(t.intermediate_values for t in trials)  # read from each trial's run directory
     assert {t.user_attrs["nni_trial_job_id"] for t in trials} == set(finals)
     # The sampled parameters are the ones the trials ran with.
     for t in trials:
