@@ -498,6 +498,7 @@ def random_crop_flip(x: Tensor, pad: int) -> Tensor:
     Crop offsets and flips come from torch's global generator (seed it for repeatable runs).
 
     Example:
+        >>> import torch
         >>> random_crop_flip(torch.ones(2, 1, 4, 4), 1).shape
         torch.Size([2, 1, 4, 4])
     """

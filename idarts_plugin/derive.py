@@ -29,16 +29,19 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "ARC_TRAVEL",
     "DECIDED_MARGIN",
     "DERIVATIONS",
     "EdgeDecision",
+    "SpaceKind",
     "Verdict",
     "arc_learning_rate_for_budget",
+    "decision_record",
     "derive",
+    "describe_architecture",
     "edge_decisions",
     "effective_nb201",
     "verdict",
@@ -291,3 +294,87 @@ def effective_nb201(
     }
     dead = [n for n in nodes[1:-1] if n not in live or n not in useful]
     return effective, dead
+
+
+# --------------------------------------------------------------------------------------------
+# The architecture in its space's notation, and the record of the decision.
+# --------------------------------------------------------------------------------------------
+
+
+class SpaceKind(Protocol):
+    """What these functions need of a search space: its ``kind``."""
+
+    @property
+    def kind(self) -> str:
+        """``nas-bench-201``, ``darts`` or ``cell``."""
+        ...
+
+
+def decision_record(
+    space: SpaceKind, probs: dict[str, dict[str, float]], export: dict[str, Any]
+) -> dict[str, Any]:
+    """Per-edge confidence, the verdict and (NAS-Bench-201) the effective cell, for summaries.
+
+    Args:
+        space: the search space (its ``kind``).
+        probs: softmax(α) per label.
+        export: the derived architecture (NNI's export dict).
+    """
+    edges = edge_decisions(probs)
+    record: dict[str, Any] = {
+        "verdict": verdict(probs).as_dict(),
+        "edges": {
+            label: {"top": e.top, "top_prob": e.top_prob, "margin": e.margin, "entropy": e.entropy}
+            for label, e in edges.items()
+        },
+    }
+    if space.kind == "nas-bench-201":
+        from .nb201 import format_arch, parse_arch
+
+        arch = describe_architecture(space, export)
+        if arch is not None:
+            eff, dead = effective_nb201(parse_arch(arch))
+            record["effective_arch"] = format_arch(eff)
+            record["dead_nodes"] = dead
+    return record
+
+
+def describe_architecture(space: SpaceKind, export: Mapping[str, Any]) -> str | None:
+    """The architecture as users of that space write it (NB201 string, DARTS genotype).
+
+    Args:
+        space: the search space (a :class:`~idarts_plugin.spaces.SpaceSpec`; its ``kind``).
+        export: NNI's export dict of that space.
+
+    Returns:
+        The NAS-Bench-201 arch string, DARTS' genotype, or ``None`` (generic spaces).
+    """
+    if space.kind == "nas-bench-201":
+        from .nb201 import arch_from_nni
+
+        return arch_from_nni(export)
+    if space.kind == "darts":
+        return _darts_genotype(export)
+    return None
+
+
+def _darts_genotype(export: Mapping[str, Any]) -> str:
+    """DARTS' genotype notation from NNI's export of its hub DARTS space.
+
+    NNI names node ``n``'s k-th op ``{cell}/op_{n}_{k}`` and its input ``{cell}/input_{n}_{k}``
+    (a one-element list).
+    """
+    parts = []
+    for cell in ("normal", "reduce"):
+        edges = []
+        node = 2
+        while f"{cell}/op_{node}_0" in export:
+            k = 0
+            while f"{cell}/op_{node}_{k}" in export:
+                src = export.get(f"{cell}/input_{node}_{k}")
+                src = src[0] if isinstance(src, list) and len(src) == 1 else src
+                edges.append(f"({export[f'{cell}/op_{node}_{k}']!r}, {src})")
+                k += 1
+            node += 1
+        parts.append(f"{cell}=[{', '.join(edges)}], {cell}_concat=range(2, {node})")
+    return f"Genotype({', '.join(parts)})"

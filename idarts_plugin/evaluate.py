@@ -6,8 +6,9 @@ data set's conventional augmentation when ``data.augment`` is on) on the whole t
 (both search halves), and reports test accuracy (mean ± std over seeds), parameter count and
 FLOPs, written to ``RUN_DIR/evaluation.json``.
 
-FLOPs are counted as multiply-accumulates of ``Conv2d`` and ``Linear`` layers for one input
-image (the convention of the DARTS and NAS-Bench-201 papers, which call them FLOPs).
+FLOPs are counted as multiply-accumulates of every matrix-multiply-like op for one input image
+(torch's ``FlopCounterMode``, halved: the convention of the DARTS and NAS-Bench-201 papers,
+which call multiply-accumulates FLOPs); see :func:`count_flops`.
 
 Example:
     >>> report = evaluate_run("runs/my-search", epochs=20, seeds=2)  # doctest: +SKIP
@@ -33,8 +34,9 @@ from torch.utils.data import ConcatDataset, DataLoader
 
 from . import outputs
 from .config import RunConfig, load_config
-from .data import augmenter
+from .data import SearchData, augmenter
 from .runtime import SearchError, prepare_data, torch_device
+from .spaces import load_space
 
 __all__ = [
     "EvaluationReport",
@@ -58,7 +60,7 @@ class EvaluationReport:
         test_acc_mean: their mean.
         test_acc_std: their sample standard deviation (0 for one seed).
         params: trainable parameters of the derived network.
-        flops: multiply-accumulates of Conv2d/Linear layers for one input.
+        flops: multiply-accumulates for one input (see :func:`count_flops`).
         epochs: training epochs per seed.
         seconds: wall time.
     """
@@ -79,7 +81,16 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """Multiply-accumulates of ``Conv2d`` and ``Linear`` layers for one input of ``input_shape``.
+    """Multiply-accumulates of one forward pass on one input of ``input_shape``.
+
+    Counted by torch's :class:`~torch.utils.flop_counter.FlopCounterMode`, which covers every
+    matrix-multiply-like op (convolutions, linear layers, ``matmul``/``bmm``, attention), not
+    only ``Conv2d`` and ``Linear`` modules. Convention: FlopCounterMode counts a multiply-add as
+    2 FLOPs; this returns half of its total, i.e. multiply-accumulates (MACs), which is what the
+    DARTS and NAS-Bench-201 papers report as "FLOPs". A convolution with ``C_in`` inputs,
+    ``C_out`` outputs, a ``k × k`` kernel, ``g`` groups and an ``H × W`` output counts
+    ``C_in/g · C_out · k² · H · W``; a linear layer ``in · out``. Element-wise ops (bias,
+    normalisation, activations, pooling) count nothing.
 
     Args:
         model: the network (evaluated once in eval mode, without gradients).
@@ -89,50 +100,32 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
         >>> count_flops(nn.Conv2d(3, 8, 3, padding=1, bias=False), (3, 4, 4))  # 4*4*8 * 3*3*3
         3456
     """
-    total = 0
+    from torch.utils.flop_counter import FlopCounterMode
 
-    def conv_hook(m: nn.Module, _inp: Any, out: Tensor) -> None:
-        nonlocal total
-        assert isinstance(m, nn.Conv2d)
-        k = m.kernel_size[0] * m.kernel_size[1] * (m.in_channels // m.groups)
-        total += out[0].numel() * k
-
-    def linear_hook(m: nn.Module, _inp: Any, out: Tensor) -> None:
-        nonlocal total
-        assert isinstance(m, nn.Linear)
-        total += out[0].numel() * m.in_features
-
-    handles = []
-    for mod in model.modules():
-        if isinstance(mod, nn.Conv2d):
-            handles.append(mod.register_forward_hook(conv_hook))
-        elif isinstance(mod, nn.Linear):
-            handles.append(mod.register_forward_hook(linear_hook))
     was_training = model.training
     model.eval()
     try:
         param = next(model.parameters(), None)
         dtype = param.dtype if param is not None else torch.float32
         device = param.device if param is not None else torch.device("cpu")
-        with torch.no_grad():
+        counter = FlopCounterMode(display=False)
+        with torch.no_grad(), counter:
             model(torch.zeros(1, *input_shape, dtype=dtype, device=device))
     finally:
         model.train(was_training)
-        for h in handles:
-            h.remove()
-    return total
+    return int(counter.get_total_flops()) // 2
 
 
 def freeze_architecture(
     config: RunConfig, architecture: Mapping[str, Any], *, num_classes: int, in_channels: int
 ) -> nn.Module:
-    """Build the run's model space and freeze it at ``architecture`` (a plain ``nn.Module``)."""
-    from .spaces import build_space, load_space
+    """Build the run's model space and freeze it at ``architecture`` (a plain ``nn.Module``).
 
-    spec = load_space(config.space)
-    space = build_space(spec, num_classes=num_classes, in_channels=in_channels)
-    frozen = space.freeze(dict(architecture))  # type: ignore[operator]
-    return frozen
+    See :func:`idarts_plugin.nni_adapter.freeze_architecture` (this loads NNI on first call).
+    """
+    from .nni_adapter import freeze_architecture as freeze
+
+    return freeze(config, architecture, num_classes=num_classes, in_channels=in_channels)
 
 
 def train_from_scratch(
@@ -212,9 +205,43 @@ def evaluate_run(
         overrides: ``section.key=value`` overrides of the run's config (e.g. ``data.root=...``).
         lr: initial learning rate (default: the search's ``optimizer.lr``).
     """
-    from .spaces import load_space
-
     run = Path(run_dir)
+    cfg, record = _read_run(run, overrides, epochs=epochs, seeds=seeds)
+    architecture = record["nni"]
+    spec = load_space(cfg.space)
+    data = prepare_data(cfg, spec)
+    start = time.perf_counter()
+    accs, params, flops = _retrain_seeds(cfg, architecture, data, epochs=epochs, seeds=seeds, lr=lr)
+    arch = record.get("arch_string") or json.dumps(architecture, sort_keys=True)
+    report = EvaluationReport(
+        arch=arch,
+        test_accs=tuple(accs),
+        test_acc_mean=statistics.fmean(accs),
+        test_acc_std=statistics.stdev(accs) if len(accs) > 1 else 0.0,
+        params=params,
+        flops=flops,
+        epochs=epochs,
+        seconds=time.perf_counter() - start,
+    )
+    outputs.write_json(run / "evaluation.json", dataclasses.asdict(report))
+    if spec.kind in ("nas-bench-201", "cell"):
+        try:
+            outputs.plot_cell(
+                architecture, run / "cell.png", title=arch if spec.kind == "nas-bench-201" else None
+            )
+        except Exception as exc:  # a plot must never lose an evaluation
+            _logger.warning("could not plot the cell: %s", exc)
+    return report
+
+
+def _read_run(
+    run: Path, overrides: tuple[str, ...], *, epochs: int, seeds: int
+) -> tuple[RunConfig, dict[str, Any]]:
+    """The run's config (with overrides) and ``architecture.json``, after checking the request.
+
+    Raises:
+        SearchError: not a run directory, or fewer than one seed or epoch.
+    """
     arch_file = run / "architecture.json"
     if not (run / "config.yaml").is_file() or not arch_file.is_file():
         raise SearchError(
@@ -226,14 +253,22 @@ def evaluate_run(
     if epochs < 1:
         raise SearchError(f"--epochs must be >= 1, got {epochs}")
     cfg = load_config(run / "config.yaml", overrides)
-    record = json.loads(arch_file.read_text())
-    architecture = record["nni"]
-    spec = load_space(cfg.space)
-    data = prepare_data(cfg, spec)
+    return cfg, json.loads(arch_file.read_text())
+
+
+def _retrain_seeds(
+    cfg: RunConfig,
+    architecture: Mapping[str, Any],
+    data: SearchData,
+    *,
+    epochs: int,
+    seeds: int,
+    lr: float | None,
+) -> tuple[list[float], int, int]:
+    """Test accuracy of each seed's retraining, and the first model's parameters and FLOPs."""
     train_set: ConcatDataset[Any] = ConcatDataset([data.weight_train, data.arch_val])
     device = torch_device(cfg.trainer.device)
     augment = augmenter(data.name, cfg.data.augment)
-    start = time.perf_counter()
     accs = []
     params = flops = 0
     for k in range(seeds):
@@ -261,23 +296,4 @@ def evaluate_run(
         )
         accs.append(acc)
         _logger.info("seed %d: test accuracy %.4f", seed, acc)
-    arch = record.get("arch_string") or json.dumps(architecture, sort_keys=True)
-    report = EvaluationReport(
-        arch=arch,
-        test_accs=tuple(accs),
-        test_acc_mean=statistics.fmean(accs),
-        test_acc_std=statistics.stdev(accs) if len(accs) > 1 else 0.0,
-        params=params,
-        flops=flops,
-        epochs=epochs,
-        seconds=time.perf_counter() - start,
-    )
-    outputs.write_json(run / "evaluation.json", dataclasses.asdict(report))
-    if spec.kind in ("nas-bench-201", "cell"):
-        try:
-            outputs.plot_cell(
-                architecture, run / "cell.png", title=arch if spec.kind == "nas-bench-201" else None
-            )
-        except Exception as exc:  # a plot must never lose an evaluation
-            _logger.warning("could not plot the cell: %s", exc)
-    return report
+    return accs, params, flops

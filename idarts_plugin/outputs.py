@@ -31,6 +31,8 @@ from typing import Any
 from .spaces import PARAMETER_FREE_OPS
 
 __all__ = [
+    "CHECKPOINT",
+    "PREVIOUS_CHECKPOINT",
     "RunDirError",
     "alpha_entropy",
     "atomic_write_bytes",
@@ -43,6 +45,13 @@ __all__ = [
     "truncate_epochs",
     "write_csv_rows",
 ]
+
+
+CHECKPOINT = "checkpoints/last.ckpt"
+"""The last complete epoch's checkpoint, relative to the run directory."""
+
+PREVIOUS_CHECKPOINT = "checkpoints/previous.ckpt"
+"""The checkpoint before it (what ``--resume`` falls back to when the last is damaged)."""
 
 
 class RunDirError(OSError):
@@ -163,6 +172,17 @@ def parameter_free_share(export: Mapping[str, Any]) -> float | None:
     return sum(1 for v in ops if v in PARAMETER_FREE_OPS or "pool" in v or "skip" in v) / len(ops)
 
 
+def _save_png(fig: Any, path: Path, *, dpi: int) -> None:
+    """Lay out, render and atomically write a matplotlib figure as PNG, then close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def plot_alpha_history(rows: Sequence[Mapping[str, Any]], path: Path) -> bool:
     """Plot softmax(α) per epoch, one panel per label; returns False if nothing to plot.
 
@@ -199,22 +219,12 @@ def plot_alpha_history(rows: Sequence[Mapping[str, Any]], path: Path) -> bool:
         ax.legend(fontsize=6, loc="upper left")
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    _save_png(fig, path, dpi=90)
     return True
 
 
-def plot_cell(
-    architecture: Mapping[str, Any], path: Path, *, prefix: str = "cell", title: str | None = None
-) -> bool:
-    """Draw a DAG cell whose edges are labelled ``{prefix}/{i}_{j}`` → op, as a PNG.
-
-    Edges whose op is ``none`` are left out (they carry nothing). Returns False when the
-    architecture has no such edges.
-    """
+def _cell_edges(architecture: Mapping[str, Any], prefix: str) -> list[tuple[int, int, str]]:
+    """``(i, j, op)`` of every ``{prefix}/{i}_{j}`` key whose value is an op name."""
     edges: list[tuple[int, int, str]] = []
     for key, op in architecture.items():
         if not key.startswith(prefix + "/") or not isinstance(op, str):
@@ -225,6 +235,18 @@ def plot_cell(
         except ValueError:
             continue
         edges.append((i, j, op))
+    return edges
+
+
+def plot_cell(
+    architecture: Mapping[str, Any], path: Path, *, prefix: str = "cell", title: str | None = None
+) -> bool:
+    """Draw a DAG cell whose edges are labelled ``{prefix}/{i}_{j}`` → op, as a PNG.
+
+    Edges whose op is ``none`` are left out (they carry nothing). Returns False when the
+    architecture has no such edges.
+    """
+    edges = _cell_edges(architecture, prefix)
     if not edges:
         return False
     import matplotlib
@@ -279,11 +301,7 @@ def plot_cell(
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    _save_png(fig, path, dpi=110)
     return True
 
 

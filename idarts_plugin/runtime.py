@@ -13,12 +13,12 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
-import torch
-
-from .config import RunConfig
-from .data import SearchData, load_search_data
-from .spaces import SpaceSpec
+if TYPE_CHECKING:  # importing this module (for SearchError) loads no torch
+    from .config import RunConfig
+    from .data import SearchData
+    from .spaces import SpaceSpec
 
 __all__ = ["SearchError", "prepare_data", "resolve_device", "torch_device"]
 
@@ -36,6 +36,8 @@ def resolve_device(device: str) -> tuple[str, list[int] | int]:
     Raises:
         SearchError: CUDA was asked for and is not available.
     """
+    import torch
+
     if device == "auto":
         return ("gpu", 1) if torch.cuda.is_available() else ("cpu", 1)
     if device == "cpu":
@@ -72,6 +74,8 @@ def prepare_data(cfg: RunConfig, spec: SpaceSpec) -> SearchData:
         cfg: the run config (its ``data`` section and ``trainer.seed``).
         spec: the resolved search space.
     """
+    from .data import load_search_data
+
     data_cfg = cfg.data
     if data_cfg.channels is None and spec.in_channels is not None:
         data_cfg = dataclasses.replace(data_cfg, channels=spec.in_channels)

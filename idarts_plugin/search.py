@@ -33,8 +33,11 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from . import outputs
 from .config import RunConfig, StrategyConfig, load_config
+from .data import SearchData
+from .derive import decision_record, describe_architecture
+from .outputs import CHECKPOINT, PREVIOUS_CHECKPOINT
 from .runtime import SearchError, prepare_data, resolve_device
-from .spaces import SpaceSpec, build_space, load_space
+from .spaces import SpaceSpec, load_space
 
 __all__ = [
     "SearchError",
@@ -46,8 +49,6 @@ __all__ = [
 ]
 
 _logger = logging.getLogger(__name__)
-
-CHECKPOINT = "checkpoints/last.ckpt"
 
 
 class SearchInterruptedError(SearchError):
@@ -233,34 +234,6 @@ def _loader(
     )
 
 
-def _training_module(cfg: RunConfig, num_classes: int) -> Any:
-    """NNI's classification module with DARTS' weight recipe (SGD + cosine)."""
-    from nni.nas.evaluator.pytorch.lightning import ClassificationModule
-
-    opt = cfg.optimizer
-    epochs = cfg.trainer.epochs
-
-    class SearchModule(ClassificationModule):
-        def configure_optimizers(self) -> Any:
-            sgd = torch.optim.SGD(
-                self.parameters(), lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay
-            )
-            cosine = torch.optim.lr_scheduler.CosineAnnealingLR(
-                sgd, T_max=epochs, eta_min=opt.lr_min
-            )
-            return {"optimizer": sgd, "lr_scheduler": {"scheduler": cosine, "interval": "epoch"}}
-
-        def _final_report(self) -> None:
-            """Report nothing to NNI: the nnictl integration reports once, itself."""
-
-        def on_validation_epoch_end(self) -> None:
-            """No NNI intermediate reports from inside the module (see above)."""
-
-    return SearchModule(
-        num_classes=num_classes, learning_rate=opt.lr, weight_decay=opt.weight_decay
-    )
-
-
 def resolve_warmup_epochs(cfg: RunConfig) -> int:
     """``strategy.warmup_epochs`` as a number (``auto``: a sixth of the epochs)."""
     if cfg.strategy.warmup_epochs == "auto":
@@ -356,266 +329,9 @@ def build_strategy(
     )
 
 
-def derived_export(pl_module: Any, rule: str) -> dict[str, Any]:
-    """NNI's export with each op label chosen by the derivation rule ``rule``.
-
-    ``argmax`` is NNI's own export; ``exclude_none`` replaces the op labels (string choices)
-    with the most probable op other than ``none``; input choices stay as NNI exports them.
-    """
-    export = dict(pl_module.export())
-    if rule == "argmax":
-        return export
-    from .derive import derive
-
-    chosen = derive(pl_module.export_probs(), rule)
-    for label, value in export.items():
-        if isinstance(value, str) and label in chosen:
-            export[label] = chosen[label]
-    return export
-
-
-def decision_record(
-    space: SpaceSpec, probs: dict[str, dict[str, float]], export: dict[str, Any]
-) -> dict[str, Any]:
-    """Per-edge confidence, the verdict and (NAS-Bench-201) the effective cell, for summaries."""
-    from .derive import edge_decisions, effective_nb201, verdict
-
-    edges = edge_decisions(probs)
-    record: dict[str, Any] = {
-        "verdict": verdict(probs).as_dict(),
-        "edges": {
-            label: {"top": e.top, "top_prob": e.top_prob, "margin": e.margin, "entropy": e.entropy}
-            for label, e in edges.items()
-        },
-    }
-    if space.kind == "nas-bench-201":
-        from .nb201 import format_arch, parse_arch
-
-        arch = describe_architecture(space, export)
-        if arch is not None:
-            eff, dead = effective_nb201(parse_arch(arch))
-            record["effective_arch"] = format_arch(eff)
-            record["dead_nodes"] = dead
-    return record
-
-
-def describe_architecture(space: SpaceSpec, export: dict[str, Any]) -> str | None:
-    """The architecture as users of that space write it (NB201 string, DARTS genotype)."""
-    if space.kind == "nas-bench-201":
-        from .nb201 import arch_from_nni
-
-        return arch_from_nni(export)
-    if space.kind == "darts":
-        return _darts_genotype(export)
-    return None
-
-
-def _darts_genotype(export: dict[str, Any]) -> str:
-    """DARTS' genotype notation from NNI's export of its hub DARTS space.
-
-    NNI names node ``n``'s k-th op ``{cell}/op_{n}_{k}`` and its input ``{cell}/input_{n}_{k}``
-    (a one-element list).
-    """
-    parts = []
-    for cell in ("normal", "reduce"):
-        edges = []
-        node = 2
-        while f"{cell}/op_{node}_0" in export:
-            k = 0
-            while f"{cell}/op_{node}_{k}" in export:
-                src = export.get(f"{cell}/input_{node}_{k}")
-                src = src[0] if isinstance(src, list) and len(src) == 1 else src
-                edges.append(f"({export[f'{cell}/op_{node}_{k}']!r}, {src})")
-                k += 1
-            node += 1
-        parts.append(f"{cell}=[{', '.join(edges)}], {cell}_concat=range(2, {node})")
-    return f"Genotype({', '.join(parts)})"
-
-
 # --------------------------------------------------------------------------------------------
-# The recorder: metrics, α history, architecture and checkpoints after every epoch.
+# Resuming.
 # --------------------------------------------------------------------------------------------
-
-
-def _make_recorder(
-    run_dir: Path,
-    space: SpaceSpec,
-    arch_loader: DataLoader[Any],
-    start_rows: tuple[list[dict[str, Any]], list[dict[str, Any]]],
-    on_epoch: Sequence[Callable[[int, dict[str, Any]], None]],
-    derive_rule: str = "argmax",
-    guard: _SignalGuard | None = None,
-) -> Any:
-    import pytorch_lightning as pl
-
-    from .derive import DECIDED_MARGIN, edge_decisions
-
-    class RunRecorder(pl.Callback):
-        def __init__(self) -> None:
-            self.metrics_rows, self.alpha_rows = start_rows
-            self.diags: list[dict[str, float]] = []
-            self.seen_steps = 0
-            self.epoch_start = time.perf_counter()
-            self.skipped_before = (0, 0)
-
-        def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
-            self.diags = []
-            self.epoch_start = time.perf_counter()
-
-        def on_train_batch_end(
-            self, trainer: pl.Trainer, pl_module: Any, outputs_: Any, batch: Any, batch_idx: int
-        ) -> None:
-            loss = outputs_.get("loss") if isinstance(outputs_, dict) else outputs_
-            skips = hasattr(pl_module, "nonfinite_in_a_row")  # it skips such steps itself
-            if (
-                not skips
-                and isinstance(loss, torch.Tensor)
-                and not bool(torch.isfinite(loss).all())
-            ):
-                raise SearchError(
-                    f"the training loss became non-finite at epoch {trainer.current_epoch}, "
-                    f"batch {batch_idx}; lower optimizer.lr or set strategy.gradient_clip_val "
-                    f"(the last complete epoch is kept in {CHECKPOINT})"
-                )
-            steps = getattr(pl_module, "arch_steps", 0)
-            diag = getattr(pl_module, "last_diagnostics", None)
-            if diag is not None and steps != self.seen_steps:
-                self.seen_steps = steps
-                self.diags.append(diag.scalars())
-            if guard is not None and guard.signum is not None:
-                trainer.should_stop = True  # a step boundary: stop here
-
-        def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
-            if guard is not None and guard.signum is not None:
-                return  # an interrupted epoch is not complete: nothing recorded or saved
-            epoch = trainer.current_epoch
-            probs = pl_module.export_probs()
-            export = derived_export(pl_module, derive_rule)
-            row: dict[str, Any] = {
-                "epoch": epoch,
-                "seconds": time.perf_counter() - self.epoch_start,
-            }
-            cm = trainer.callback_metrics
-            for key in ("train_loss", "train_acc"):
-                if key in cm:
-                    row[key] = float(cm[key])
-            if self.diags:
-                row["val_loss"] = sum(d["val_loss"] for d in self.diags) / len(self.diags)
-            row["supernet_val_acc"] = _accuracy(pl_module, arch_loader)
-            entropies = outputs.alpha_entropy(probs)
-            if entropies:
-                row["alpha_entropy_mean"] = sum(entropies.values()) / len(entropies)
-                row["alpha_entropy_min"] = min(entropies.values())
-            decisions = edge_decisions(probs)
-            if decisions:
-                margins = [d.margin for d in decisions.values()]
-                row["alpha_margin_min"] = min(margins)
-                row["decided_edges"] = sum(1 for m in margins if m >= DECIDED_MARGIN)
-            share = outputs.parameter_free_share(export)
-            if share is not None:
-                row["param_free_share"] = share
-            for key in (
-                "direct_norm",
-                "implicit_norm",
-                "hypergrad_norm",
-                "n_hvp",
-                "step_size",
-                "step_curvature",
-            ):
-                vals = [d[key] for d in self.diags if key in d]
-                if vals:
-                    row[f"hg_{key}"] = sum(vals) / len(vals)
-            curv = [d["step_curvature"] for d in self.diags if "step_curvature" in d]
-            if curv:
-                row["hg_step_curvature_max"] = max(curv)
-            if self.diags:
-                growing = int(sum(d.get("growing", 0.0) for d in self.diags))
-                row["hg_growing_steps"] = growing
-                if growing:
-                    _logger.warning(
-                        "epoch %d: the Neumann series grew in %d of %d architecture steps "
-                        "(γ·λ̂ ≥ 2 or negative curvature on the step's minibatch: it amplified "
-                        "those directions); set strategy.neumann_lr=safe or lower it",
-                        epoch,
-                        growing,
-                        len(self.diags),
-                    )
-                row["hg_diverged_steps"] = sum(d.get("diverged", 0.0) for d in self.diags)
-                row["hg_nonfinite_steps"] = sum(1 - d.get("finite", 1.0) for d in self.diags)
-            if hasattr(pl_module, "skipped_weight_steps"):
-                w_total = int(pl_module.skipped_weight_steps)
-                a_total = int(pl_module.skipped_arch_steps)
-                row["skipped_weight_steps"] = w_total - self.skipped_before[0]
-                row["skipped_arch_steps"] = a_total - self.skipped_before[1]
-                self.skipped_before = (w_total, a_total)
-            if trainer.world_size > 1:
-                row["alpha_rank_max_diff"] = _alpha_rank_spread(pl_module)
-                if row["alpha_rank_max_diff"] > 0:
-                    _logger.error(
-                        "α differs between ranks by %.3g after epoch %d",
-                        row["alpha_rank_max_diff"],
-                        epoch,
-                    )
-            row["arch"] = describe_architecture(space, export) or ""
-            for label, value in entropies.items():
-                row[f"entropy:{label}"] = value
-            for label, d in decisions.items():
-                row[f"margin:{label}"] = d.margin
-            self.metrics_rows.append(row)
-            alpha_row: dict[str, Any] = {"epoch": epoch}
-            for label, dist in probs.items():
-                for choice, p in dist.items():
-                    alpha_row[f"{label}:{choice}"] = float(p)
-            self.alpha_rows.append(alpha_row)
-
-            if trainer.is_global_zero:
-                outputs.write_csv_rows(run_dir / "metrics.csv", self.metrics_rows)
-                outputs.write_csv_rows(run_dir / "alpha_history.csv", self.alpha_rows)
-                try:
-                    outputs.plot_alpha_history(self.alpha_rows, run_dir / "alpha.png")
-                except Exception as exc:  # a plot must never stop a search
-                    _logger.warning("could not plot α history: %s", exc)
-                outputs.write_json(
-                    run_dir / "architecture.json",
-                    {
-                        "epoch": epoch,
-                        "nni": export,
-                        "arch_string": row["arch"] or None,
-                        "derivation": derive_rule,
-                        "probs": probs,
-                    },
-                )
-                if trainer.logger is not None:
-                    scalars = {
-                        f"epoch/{k}": v for k, v in row.items() if isinstance(v, (int, float))
-                    }
-                    trainer.logger.log_metrics(scalars, step=trainer.global_step)
-            _save_checkpoint(trainer, run_dir / CHECKPOINT)  # every rank: it has a barrier
-            if trainer.is_global_zero:
-                for hook in on_epoch:
-                    hook(epoch, row)
-
-    return RunRecorder()
-
-
-PREVIOUS_CHECKPOINT = "checkpoints/previous.ckpt"
-
-
-def _save_checkpoint(trainer: Any, path: Path) -> None:
-    """Write the checkpoint atomically, keeping the one before it as ``previous.ckpt``.
-
-    Rank 0 writes; every rank must call this.
-    """
-    tmp = path.with_name(f".{path.name}.tmp")
-    if trainer.is_global_zero:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    trainer.save_checkpoint(str(tmp))  # Lightning: rank 0 writes, then all ranks meet
-    if trainer.is_global_zero:
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        if path.exists():
-            os.replace(path, path.with_name(Path(PREVIOUS_CHECKPOINT).name))
-        os.replace(tmp, path)
 
 
 def _load_resume_state(run_path: Path) -> tuple[Path, dict[str, Any]]:
@@ -652,64 +368,8 @@ def _load_resume_state(run_path: Path) -> tuple[Path, dict[str, Any]]:
     )
 
 
-@torch.no_grad()
-def _alpha_rank_spread(pl_module: Any) -> float:
-    """Largest difference of any α entry between data-parallel ranks (a collective)."""
-    import torch.distributed as dist
-
-    alphas = [p.detach().reshape(-1) for p in pl_module.arch_parameters()]
-    flat = torch.cat(alphas).float() if alphas else torch.zeros(1)
-    high, low = flat.clone(), flat.clone()
-    dist.all_reduce(high, op=dist.ReduceOp.MAX)
-    dist.all_reduce(low, op=dist.ReduceOp.MIN)
-    return float((high - low).max())
-
-
-@torch.no_grad()
-def _accuracy(pl_module: Any, loader: DataLoader[Any]) -> float:
-    """Supernet accuracy (softmax-mixed ops, BN in eval mode) on the architecture half."""
-    model = pl_module.training_module.model
-    was_training = model.training
-    model.eval()
-    correct = total = 0
-    device = next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
-    try:
-        for x, y in loader:
-            out = model(x.to(device=device, dtype=dtype))
-            correct += int((out.argmax(dim=1).cpu() == y).sum())
-            total += len(y)
-    finally:
-        model.train(was_training)
-    return correct / max(total, 1)
-
-
-def _make_progress_bar() -> Any:
-    from pytorch_lightning.callbacks import TQDMProgressBar
-
-    class ArchProgressBar(TQDMProgressBar):
-        """Lightning's bar plus the current argmax architecture."""
-
-        def __init__(self, describe: Callable[[Any], str | None]) -> None:
-            super().__init__(refresh_rate=1)
-            self._describe = describe
-
-        def get_metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
-            items = dict(super().get_metrics(trainer, pl_module))
-            items.pop("v_num", None)
-            try:
-                arch = self._describe(pl_module)
-            except Exception:  # never let the bar break training
-                arch = None
-            if arch:
-                items["arch"] = arch
-            return items
-
-    return ArchProgressBar
-
-
 # --------------------------------------------------------------------------------------------
-# The run.
+# The run, step by step.
 # --------------------------------------------------------------------------------------------
 
 
@@ -721,6 +381,311 @@ def _default_run_name(cfg: RunConfig) -> str:
     space = Path(cfg.space.name).stem
     data = cfg.data.name.replace("folder:", "folder-").replace("/", "_")
     return f"{space}-{data}-{cfg.strategy.name}-{stamp}"
+
+
+@dataclass
+class _Run:
+    """What the steps of one search share: the config, the space, where it writes, the device."""
+
+    cfg: RunConfig
+    spec: SpaceSpec
+    path: Path
+    resume: bool
+    accelerator: str
+    devices: list[int] | int
+    is_rank_zero: bool
+    metrics_rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    alpha_rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    @property
+    def checkpoint(self) -> Path:
+        """``checkpoints/last.ckpt`` of the run directory."""
+        return self.path / CHECKPOINT
+
+
+@dataclass
+class _Supernet:
+    """The one-shot module and what feeds it."""
+
+    data: SearchData
+    oneshot: Any
+    loaders: Any
+    eval_loader: DataLoader[Any]
+    arc_lr: float
+    warmup: int
+
+
+def _run_path(cfg: RunConfig, run_dir: str | os.PathLike[str] | None, is_rank_zero: bool) -> Path:
+    """The run directory: given, inherited from rank 0 (DDP), or ``output.dir/<name>``."""
+    if run_dir is None:
+        inherited = os.environ.get(_RUN_DIR_ENV)
+        if not is_rank_zero and inherited:
+            run_dir = inherited  # a DDP rank started by rank 0's launcher: rank 0's name
+        else:
+            run_dir = Path(cfg.output.dir) / (cfg.output.name or _default_run_name(cfg))
+    run_path = Path(run_dir)
+    if is_rank_zero:
+        os.environ[_RUN_DIR_ENV] = str(run_path)  # inherited by processes Lightning launches
+    return run_path
+
+
+def _open_run(cfg: RunConfig, run_dir: str | os.PathLike[str] | None, resume: bool) -> _Run:
+    """Check the device and the run directory, read back a resumed run's rows, save the config.
+
+    Raises:
+        SearchError: 16-mixed on CPU, CUDA absent, nothing to resume.
+        outputs.RunDirError: the run directory is not writable.
+    """
+    from pytorch_lightning.utilities import rank_zero_only
+
+    if cfg.trainer.threads is not None:
+        torch.set_num_threads(cfg.trainer.threads)
+    accelerator, devices = resolve_device(cfg.trainer.device)
+    if accelerator == "cpu" and str(cfg.trainer.precision) == "16-mixed":
+        raise SearchError(
+            "trainer.precision 16-mixed (float16 autocast) needs a CUDA device; on CPU use "
+            "bf16-mixed or 32"
+        )
+    spec = load_space(cfg.space)
+    is_rank_zero = getattr(rank_zero_only, "rank", 0) == 0
+    run = _Run(
+        cfg, spec, _run_path(cfg, run_dir, is_rank_zero), resume, accelerator, devices, is_rank_zero
+    )
+    if resume and not run.checkpoint.is_file():
+        raise SearchError(
+            f"nothing to resume in {str(run.path)!r}: {CHECKPOINT} does not exist "
+            "(the search did not complete an epoch); start it again without --resume"
+        )
+    if is_rank_zero:
+        outputs.check_writable(run.path)
+    if resume:
+        _, state = _load_resume_state(run.path)
+        done = int(state.get("epoch", -1))
+        del state
+        for name, rows in (
+            ("metrics.csv", run.metrics_rows),
+            ("alpha_history.csv", run.alpha_rows),
+        ):
+            rows.extend(outputs.truncate_epochs(outputs.read_csv_rows(run.path / name), done))
+    if is_rank_zero:
+        outputs.atomic_write_text(run.path / "config.yaml", cfg.to_yaml())
+    return run
+
+
+def _build_supernet(cfg: RunConfig, spec: SpaceSpec) -> _Supernet:
+    """Seed, load the data, build the space and the strategy, and wrap them one-shot."""
+    import pytorch_lightning as pl
+
+    from .nni_adapter import build_space, search_module
+
+    pl.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
+    data = prepare_data(cfg, spec)
+    space = build_space(spec, num_classes=data.num_classes, in_channels=data.in_channels)
+    train_loader = _loader(data.weight_train, cfg, 0, shuffle=True)
+    val_loader = _loader(data.arch_val, cfg, 1, shuffle=True)
+    eval_loader = _loader(data.arch_val, cfg, 0, shuffle=False)
+    steps_per_epoch = min(len(train_loader), len(val_loader))
+    arc_lr = resolve_arc_learning_rate(cfg, steps_per_epoch)
+    if cfg.strategy.arc_learning_rate == "auto":
+        _logger.info(
+            "arc_learning_rate auto: %.3g (travel %g over %d architecture steps, "
+            "after %d warm-up epochs)",
+            arc_lr,
+            cfg.strategy.arc_travel,
+            planned_arch_steps(cfg, steps_per_epoch),
+            resolve_warmup_epochs(cfg),
+        )
+    warmup = resolve_warmup_epochs(cfg)
+    strategy = build_strategy(cfg.strategy, arc_learning_rate=arc_lr, warmup_epochs=warmup)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=RuntimeWarning, module="nni")
+        supernet = strategy.mutate_model(space)
+    oneshot = strategy.configure_oneshot_module(
+        search_module(data.num_classes, cfg.optimizer, cfg.trainer.epochs)
+    )
+    oneshot.set_model(supernet)
+    loaders = strategy.train_dataloader(lambda: train_loader, lambda: val_loader)
+    return _Supernet(data, oneshot, loaders, eval_loader, arc_lr, warmup)
+
+
+def _callbacks(
+    run: _Run,
+    eval_loader: DataLoader[Any],
+    on_epoch: Sequence[Callable[[int, dict[str, Any]], None]],
+    extra: Sequence[Any],
+    guard: _SignalGuard,
+) -> tuple[Any, list[Any]]:
+    """The run recorder, and all callbacks (recorder, ``extra``, the progress bar)."""
+    from .nni_adapter import ArchProgressBar, RunRecorder, derived_export
+
+    rule = run.cfg.strategy.derive
+    recorder = RunRecorder(
+        run.path,
+        run.spec,
+        eval_loader,
+        (run.metrics_rows, run.alpha_rows),
+        on_epoch,
+        derive_rule=rule,
+        guard=guard,
+    )
+    cbs: list[Any] = [recorder, *extra]
+    if run.cfg.trainer.progress_bar:
+        spec = run.spec
+        cbs.append(
+            ArchProgressBar(
+                lambda pl_module: describe_architecture(spec, derived_export(pl_module, rule))
+            )
+        )
+    return recorder, cbs
+
+
+def _make_trainer(run: _Run, callbacks: list[Any]) -> Any:
+    """Lightning's trainer for the search (TensorBoard logs when tensorboard is installed)."""
+    import pytorch_lightning as pl
+
+    cfg = run.cfg
+    logger: Any = False
+    try:
+        from pytorch_lightning.loggers import TensorBoardLogger
+
+        logger = TensorBoardLogger(
+            save_dir=str(run.path), name="tb", version="", default_hp_metric=False
+        )
+    except ModuleNotFoundError:
+        _logger.info("tensorboard is not installed: no TensorBoard logs")
+    return pl.Trainer(
+        max_epochs=cfg.trainer.epochs,
+        accelerator=run.accelerator,
+        devices=run.devices if cfg.trainer.devices == 1 else cfg.trainer.devices,
+        strategy=_lightning_strategy(cfg.trainer),
+        use_distributed_sampler=False,  # EpochSeededSampler shards itself (see its docstring)
+        precision=_precision(cfg.trainer.precision),  # type: ignore[arg-type]
+        logger=logger,
+        callbacks=callbacks,
+        enable_checkpointing=False,
+        enable_progress_bar=cfg.trainer.progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_train_batches=cfg.trainer.limit_batches,
+        log_every_n_steps=1,
+        deterministic=False,
+    )
+
+
+def _fit(trainer: Any, run: _Run, net: _Supernet, guard: _SignalGuard) -> float:
+    """``trainer.fit`` under the signal guard; the seconds it took.
+
+    Raises:
+        SearchError: too many non-finite steps in a row.
+    """
+    from .strategy.module import NonFiniteStepsError
+
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings(
+            "ignore", message=".*LightningModule.*has parameters that were not used.*"
+        )
+        try:
+            with guard:
+                trainer.fit(
+                    net.oneshot,
+                    train_dataloaders=net.loaders,
+                    ckpt_path=str(run.checkpoint) if run.resume else None,
+                )
+        except NonFiniteStepsError as exc:
+            kept = f"the last complete epoch is kept in {run.checkpoint}"
+            raise SearchError(f"{exc} ({kept}; resume with --resume)") from None
+        except SystemExit:  # Lightning's own SIGTERM exit
+            if guard.signum is None:
+                raise
+    return time.perf_counter() - start
+
+
+def _interrupted(trainer: Any, run: _Run, signum: int, completed: int) -> SearchInterruptedError:
+    """Write the interrupted run's summary (rank 0); the error to raise."""
+    if trainer.is_global_zero:
+        outputs.write_json(
+            run.path / "summary.json",
+            {
+                "interrupted": True,
+                "signal": signal.Signals(signum).name,
+                "epochs": completed,
+                "resume": f"idarts search --resume {run.path}",
+                "strategy": run.cfg.strategy.name,
+                "finished": datetime.now().isoformat(timespec="seconds"),
+            },
+        )
+    return SearchInterruptedError(signum, completed, run.path)
+
+
+def _result(run: _Run, net: _Supernet, rows: list[dict[str, Any]], seconds: float) -> SearchResult:
+    """The finished search: the derived architecture, softmax(α) and the decision record."""
+    from .nni_adapter import derived_export
+
+    rule = run.cfg.strategy.derive
+    export = derived_export(net.oneshot, rule)
+    probs = {
+        k: {str(c): float(p) for c, p in v.items()} for k, v in net.oneshot.export_probs().items()
+    }
+    decision = decision_record(run.spec, probs, export)
+    decision["derivation"] = rule
+    decision["arc_learning_rate"] = net.arc_lr
+    decision["warmup_epochs"] = net.warmup
+    return SearchResult(
+        run_dir=run.path,
+        architecture=dict(export),
+        arch_string=describe_architecture(run.spec, export),
+        probs=probs,
+        metrics=dict(rows[-1]) if rows else {},
+        epochs=len(rows),
+        seconds=seconds,
+        decision=decision,
+    )
+
+
+def _rank_in_ground_truth(cfg: RunConfig, result: SearchResult) -> None:
+    """Add where the cell ranks among random cells (``output.ground_truth``) to the decision."""
+    from .ground_truth import rank_found_cell
+
+    try:
+        rank = rank_found_cell(cfg, result.arch_string)
+    except Exception as exc:  # a ranking must never lose a finished search
+        _logger.warning("could not rank the cell in the ground truth: %s", exc)
+        rank = None
+    if rank is not None:
+        result.decision["ground_truth"] = rank
+        _logger.info(rank["text"])
+
+
+def _report(run: _Run, result: SearchResult, data_name: str) -> None:
+    """Rank 0: the verdict, the ground-truth rank, the NB201 look-up, the cell plot, summary."""
+    cfg, spec = run.cfg, run.spec
+    _warn_about_decision(result.decision, cfg)
+    if cfg.output.ground_truth and spec.kind == "nas-bench-201":
+        _rank_in_ground_truth(cfg, result)
+    nb201 = _record_nb201(cfg, spec, data_name, result.arch_string, run.path)
+    if spec.kind in ("nas-bench-201", "cell"):
+        try:
+            outputs.plot_cell(result.architecture, run.path / "cell.png", title=result.arch_string)
+        except Exception as exc:  # a plot must never lose a finished search
+            _logger.warning("could not plot the cell: %s", exc)
+    outputs.write_json(
+        run.path / "summary.json",
+        {
+            "architecture": result.architecture,
+            "arch_string": result.arch_string,
+            "probs": result.probs,
+            "metrics": result.metrics,
+            "epochs": result.epochs,
+            "seconds_this_process": result.seconds,
+            "space": {"kind": spec.kind, "options": spec.options},
+            "strategy": cfg.strategy.name,
+            "decision": result.decision,
+            "nb201": nb201,
+            "finished": datetime.now().isoformat(timespec="seconds"),
+        },
+    )
 
 
 def run_search(
@@ -743,223 +708,21 @@ def run_search(
 
     Raises:
         SearchError: CUDA requested but absent, nothing to resume, ...
+        SearchInterruptedError: SIGTERM/SIGINT stopped it (the run directory can be resumed).
         ConfigError: an invalid space or data option.
         outputs.RunDirError: the run directory is not writable or the disk is full.
     """
-    import pytorch_lightning as pl
-
-    from .strategy.module import NonFiniteStepsError
-
-    cfg = config
-    if cfg.trainer.threads is not None:
-        torch.set_num_threads(cfg.trainer.threads)
-    accelerator, devices = resolve_device(cfg.trainer.device)
-    if accelerator == "cpu" and str(cfg.trainer.precision) == "16-mixed":
-        raise SearchError(
-            "trainer.precision 16-mixed (float16 autocast) needs a CUDA device; on CPU use "
-            "bf16-mixed or 32"
-        )
-    spec = load_space(cfg.space)
-
-    from pytorch_lightning.utilities import rank_zero_only
-
-    is_rank_zero = getattr(rank_zero_only, "rank", 0) == 0
-    if run_dir is None:
-        inherited = os.environ.get(_RUN_DIR_ENV)
-        if not is_rank_zero and inherited:
-            run_dir = inherited  # a DDP rank started by rank 0's launcher: rank 0's name
-        else:
-            run_dir = Path(cfg.output.dir) / (cfg.output.name or _default_run_name(cfg))
-    run_path = Path(run_dir)
-    if is_rank_zero:
-        os.environ[_RUN_DIR_ENV] = str(run_path)  # inherited by processes Lightning launches
-    ckpt = run_path / CHECKPOINT
-    if resume and not ckpt.is_file():
-        raise SearchError(
-            f"nothing to resume in {str(run_path)!r}: {CHECKPOINT} does not exist "
-            "(the search did not complete an epoch); start it again without --resume"
-        )
-    if is_rank_zero:
-        outputs.check_writable(run_path)
-
-    metrics_rows: list[dict[str, Any]] = []
-    alpha_rows: list[dict[str, Any]] = []
-    if resume:
-        ckpt, state = _load_resume_state(run_path)
-        done = int(state.get("epoch", -1))
-        metrics_rows = outputs.truncate_epochs(
-            outputs.read_csv_rows(run_path / "metrics.csv"), done
-        )
-        alpha_rows = outputs.truncate_epochs(
-            outputs.read_csv_rows(run_path / "alpha_history.csv"), done
-        )
-        del state
-    if is_rank_zero:
-        outputs.atomic_write_text(run_path / "config.yaml", cfg.to_yaml())
-
-    pl.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
-    data = prepare_data(cfg, spec)
-    space = build_space(spec, num_classes=data.num_classes, in_channels=data.in_channels)
-    train_loader = _loader(data.weight_train, cfg, 0, shuffle=True)
-    val_loader = _loader(data.arch_val, cfg, 1, shuffle=True)
-    eval_loader = _loader(data.arch_val, cfg, 0, shuffle=False)
-    arc_lr = resolve_arc_learning_rate(cfg, min(len(train_loader), len(val_loader)))
-    if cfg.strategy.arc_learning_rate == "auto":
-        _logger.info(
-            "arc_learning_rate auto: %.3g (travel %g over %d architecture steps, "
-            "after %d warm-up epochs)",
-            arc_lr,
-            cfg.strategy.arc_travel,
-            planned_arch_steps(cfg, min(len(train_loader), len(val_loader))),
-            resolve_warmup_epochs(cfg),
-        )
-    warmup = resolve_warmup_epochs(cfg)
-    strategy = build_strategy(cfg.strategy, arc_learning_rate=arc_lr, warmup_epochs=warmup)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=RuntimeWarning, module="nni")
-        supernet = strategy.mutate_model(space)
-    training_module = _training_module(cfg, data.num_classes)
-    oneshot = strategy.configure_oneshot_module(training_module)
-    oneshot.set_model(supernet)
-    loaders = strategy.train_dataloader(lambda: train_loader, lambda: val_loader)
-
-    rule = cfg.strategy.derive
+    run = _open_run(config, run_dir, resume)
+    net = _build_supernet(run.cfg, run.spec)
     guard = _SignalGuard()
-    recorder = _make_recorder(
-        run_path,
-        spec,
-        eval_loader,
-        (metrics_rows, alpha_rows),
-        on_epoch,
-        derive_rule=rule,
-        guard=guard,
-    )
-    cbs: list[Any] = [recorder, *callbacks]
-    if cfg.trainer.progress_bar:
-        cbs.append(
-            _make_progress_bar()(
-                lambda pl_module: describe_architecture(spec, derived_export(pl_module, rule))
-            )
-        )
-    logger: Any = False
-    try:
-        from pytorch_lightning.loggers import TensorBoardLogger
-
-        logger = TensorBoardLogger(
-            save_dir=str(run_path), name="tb", version="", default_hp_metric=False
-        )
-    except ModuleNotFoundError:
-        _logger.info("tensorboard is not installed: no TensorBoard logs")
-
-    trainer = pl.Trainer(
-        max_epochs=cfg.trainer.epochs,
-        accelerator=accelerator,
-        devices=devices if cfg.trainer.devices == 1 else cfg.trainer.devices,
-        strategy=_lightning_strategy(cfg.trainer),
-        use_distributed_sampler=False,  # EpochSeededSampler shards itself (see its docstring)
-        precision=_precision(cfg.trainer.precision),  # type: ignore[arg-type]
-        logger=logger,
-        callbacks=cbs,
-        enable_checkpointing=False,
-        enable_progress_bar=cfg.trainer.progress_bar,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_train_batches=cfg.trainer.limit_batches,
-        log_every_n_steps=1,
-        deterministic=False,
-    )
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings(
-            "ignore", message=".*LightningModule.*has parameters that were not used.*"
-        )
-        try:
-            with guard:
-                trainer.fit(
-                    oneshot, train_dataloaders=loaders, ckpt_path=str(ckpt) if resume else None
-                )
-        except NonFiniteStepsError as exc:
-            kept = f"the last complete epoch is kept in {run_path / CHECKPOINT}"
-            raise SearchError(f"{exc} ({kept}; resume with --resume)") from None
-        except SystemExit:  # Lightning's own SIGTERM exit
-            if guard.signum is None:
-                raise
-    seconds = time.perf_counter() - start
+    recorder, cbs = _callbacks(run, net.eval_loader, on_epoch, callbacks, guard)
+    trainer = _make_trainer(run, cbs)
+    seconds = _fit(trainer, run, net, guard)
     if guard.signum is not None:
-        completed = len(recorder.metrics_rows)
-        if trainer.is_global_zero:
-            outputs.write_json(
-                run_path / "summary.json",
-                {
-                    "interrupted": True,
-                    "signal": signal.Signals(guard.signum).name,
-                    "epochs": completed,
-                    "resume": f"idarts search --resume {run_path}",
-                    "strategy": cfg.strategy.name,
-                    "finished": datetime.now().isoformat(timespec="seconds"),
-                },
-            )
-        raise SearchInterruptedError(guard.signum, completed, run_path)
-
-    export = derived_export(oneshot, rule)
-    probs = {k: {str(c): float(p) for c, p in v.items()} for k, v in oneshot.export_probs().items()}
-    arch_string = describe_architecture(spec, export)
-    last = recorder.metrics_rows[-1] if recorder.metrics_rows else {}
-    decision = decision_record(spec, probs, export)
-    decision["derivation"] = rule
-    decision["arc_learning_rate"] = arc_lr
-    decision["warmup_epochs"] = warmup
-    result = SearchResult(
-        run_dir=run_path,
-        architecture=dict(export),
-        arch_string=arch_string,
-        probs=probs,
-        metrics=dict(last),
-        epochs=len(recorder.metrics_rows),
-        seconds=seconds,
-        decision=decision,
-    )
+        raise _interrupted(trainer, run, guard.signum, len(recorder.metrics_rows))
+    result = _result(run, net, recorder.metrics_rows, seconds)
     if trainer.is_global_zero:
-        _warn_about_decision(decision, cfg)
-        if cfg.output.ground_truth and spec.kind == "nas-bench-201":
-            from .ground_truth import rank_found_cell
-
-            try:
-                rank = rank_found_cell(cfg, arch_string)
-            except Exception as exc:  # a ranking must never lose a finished search
-                _logger.warning("could not rank the cell in the ground truth: %s", exc)
-                rank = None
-            if rank is not None:
-                decision["ground_truth"] = rank
-                _logger.info(rank["text"])
-    nb201 = (
-        _record_nb201(cfg, spec, data.name, arch_string, run_path)
-        if trainer.is_global_zero
-        else None
-    )
-    if trainer.is_global_zero and spec.kind in ("nas-bench-201", "cell"):
-        try:
-            outputs.plot_cell(export, run_path / "cell.png", title=arch_string)
-        except Exception as exc:  # a plot must never lose a finished search
-            _logger.warning("could not plot the cell: %s", exc)
-    if trainer.is_global_zero:
-        outputs.write_json(
-            run_path / "summary.json",
-            {
-                "architecture": result.architecture,
-                "arch_string": arch_string,
-                "probs": probs,
-                "metrics": result.metrics,
-                "epochs": result.epochs,
-                "seconds_this_process": seconds,
-                "space": {"kind": spec.kind, "options": spec.options},
-                "strategy": cfg.strategy.name,
-                "decision": decision,
-                "nb201": nb201,
-                "finished": datetime.now().isoformat(timespec="seconds"),
-            },
-        )
+        _report(run, result, net.data.name)
     return result
 
 

@@ -6,7 +6,8 @@ A space file has a ``kind`` and ``options``::
     options: {stem_channels: 16, cells_per_stage: 5}
 
 ``nas-bench-201`` and ``darts`` are NNI's hub spaces; ``cell`` is a generic DAG cell built
-from NNI's ``LayerChoice`` with ops from :data:`OP_TABLE`.
+from NNI's ``LayerChoice`` with ops from :data:`OP_TABLE`. This module reads and validates
+the files without NNI; :func:`idarts_plugin.nni_adapter.build_space` builds the model space.
 
 Example:
     >>> from idarts_plugin.config import SpaceConfig
@@ -21,7 +22,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import yaml
 from torch import Tensor, nn
@@ -31,12 +32,11 @@ from .config import ConfigError, SpaceConfig
 __all__ = [
     "OP_TABLE",
     "SPACE_KINDS",
-    "CellSpace",
     "SpaceError",
     "SpaceSpec",
     "available_spaces",
-    "build_space",
     "load_space",
+    "norm_layer",
     "space_dirs",
 ]
 
@@ -56,7 +56,8 @@ GroupNorm (one group: batch-independent, so a data-parallel search equals the un
 exactly), or none."""
 
 
-def _norm(kind: str, c: int) -> nn.Module:
+def norm_layer(kind: str, c: int) -> nn.Module:
+    """The normalisation ``kind`` (one of :data:`NORMS`) for ``c`` channels."""
     if kind == "batch":
         return nn.BatchNorm2d(c)
     if kind == "group":
@@ -72,7 +73,7 @@ class _ReLUConvBN(nn.Sequential):
         super().__init__(
             nn.ReLU(inplace=False),
             nn.Conv2d(c, c, k, padding=pad, dilation=dilation, bias=False),
-            _norm(norm, c),
+            norm_layer(norm, c),
         )
 
 
@@ -82,7 +83,7 @@ class _SepConv(nn.Sequential):
             nn.ReLU(inplace=False),
             nn.Conv2d(c, c, k, padding=k // 2, groups=c, bias=False),
             nn.Conv2d(c, c, 1, bias=False),
-            _norm(norm, c),
+            norm_layer(norm, c),
         )
 
 
@@ -109,101 +110,6 @@ OP_TABLE: Mapping[str, Callable[..., nn.Module]] = {
 
 PARAMETER_FREE_OPS = frozenset({"none", "skip_connect", "avg_pool_3x3", "max_pool_3x3", "zero"})
 """Ops without weights: a cell dominated by them is the classic sign of DARTS' collapse."""
-
-
-def _make_cell_space_class() -> type:
-    from nni.mutable import label_scope
-    from nni.nas.nn.pytorch import LayerChoice, ModelSpace
-
-    class _Cell(nn.Module):
-        def __init__(
-            self, channels: int, nodes: int, ops: list[str], label: str, norm: str
-        ) -> None:
-            super().__init__()
-            self.nodes = nodes
-            self.edges = nn.ModuleList()
-            # Every cell opens the same label scope, so all cells share one design (one α
-            # per edge label ``cell/{i}_{j}``), as NNI's NAS-Bench-201 cell does.
-            with label_scope(label):
-                for j in range(1, nodes + 1):
-                    incoming = nn.ModuleList()
-                    for i in range(j):
-                        choices = {name: OP_TABLE[name](channels, norm) for name in ops}
-                        incoming.append(LayerChoice(choices, label=f"{i}_{j}"))
-                    self.edges.append(incoming)
-
-        def forward(self, x: Tensor) -> Tensor:
-            states = [x]
-            for incoming in self.edges:
-                node = states[0].new_zeros(())
-                for i, edge in enumerate(cast(nn.ModuleList, incoming)):
-                    node = node + edge(states[i])
-                states.append(node)
-            return states[-1]
-
-    class _Reduce(nn.Module):
-        def __init__(self, c_in: int, c_out: int, norm: str) -> None:
-            super().__init__()
-            self.body = nn.Sequential(
-                nn.ReLU(inplace=False),
-                nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False),
-                _norm(norm, c_out),
-            )
-            self.short = nn.Sequential(
-                nn.AvgPool2d(2, 2, ceil_mode=True), nn.Conv2d(c_in, c_out, 1)
-            )
-
-        def forward(self, x: Tensor) -> Tensor:
-            return self.body(x) + self.short(x)
-
-    class CellSpaceImpl(ModelSpace):
-        """Stem → [cells × layers, reduce] × stages → pool → linear; one shared cell design."""
-
-        def __init__(
-            self,
-            *,
-            nodes: int = 3,
-            ops: tuple[str, ...] = ("none", "skip_connect", "conv_3x3"),
-            channels: int = 16,
-            layers: int = 1,
-            stages: int = 2,
-            norm: str = "batch",
-            in_channels: int = 3,
-            num_classes: int = 10,
-        ) -> None:
-            super().__init__()
-            self.stem = nn.Sequential(
-                nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), _norm(norm, channels)
-            )
-            body: list[nn.Module] = []
-            c = channels
-            for stage in range(stages):
-                if stage > 0:
-                    body.append(_Reduce(c, 2 * c, norm))
-                    c *= 2
-                body.extend(
-                    _Cell(c, nodes, list(ops), label="cell", norm=norm) for _ in range(layers)
-                )
-            self.body = nn.Sequential(*body)
-            self.head = nn.Sequential(_norm(norm, c), nn.ReLU(inplace=False))
-            self.classifier = nn.Linear(c, num_classes)
-
-        def forward(self, x: Tensor) -> Tensor:
-            out = self.head(self.body(self.stem(x)))
-            return self.classifier(out.mean(dim=(2, 3)))
-
-    return CellSpaceImpl
-
-
-_CELL_SPACE: type | None = None
-
-
-def CellSpace(**kwargs: Any) -> nn.Module:  # noqa: N802 - reads like a class at call sites
-    """Build the generic cell space (an NNI ``ModelSpace``); see ``search_spaces/cell.yaml``."""
-    global _CELL_SPACE
-    if _CELL_SPACE is None:
-        _CELL_SPACE = _make_cell_space_class()
-    return _CELL_SPACE(**kwargs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -342,41 +248,3 @@ def load_space(config: SpaceConfig) -> SpaceSpec:
                 )
             options[key] = _check_option(kind, key, value, where)
     return SpaceSpec(kind=kind, options=options, source=source)
-
-
-def build_space(spec: SpaceSpec, *, num_classes: int, in_channels: int = 3) -> nn.Module:
-    """Instantiate the NNI model space described by ``spec``.
-
-    Args:
-        spec: from :func:`load_space`.
-        num_classes: classifier outputs.
-        in_channels: input channels of the data (the hub spaces need 3; see
-            :attr:`SpaceSpec.in_channels`).
-    """
-    o = spec.options
-    if spec.kind == "nas-bench-201":
-        from nni.nas.hub.pytorch import NasBench201
-
-        return NasBench201(
-            stem_out_channels=o["stem_channels"],
-            num_modules_per_stack=o["cells_per_stage"],
-            num_labels=num_classes,
-        )
-    if spec.kind == "darts":
-        from nni.nas.hub.pytorch import DARTS as DARTS_SPACE
-
-        space = DARTS_SPACE(width=o["width"], num_cells=o["num_cells"], dataset="cifar")
-        if num_classes != space.num_labels:  # the hub space fixes 10 classes for "cifar"
-            space.classifier = nn.Linear(space.classifier.in_features, num_classes)
-            space.num_labels = num_classes
-        return space
-    return CellSpace(
-        nodes=o["nodes"],
-        ops=tuple(o["ops"]),
-        channels=o["channels"],
-        layers=o["layers"],
-        stages=o["stages"],
-        norm=o.get("norm", "batch"),
-        in_channels=in_channels,
-        num_classes=num_classes,
-    )

@@ -31,6 +31,31 @@ def test_flops_and_params_match_a_hand_count():
     assert count_flops(net, (3, 8, 8)) == 6912 + 2304 + 40
 
 
+@pytest.mark.parametrize(
+    ("c_in", "c_out", "k", "groups", "size", "stride"),
+    [(5, 7, 3, 1, 6, 1), (6, 9, 5, 3, 11, 2), (4, 4, 1, 4, 7, 1)],
+)
+def test_conv_flops_match_the_closed_form(c_in, c_out, k, groups, size, stride):
+    """MACs of a convolution: C_in/g · C_out · k² · H_out · W_out (a multiply-add counts once)."""
+    conv = nn.Conv2d(c_in, c_out, k, stride=stride, padding=k // 2, groups=groups, bias=True)
+    out = (size + 2 * (k // 2) - k) // stride + 1
+    assert count_flops(conv, (c_in, size, size)) == (c_in // groups) * c_out * k * k * out * out
+
+
+def test_flops_count_matmuls_beyond_conv_and_linear_modules():
+    """torch's flop counter sees a bare matmul, which module hooks never did."""
+
+    class Bilinear(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(12, 5))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.flatten(1) @ self.w
+
+    assert count_flops(Bilinear(), (3, 2, 2)) == 12 * 5
+
+
 def test_plot_cell(tmp_path):
     from idarts_plugin.nb201 import arch_to_nni
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from idarts_plugin.config import SpaceConfig
-from idarts_plugin.spaces import OP_TABLE, SpaceError, available_spaces, build_space, load_space
+from idarts_plugin.spaces import OP_TABLE, SpaceError, available_spaces, load_space
 from tests.conftest import requires_nni
 
 
@@ -65,6 +65,8 @@ def test_op_table_preserves_shape():
 def test_spaces_build_and_run_as_darts_supernets(name, options):
     from nni.nas.strategy import DARTS
 
+    from idarts_plugin.nni_adapter import build_space
+
     spec = load_space(SpaceConfig(name=name, options=options))
     space = build_space(spec, num_classes=5, in_channels=3)
     choices = space.simplify()
@@ -76,6 +78,8 @@ def test_spaces_build_and_run_as_darts_supernets(name, options):
 
 @requires_nni
 def test_cell_space_shares_one_design_across_cells():
+    from idarts_plugin.nni_adapter import build_space
+
     spec = load_space(
         SpaceConfig(name="cell", options={"nodes": 3, "channels": 4, "layers": 2, "stages": 2})
     )
@@ -85,7 +89,7 @@ def test_cell_space_shares_one_design_across_cells():
 
 
 def test_darts_genotype_from_an_nni_export():
-    from idarts_plugin.search import describe_architecture
+    from idarts_plugin.derive import describe_architecture
 
     export = {}
     for cell in ("normal", "reduce"):

@@ -1,0 +1,40 @@
+"""Everything that adapts NNI and Lightning for a search, in one place.
+
+This subpackage imports NNI and Lightning at its top; the run-level modules
+(:mod:`idarts_plugin.search`, :mod:`idarts_plugin.evaluate`, :mod:`idarts_plugin.spaces`)
+import it only inside the functions that need it, so that importing them (and the CLI) stays
+light. Nothing here is built inside a function to delay an import.
+
+* :mod:`~idarts_plugin.nni_adapter.lightning`: the weight-training module with DARTS' recipe,
+  the run recorder callback, the progress bar, checkpoints, the supernet's export.
+* :mod:`~idarts_plugin.nni_adapter.spaces`: the generic cell space as an NNI ``ModelSpace``,
+  building any space and freezing it at an architecture.
+"""
+
+from __future__ import annotations
+
+from .lightning import (
+    ArchProgressBar,
+    GuardLike,
+    RunRecorder,
+    alpha_rank_spread,
+    derived_export,
+    save_checkpoint,
+    search_module,
+    supernet_accuracy,
+)
+from .spaces import CellSpace, build_space, freeze_architecture
+
+__all__ = [
+    "ArchProgressBar",
+    "CellSpace",
+    "GuardLike",
+    "RunRecorder",
+    "alpha_rank_spread",
+    "build_space",
+    "derived_export",
+    "freeze_architecture",
+    "save_checkpoint",
+    "search_module",
+    "supernet_accuracy",
+]

@@ -1,0 +1,159 @@
+"""NNI model spaces from resolved space specs: the generic cell space, the hub spaces, freezing.
+
+:mod:`idarts_plugin.spaces` reads and validates the space files (no NNI needed); this module
+turns a :class:`~idarts_plugin.spaces.SpaceSpec` into an NNI ``ModelSpace``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from nni.mutable import label_scope
+from nni.nas.nn.pytorch import LayerChoice, ModelSpace
+from torch import Tensor, nn
+
+from ..config import RunConfig
+from ..spaces import OP_TABLE, SpaceSpec, load_space, norm_layer
+
+__all__ = ["CellSpace", "build_space", "freeze_architecture"]
+
+
+class _Cell(nn.Module):
+    """A DAG cell: node ``j`` sums one ``LayerChoice`` (label ``{i}_{j}``) of each earlier node."""
+
+    def __init__(self, channels: int, nodes: int, ops: list[str], label: str, norm: str) -> None:
+        super().__init__()
+        self.nodes = nodes
+        self.edges = nn.ModuleList()
+        # Every cell opens the same label scope, so all cells share one design (one α
+        # per edge label ``cell/{i}_{j}``), as NNI's NAS-Bench-201 cell does.
+        with label_scope(label):
+            for j in range(1, nodes + 1):
+                incoming = nn.ModuleList()
+                for i in range(j):
+                    choices = {name: OP_TABLE[name](channels, norm) for name in ops}
+                    incoming.append(LayerChoice(choices, label=f"{i}_{j}"))
+                self.edges.append(incoming)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The last node's value."""
+        states = [x]
+        for incoming in self.edges:
+            node = states[0].new_zeros(())
+            for i, edge in enumerate(cast(nn.ModuleList, incoming)):
+                node = node + edge(states[i])
+            states.append(node)
+        return states[-1]
+
+
+class _Reduce(nn.Module):
+    """Halve the resolution, change the channels: a strided conv plus a pooled shortcut."""
+
+    def __init__(self, c_in: int, c_out: int, norm: str) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False),
+            norm_layer(norm, c_out),
+        )
+        self.short = nn.Sequential(nn.AvgPool2d(2, 2, ceil_mode=True), nn.Conv2d(c_in, c_out, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Body plus shortcut."""
+        return self.body(x) + self.short(x)
+
+
+class CellSpace(ModelSpace):
+    """Stem → [cells × layers, reduce] × stages → pool → linear; one shared cell design.
+
+    The generic cell space of ``search_spaces/cell.yaml`` (ops from
+    :data:`~idarts_plugin.spaces.OP_TABLE`).
+    """
+
+    def __init__(
+        self,
+        *,
+        nodes: int = 3,
+        ops: tuple[str, ...] = ("none", "skip_connect", "conv_3x3"),
+        channels: int = 16,
+        layers: int = 1,
+        stages: int = 2,
+        norm: str = "batch",
+        in_channels: int = 3,
+        num_classes: int = 10,
+    ) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), norm_layer(norm, channels)
+        )
+        body: list[nn.Module] = []
+        c = channels
+        for stage in range(stages):
+            if stage > 0:
+                body.append(_Reduce(c, 2 * c, norm))
+                c *= 2
+            body.extend(_Cell(c, nodes, list(ops), label="cell", norm=norm) for _ in range(layers))
+        self.body = nn.Sequential(*body)
+        self.head = nn.Sequential(norm_layer(norm, c), nn.ReLU(inplace=False))
+        self.classifier = nn.Linear(c, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Class scores."""
+        out = self.head(self.body(self.stem(x)))
+        return self.classifier(out.mean(dim=(2, 3)))
+
+
+def build_space(spec: SpaceSpec, *, num_classes: int, in_channels: int = 3) -> nn.Module:
+    """Instantiate the NNI model space described by ``spec``.
+
+    Args:
+        spec: from :func:`~idarts_plugin.spaces.load_space`.
+        num_classes: classifier outputs.
+        in_channels: input channels of the data (the hub spaces need 3; see
+            :attr:`~idarts_plugin.spaces.SpaceSpec.in_channels`).
+    """
+    o = spec.options
+    if spec.kind == "nas-bench-201":
+        from nni.nas.hub.pytorch import NasBench201
+
+        return NasBench201(
+            stem_out_channels=o["stem_channels"],
+            num_modules_per_stack=o["cells_per_stage"],
+            num_labels=num_classes,
+        )
+    if spec.kind == "darts":
+        from nni.nas.hub.pytorch import DARTS as DARTS_SPACE
+
+        space = DARTS_SPACE(width=o["width"], num_cells=o["num_cells"], dataset="cifar")
+        if num_classes != space.num_labels:  # the hub space fixes 10 classes for "cifar"
+            space.classifier = nn.Linear(space.classifier.in_features, num_classes)
+            space.num_labels = num_classes
+        return space
+    return CellSpace(
+        nodes=o["nodes"],
+        ops=tuple(o["ops"]),
+        channels=o["channels"],
+        layers=o["layers"],
+        stages=o["stages"],
+        norm=o.get("norm", "batch"),
+        in_channels=in_channels,
+        num_classes=num_classes,
+    )
+
+
+def freeze_architecture(
+    config: RunConfig, architecture: Mapping[str, Any], *, num_classes: int, in_channels: int
+) -> nn.Module:
+    """Build the run's model space and freeze it at ``architecture`` (a plain ``nn.Module``).
+
+    Args:
+        config: the run config (its ``space`` section).
+        architecture: NNI's export dict (label → chosen op / inputs).
+        num_classes: classifier outputs.
+        in_channels: input channels of the data.
+    """
+    spec = load_space(config.space)
+    space = build_space(spec, num_classes=num_classes, in_channels=in_channels)
+    frozen = space.freeze(dict(architecture))  # type: ignore[operator]
+    return frozen

@@ -1,0 +1,47 @@
+"""The objectives registry: names, help text, validation and the cheap objective's value."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from idarts_plugin.config import ConfigError
+from idarts_plugin.objectives import (
+    DEFAULT_OBJECTIVE,
+    OBJECTIVES,
+    REGISTRY,
+    check_objective,
+    objective_help,
+    objective_value,
+)
+
+
+def test_registry_drives_names_and_help():
+    assert tuple(REGISTRY) == OBJECTIVES and DEFAULT_OBJECTIVE in REGISTRY
+    short = objective_help()
+    assert short.split(" | ")[0] == f"{DEFAULT_OBJECTIVE} (default)"
+    assert all(name in short for name in OBJECTIVES)
+    long = objective_help(long=True).splitlines()
+    assert [line.split(":", 1)[0] for line in long] == list(OBJECTIVES)
+    for name, objective in REGISTRY.items():
+        assert objective.name == name and callable(objective.compute) and objective.help
+
+
+def test_unknown_objective_names_the_key_and_the_valid_ones():
+    with pytest.raises(ConfigError, match=r"unknown objective 'loss'; valid: supernet_val_acc"):
+        check_objective("loss", key="--objective")
+
+
+def test_supernet_objective_and_non_finite_values():
+    result = SimpleNamespace(
+        metrics={"supernet_val_acc": 0.75}, run_dir=Path("."), arch_string=None
+    )
+    assert objective_value("supernet_val_acc", result) == 0.75  # type: ignore[arg-type]
+    result.metrics["supernet_val_acc"] = math.nan
+    with pytest.raises(ValueError, match="is nan"):
+        objective_value("supernet_val_acc", result)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="needs the nas-bench-201 space"):
+        objective_value("nb201_test_acc", result)  # type: ignore[arg-type]
