@@ -109,11 +109,11 @@ any engine method."""
 
 _STRATEGY_KEYS: dict[str, tuple[str, ...]] = {
     "implicit": ("neumann_steps", "neumann_lr", "warm_start"),
-    "unrolled": ("unrolled_lr",),
+    "unrolled": ("unrolled_lr", "virtual_step"),
     "amended": ("amended_lr",),
     "darts": (),
     "gumbel": ("temperature",),
-    "hypergradient": ("method", "method_options", "method_lr", "warm_start"),
+    "hypergradient": ("method", "method_options", "method_lr", "warm_start", "virtual_step"),
 }
 _COMMON_KEYS = (
     "arc_learning_rate",
@@ -131,6 +131,7 @@ _HYPERGRAD_KEYS = (
     "hvp",
     "hessian_batch",
     "max_nonfinite_steps",
+    "inner_weight_decay",
 )
 
 
@@ -170,6 +171,8 @@ class StrategyConfig:
     log_prob_every_n_step: int = 10
     hessian_batch: str = "separate"
     max_nonfinite_steps: int = 10
+    inner_weight_decay: bool = False
+    virtual_step: str = "sgd"
 
     def __post_init__(self) -> None:
         k = "strategy."
@@ -186,10 +189,16 @@ class StrategyConfig:
                         key=k + key,
                     )
                 _num(k + key, value, minimum=0, strict=True)
-        if not isinstance(self.warm_start, bool):
-            raise ConfigError(
-                f"must be true or false, got {self.warm_start!r}", key=k + "warm_start"
-            )
+        for key in ("warm_start", "inner_weight_decay"):
+            if not isinstance(getattr(self, key), bool):
+                raise ConfigError(f"must be true or false, got {getattr(self, key)!r}", key=k + key)
+        _choice(k + "virtual_step", self.virtual_step, ("sgd", "optimizer"))
+        if (
+            self.virtual_step != "sgd"
+            and self.name == "hypergradient"
+            and self.method != "unrolled"
+        ):
+            raise ConfigError("virtual_step needs method: unrolled", key=k + "virtual_step")
         if self.warm_start and self.name == "hypergradient" and self.method != "neumann":
             raise ConfigError("warm_start needs method: neumann", key=k + "warm_start")
         temp = self.temperature
@@ -232,7 +241,7 @@ class StrategyConfig:
             raise ConfigError(f"must be two numbers in [0, 1), got {betas!r}", key=k + "arc_betas")
         object.__setattr__(self, "arc_betas", (float(betas[0]), float(betas[1])))
         if self.name == "hypergradient":
-            from .strategy.method_spec import MethodSpec
+            from .hypergrad.spec import MethodSpec
 
             try:
                 MethodSpec(
@@ -241,6 +250,8 @@ class StrategyConfig:
                     lr=cast(Any, self.method_lr),
                     hvp=self.hvp,
                     warm_start=self.warm_start,
+                    inner_weight_decay=self.inner_weight_decay,
+                    virtual_step=cast(Any, self.virtual_step),
                 )
             except ValueError as exc:
                 raise ConfigError(str(exc), key=k + "method") from None

@@ -60,8 +60,16 @@ ARMS: dict[str, tuple[str, list[str]]] = {
         "ImplicitDARTS, γ = weight lr, hessian_batch shared",
         ["strategy.name=implicit", "strategy.hessian_batch=shared"],
     ),
+    "implicit-decay": (
+        "ImplicitDARTS, γ = weight lr, weight decay in H",
+        ["strategy.name=implicit", "strategy.inner_weight_decay=true"],
+    ),
     "amended": ("AmendedDARTS, η = weight lr", ["strategy.name=amended"]),
     "unrolled": ("UnrolledDARTS (DARTS-V2)", ["strategy.name=unrolled"]),
+    "unrolled-optimizer": (
+        "UnrolledDARTS, virtual step = the SGD optimiser's (momentum + decay, as DARTS' code)",
+        ["strategy.name=unrolled", "strategy.virtual_step=optimizer"],
+    ),
     "random": ("random search, equal wall-clock, 1-epoch proxy", []),
 }
 
@@ -107,11 +115,22 @@ def base_overrides(recipe: Recipe, epochs: int, batches: int | None) -> list[str
     ]
 
 
+ADDED_KEYS: dict[tuple[str, str], Any] = {
+    ("strategy", "inner_weight_decay"): False,
+    ("strategy", "virtual_step"): "sgd",
+}
+"""Keys added after searches were cached, with the value that reproduces the earlier searches;
+at that value they are left out of the cache key, so those searches stay valid."""
+
+
 def config_key(overrides: Sequence[str], seed: int, extra: str = "") -> str:
     """Cache key of one search: the whole resolved config (defaults included), seed, extra."""
     from idarts_plugin.config import load_config
 
     resolved = load_config(None, [*overrides, f"trainer.seed={seed}"]).to_dict()
+    for (section, key), neutral in ADDED_KEYS.items():
+        if resolved.get(section, {}).get(key, neutral) == neutral:
+            resolved.get(section, {}).pop(key, None)
     text = json.dumps([resolved, seed, extra], sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 

@@ -42,6 +42,7 @@ from .solvers import (
     WarmStart,
     Zero,
 )
+from .spec import MethodSpec
 
 __all__ = [
     "METHODS",
@@ -56,6 +57,7 @@ __all__ = [
     "LinearSolver",
     "LossFn",
     "Method",
+    "MethodSpec",
     "Neumann",
     "NeumannDivergenceWarning",
     "SolveInfo",

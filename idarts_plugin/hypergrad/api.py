@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .autodiff import LossFn, TrainCurvature
+from .autodiff import LossFn, TrainCurvature, WeightDecayed, _decays, with_weight_decay
 from .distributed import Reduce
 from .methods import HypergradResult, Method, check_hvp_mode, make_method
 from .solvers import LinearSolver
@@ -39,6 +39,7 @@ def compute_hypergradient(
     fd_scale: float = 0.01,
     curvature: TrainCurvature | None = None,
     reduce: Reduce | None = None,
+    weight_decay: float | Sequence[float] = 0.0,
     **options: Any,
 ) -> HypergradResult:
     """Like :func:`hypergradient`, but also return the :class:`Diagnostics` of the call.
@@ -49,6 +50,9 @@ def compute_hypergradient(
     ``reduce`` (optional) averages every derivative over data-parallel ranks, making the result
     the union batch's hypergradient on every rank (see
     :func:`idarts_plugin.hypergrad.distributed.process_group_mean`).
+    ``weight_decay`` (λ, one for all weight tensors or one per tensor) makes the inner problem
+    ``L_tr + ½ Σ λ_i ‖w_i‖²``, the one a weight optimiser with L2 weight decay solves:
+    ``H + λI`` in every product and ``∇w L_tr + λw`` in DARTS-V2's virtual step.
     """
     weights = _check_tensors("weights", weights)
     alphas = _check_tensors("alphas", alphas)
@@ -56,6 +60,11 @@ def compute_hypergradient(
         raise ValueError("alphas is empty: there is no architecture parameter to differentiate")
     check_hvp_mode(hvp)
     resolved = make_method(method, **options)
+    decays = _decays(weight_decay, len(weights))  # validated now, not at the first product
+    if any(decays):
+        train_loss = with_weight_decay(train_loss, decays)
+        if curvature is not None:
+            curvature = WeightDecayed(curvature, weights, decays)
     with torch.enable_grad():
         return resolved(
             train_loss,
@@ -78,6 +87,7 @@ def hypergradient(
     method: str | Method | LinearSolver = "neumann",
     hvp: str = "exact",
     fd_scale: float = 0.01,
+    weight_decay: float | Sequence[float] = 0.0,
     **options: Any,
 ) -> tuple[Tensor, ...]:
     """The architecture gradient of a bilevel problem, one tensor per architecture tensor.
@@ -97,6 +107,8 @@ def hypergradient(
             :class:`~idarts_plugin.hypergrad.LinearSolver` (wrapped in the implicit form).
         hvp: ``"exact"`` (double backward) or ``"finite_difference"`` (no second-order graph).
         fd_scale: ε numerator for finite differences, ``ε = fd_scale / ‖v‖``.
+        weight_decay: λ of the inner problem ``L_tr + ½ λ ‖w‖²`` (a number, or one per
+            weight tensor); ``0`` differentiates the training criterion alone.
         **options: the named method's options: ``neumann``: ``steps`` (K), ``lr`` (γ or
             ``"auto"``), ``max_growth``; ``unrolled``: ``lr`` (ξ); ``amended``: ``lr`` (η);
             ``cg``: ``steps``, ``tol``, ``damping``.
@@ -124,5 +136,6 @@ def hypergradient(
         method=method,
         hvp=hvp,
         fd_scale=fd_scale,
+        weight_decay=weight_decay,
         **options,
     ).grads

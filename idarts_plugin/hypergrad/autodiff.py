@@ -14,13 +14,29 @@ Two ways to get curvature products are offered, behind one interface
   first-order graph alive.
 * :class:`FiniteDifferenceCurvature` uses central differences of first-order gradients,
   ``(∇L(w + εv) − ∇L(w − εv)) / 2ε`` with ``ε = scale / ‖v‖`` (DARTS' choice, ``scale=0.01``):
-  no second-order graph, two extra gradient passes per product.
+  no second-order graph, two extra gradient passes per product. Every evaluation replays the
+  random state the operator was built with, so dropout / drop-path draw the *same* masks in
+  the ``+`` and ``−`` passes and in every product (as the single graph of the exact products
+  does); without that the difference quotient divides mask noise by ``2ε``.
+
+Two facts about the loss they differentiate:
+
+* Attention: fused ``scaled_dot_product_attention`` kernels (flash, memory-efficient, the CPU
+  flash kernel) have no double backward. :class:`ExactCurvature` builds its graph under
+  :func:`twice_differentiable`, which restricts attention to the math backend (plain matmul
+  and softmax), so exact products work through ``nn.MultiheadAttention`` and
+  ``F.scaled_dot_product_attention`` on every device.
+* The inner problem: the weight optimiser's weight decay is part of the problem the weights
+  solve. :func:`with_weight_decay` adds ``½ Σ λ_i ‖w_i‖²`` to a loss function and
+  :class:`WeightDecayed` adds ``λ v`` to a ready operator's products, so that
+  ``H = ∇²_w L_tr + λ I`` (the mixed block is unchanged: the decay does not depend on α).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 import torch
@@ -31,6 +47,7 @@ __all__ = [
     "FiniteDifferenceCurvature",
     "LossFn",
     "TrainCurvature",
+    "WeightDecayed",
     "add",
     "axpy",
     "dot",
@@ -39,7 +56,10 @@ __all__ = [
     "make_curvature",
     "norm",
     "power_iteration",
+    "replaying_rng",
     "scale",
+    "twice_differentiable",
+    "with_weight_decay",
 ]
 
 LossFn = Callable[[Sequence[Tensor], Sequence[Tensor]], Tensor]
@@ -117,6 +137,86 @@ def leaves(tensors: Sequence[Tensor]) -> list[Tensor]:
     return [t.detach().requires_grad_(True) for t in tensors]
 
 
+@contextlib.contextmanager
+def twice_differentiable() -> Iterator[None]:
+    """Run attention with a backend that has a double backward (the math backend).
+
+    Fused ``scaled_dot_product_attention`` kernels only have a first backward; a graph that
+    will be differentiated twice must be built inside this context. Other operations are
+    unaffected.
+    """
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+    except ImportError:  # torch < 2.3: nothing to select
+        yield
+        return
+    with sdpa_kernel([SDPBackend.MATH]):
+        yield
+
+
+def _devices_of(tensors: Sequence[Tensor]) -> list[torch.device]:
+    return sorted({t.device for t in tensors if t.device.type == "cuda"}, key=str)
+
+
+def replaying_rng(loss: LossFn, tensors: Sequence[Tensor]) -> LossFn:
+    """``loss``, with every call drawing the random numbers of the *first* one.
+
+    The CPU generator's state and that of every CUDA device holding one of ``tensors`` are
+    recorded now; each call runs from that state in :func:`torch.random.fork_rng` (the
+    caller's generators are left as they were). Dropout and drop-path masks are then the same
+    in every evaluation, which a difference quotient needs.
+    """
+    devices = _devices_of(tensors)
+    cpu_state = torch.get_rng_state()
+    cuda_states = [torch.cuda.get_rng_state(d) for d in devices]
+
+    def replayed(weights: Sequence[Tensor], alphas: Sequence[Tensor]) -> Tensor:
+        with torch.random.fork_rng(devices=devices):
+            torch.set_rng_state(cpu_state)
+            for d, state in zip(devices, cuda_states, strict=True):
+                torch.cuda.set_rng_state(state, d)
+            return loss(weights, alphas)
+
+    return replayed
+
+
+def _decays(decay: float | Sequence[float], n: int) -> list[float]:
+    out = [float(decay)] * n if isinstance(decay, (int, float)) else [float(d) for d in decay]
+    if len(out) != n:
+        raise ValueError(f"weight_decay has {len(out)} entries for {n} weight tensors")
+    bad = [d for d in out if not (math.isfinite(d) and d >= 0)]
+    if bad:
+        raise ValueError(f"weight_decay must be finite and >= 0, got {bad[0]!r}")
+    return out
+
+
+def with_weight_decay(loss: LossFn, weight_decay: float | Sequence[float]) -> LossFn:
+    """``loss(w, α) + ½ Σ_i λ_i ‖w_i‖²``: the inner problem of a weight optimiser with decay.
+
+    Args:
+        loss: the training criterion as a function of ``(weights, alphas)``.
+        weight_decay: one λ for every weight tensor, or one per tensor (``0`` for tensors the
+            optimiser does not decay, e.g. BatchNorm affine parameters in a no-decay group).
+
+    Example:
+        >>> f = with_weight_decay(lambda w, a: w[0].sum(), 0.1)
+        >>> round(float(f([torch.full((2,), 3.0)], [])), 4)   # 6 + 0.05 * 18
+        6.9
+    """
+    if isinstance(weight_decay, (int, float)) and weight_decay == 0:
+        return loss
+
+    def regularised(weights: Sequence[Tensor], alphas: Sequence[Tensor]) -> Tensor:
+        decays = _decays(weight_decay, len(weights))
+        value = loss(weights, alphas)
+        for w, d in zip(weights, decays, strict=True):
+            if d:
+                value = value + 0.5 * d * (w * w).sum()
+        return value
+
+    return regularised
+
+
 # ---------------------------------------------------------------------------------------------
 # Curvature of the training loss.
 # ---------------------------------------------------------------------------------------------
@@ -129,7 +229,10 @@ class TrainCurvature(Protocol):
         n_products: how many Hessian-vector (or mixed) products have been taken.
     """
 
-    n_products: int
+    @property
+    def n_products(self) -> int:
+        """Products taken so far."""
+        ...
 
     def hvp(self, v: Sequence[Tensor]) -> list[Tensor]:
         """``H v`` with ``H = ∇²_w L_tr`` (weights block)."""
@@ -158,7 +261,8 @@ class ExactCurvature:
     def __init__(self, loss: LossFn, weights: Sequence[Tensor], alphas: Sequence[Tensor]) -> None:
         self._w = leaves(weights)
         self._a = leaves(alphas)
-        value = loss(self._w, self._a)
+        with twice_differentiable():
+            value = loss(self._w, self._a)
         self._first_order(value)
 
     @classmethod
@@ -168,7 +272,7 @@ class ExactCurvature:
         """Curvature of an *already computed* loss (e.g. the weight step's forward pass).
 
         ``value`` must have been computed from ``weights`` and ``alphas`` themselves (with a
-        graph). The first-order graph is built with ``create_graph=True`` and *retained*, so
+        graph; inside :func:`twice_differentiable` if the model has attention). The first-order graph is built with ``create_graph=True`` and *retained*, so
         the caller can still ``backward()`` through ``value`` afterwards (the weight step)
         without a second forward pass. Nothing is written into ``.grad``.
         """
@@ -243,6 +347,8 @@ class FiniteDifferenceCurvature:
 
     ``H v ≈ (∇w L(w + εv) − ∇w L(w − εv)) / 2ε`` and likewise for the α block, with
     ``ε = fd_scale / ‖v‖``. The perturbed weights are new tensors; nothing is written back.
+    Every evaluation replays the random state of construction (:func:`replaying_rng`), so a
+    network with dropout is differentiated as one fixed function, as the exact products do.
 
     Args:
         loss: the training loss function.
@@ -261,11 +367,20 @@ class FiniteDifferenceCurvature:
     ) -> None:
         if not fd_scale > 0:
             raise ValueError(f"fd_scale must be > 0, got {fd_scale!r}")
-        self._loss = loss
         self._w = [w.detach() for w in weights]
         self._a = [a.detach() for a in alphas]
+        self._loss = replaying_rng(loss, [*self._w, *self._a])
         self._fd_scale = fd_scale
+        self._gradient: list[Tensor] | None = None
         self.n_products = 0
+
+    @property
+    def gradient(self) -> list[Tensor]:
+        """``∇w L_tr`` at the point of evaluation, with the products' random draws (cached)."""
+        if self._gradient is None:
+            w = leaves(self._w)
+            self._gradient = [g.detach() for g in grads(self._loss(w, leaves(self._a)), w)]
+        return self._gradient
 
     def _both(self, v: Sequence[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
         self.n_products += 1
@@ -300,6 +415,60 @@ class FiniteDifferenceCurvature:
         return self._both(v)[1]
 
 
+class WeightDecayed:
+    """A curvature operator of ``L_tr + ½ Σ λ_i ‖w_i‖²`` from one of ``L_tr``.
+
+    ``hvp`` adds ``λ v``, ``gradient`` adds ``λ w``; the mixed block and
+    ``weight_gradients`` (what the weight step's own backward pass gives, before the
+    optimiser applies its decay) are the wrapped operator's.
+
+    Args:
+        inner: the criterion's curvature operator.
+        weights: the weight tensors it was built at.
+        weight_decay: λ, one for all or one per weight tensor.
+
+    Example:
+        >>> w, a = [torch.ones(2)], [torch.zeros(1)]
+        >>> curv = WeightDecayed(ExactCurvature(lambda w, a: (w[0] ** 2).sum(), w, a), w, 0.5)
+        >>> curv.hvp([torch.tensor([1.0, 0.0])])[0].tolist()
+        [2.5, 0.0]
+    """
+
+    def __init__(
+        self,
+        inner: TrainCurvature,
+        weights: Sequence[Tensor],
+        weight_decay: float | Sequence[float],
+    ) -> None:
+        self.inner = inner
+        self._w = [w.detach() for w in weights]
+        self._decays = _decays(weight_decay, len(self._w))
+
+    @property
+    def n_products(self) -> int:
+        """Products taken by the wrapped operator."""
+        return self.inner.n_products
+
+    def hvp(self, v: Sequence[Tensor]) -> list[Tensor]:
+        """``(H + λ I) v``."""
+        hv = self.inner.hvp(v)
+        return [h + d * x.detach() if d else h for h, x, d in zip(hv, v, self._decays, strict=True)]
+
+    def mixed(self, v: Sequence[Tensor]) -> list[Tensor]:
+        """``∇²_{αw} L_tr · v`` (the decay has no mixed term)."""
+        return self.inner.mixed(v)
+
+    @property
+    def gradient(self) -> list[Tensor]:
+        """``∇w L_tr + λ w``."""
+        g = self.inner.gradient  # type: ignore[attr-defined]
+        return [gi + d * w if d else gi for gi, w, d in zip(g, self._w, self._decays, strict=True)]
+
+    def weight_gradients(self) -> list[Tensor | None]:
+        """The wrapped operator's (the criterion's gradient, for the weight step)."""
+        return self.inner.weight_gradients()  # type: ignore[attr-defined]
+
+
 HVP_MODES = ("exact", "finite_difference")
 
 
@@ -312,6 +481,8 @@ def make_curvature(
     fd_scale: float = 0.01,
 ) -> TrainCurvature:
     """Build the curvature operator for ``mode`` (``"exact"`` or ``"finite_difference"``).
+
+    Both operators also expose ``gradient`` (``∇w L_tr`` at the point).
 
     Raises:
         ValueError: for an unknown mode, naming the valid ones.

@@ -24,7 +24,6 @@ from torch import Tensor
 
 from .autodiff import (
     HVP_MODES,
-    ExactCurvature,
     LossFn,
     TrainCurvature,
     grads,
@@ -284,13 +283,20 @@ class Implicit:
 class Unrolled:
     """DARTS second order (DARTS-V2): one virtual SGD step, then the chain rule.
 
-    ``w' = w − ξ ∇w L_tr(w, α)`` and the gradient is
+    ``w' = w − ξ (∇w L_tr(w, α) + u)`` and the gradient is
     ``∇α L_val(w', α) − ξ ∇²_{αw} L_tr(w, α) · ∇w' L_val(w', α)``. The mixed product is taken
     exactly or by a central difference (``hvp="finite_difference"``, DARTS' ε = 0.01/‖v‖).
-    The virtual step is plain SGD (no momentum or weight decay).
+
+    With ``velocity=None`` (u = 0) and a criterion-only training loss this is the papers'
+    equation: a plain SGD step. DARTS' code steps like its weight optimiser instead: momentum
+    ``u = μ · momentum_buffer`` and the weight decay in the gradient (train loss from
+    :func:`~idarts_plugin.hypergrad.autodiff.with_weight_decay`, or ``weight_decay=`` of
+    :func:`~idarts_plugin.hypergrad.compute_hypergradient`). ``u`` does not depend on α, so
+    the formula above stays exact for both.
 
     Args:
         lr: ξ > 0, the virtual step size (DARTS uses the weight learning rate).
+        velocity: ``u``, one tensor per weight tensor (``None``: no momentum term).
 
     Example:
         >>> Unrolled(lr=0.025).name
@@ -299,15 +305,17 @@ class Unrolled:
 
     name = "unrolled"
 
-    def __init__(self, *, lr: float) -> None:
+    def __init__(self, *, lr: float, velocity: Sequence[Tensor] | None = None) -> None:
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (lr > 0):
             raise ValueError(f"unrolled lr (ξ) must be a number > 0, got {lr!r}")
         if not math.isfinite(float(lr)):
             raise ValueError(f"unrolled lr (ξ) must be finite, got {lr!r}")
         self.lr = float(lr)
+        self.velocity = None if velocity is None else [u.detach() for u in velocity]
 
     def __repr__(self) -> str:
-        return f"Unrolled(lr={self.lr})"
+        extra = "" if self.velocity is None else ", velocity=[...]"
+        return f"Unrolled(lr={self.lr}{extra})"
 
     def __call__(
         self,
@@ -324,9 +332,10 @@ class Unrolled:
         """Compute the DARTS-V2 gradient."""
         if curvature is None:
             curvature = make_curvature(hvp, train_loss, weights, alphas, fd_scale=fd_scale)
-        if isinstance(curvature, ExactCurvature):
-            # ExactCurvature already holds ∇w L_tr; take it from its graph without a new pass.
-            g_tr = curvature.gradient
+        if hasattr(curvature, "gradient"):
+            # Both operators hold ∇w L_tr (the exact one from its graph, without a new pass;
+            # the finite-difference one with the same random draws as its products).
+            g_tr = list(curvature.gradient)
         else:
             w, a = leaves(weights), leaves(alphas)
             g_tr = grads(train_loss(w, a), w)
@@ -334,6 +343,12 @@ class Unrolled:
         if reduce is not None:
             g_tr = reduce(g_tr)
         curvature = reduced(curvature, reduce)
+        if self.velocity is not None:
+            if len(self.velocity) != len(g_tr):
+                raise ValueError(
+                    f"velocity has {len(self.velocity)} tensors for {len(g_tr)} weight tensors"
+                )
+            g_tr = [g + u.to(g) for g, u in zip(g_tr, self.velocity, strict=True)]
         w_virtual = [w.detach() - self.lr * g for w, g in zip(weights, g_tr, strict=True)]
         loss_value, direct, v = _val_grads(val_loss, w_virtual, alphas, reduce)
         implicit = [self.lr * m for m in curvature.mixed(v)]
@@ -376,8 +391,8 @@ def _cg(*, steps: int = 20, tol: float = 1e-10, damping: float = 0.0) -> Implici
     return Implicit(ConjugateGradient(steps=steps, tol=tol, damping=damping))
 
 
-def _unrolled(*, lr: float) -> Unrolled:
-    return Unrolled(lr=lr)
+def _unrolled(*, lr: float, velocity: Sequence[Tensor] | None = None) -> Unrolled:
+    return Unrolled(lr=lr, velocity=velocity)
 
 
 METHODS: Mapping[str, Callable[..., Method]] = {

@@ -1,21 +1,28 @@
-"""How a strategy turns its keyword arguments into an engine method, step after step.
+"""A method *specification*: which engine method, and how its step size follows training.
 
-Kept free of NNI and Lightning so that it can be tested and reused on its own.
+A strategy holds one :class:`MethodSpec` and builds the method for each architecture step
+from it (the step size may follow the weight optimiser's current learning rate). Torch only,
+like the rest of the engine, so a run config can be validated without loading NNI.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..hypergrad import AutoStepSize, Method, WarmStart, make_method
-from ..hypergrad.autodiff import HVP_MODES
-from ..hypergrad.methods import METHODS
+from torch import Tensor
 
-__all__ = ["MethodSpec"]
+from .autodiff import HVP_MODES
+from .methods import METHODS, Method, make_method, method_options
+from .solvers import AutoStepSize, WarmStart
+
+__all__ = ["VIRTUAL_STEPS", "MethodSpec", "VirtualStep"]
 
 LrOption = float | Literal["auto", "safe", "weight_lr"] | None
+VirtualStep = Literal["sgd", "optimizer"]
+VIRTUAL_STEPS = ("sgd", "optimizer")
 
 SAFE_ITERATIONS = 10
 """Power iterations of the first λ̂ estimate of ``lr="safe"``; later steps take one, warm."""
@@ -37,6 +44,12 @@ class MethodSpec:
         hvp: ``"exact"`` or ``"finite_difference"``.
         warm_start: Neumann only: start each solve from the previous one's ``x``
             (:class:`~idarts_plugin.hypergrad.WarmStart`).
+        inner_weight_decay: differentiate the inner problem the weight optimiser solves,
+            ``L_tr + ½ λ‖w‖²`` with its weight decay λ (``H + λI``; ``∇L_tr + λw`` in the
+            virtual step), instead of the training criterion alone.
+        virtual_step: DARTS-V2 only: ``"sgd"`` (the paper's ``w − ξ∇w L_tr``) or
+            ``"optimizer"`` (as DARTS' code: the SGD weight optimiser's momentum and weight
+            decay, ``w − ξ(μ·buffer + ∇w L_tr + λw)``).
 
     Example:
         >>> spec = MethodSpec(name="neumann", options={"steps": 2}, lr=None)
@@ -49,6 +62,8 @@ class MethodSpec:
     lr: LrOption = None
     hvp: str = "exact"
     warm_start: bool = False
+    inner_weight_decay: bool = False
+    virtual_step: VirtualStep = "sgd"
     _auto: AutoStepSize | None = field(default=None, init=False, repr=False, compare=False)
     _warm: WarmStart | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -71,6 +86,16 @@ class MethodSpec:
                 )
             if not (math.isfinite(self.lr) and self.lr > 0):
                 raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if not isinstance(self.inner_weight_decay, bool):
+            raise ValueError(
+                f"inner_weight_decay must be True or False, got {self.inner_weight_decay!r}"
+            )
+        if self.virtual_step not in VIRTUAL_STEPS:
+            raise ValueError(
+                f"unknown virtual_step {self.virtual_step!r}; valid values: {', '.join(VIRTUAL_STEPS)}"
+            )
+        if self.virtual_step != "sgd" and self.name != "unrolled":
+            raise ValueError(f"virtual_step is only available for unrolled, not {self.name!r}")
         if self.warm_start:
             if self.name != "neumann":
                 raise ValueError(f"warm_start is only available for neumann, not {self.name!r}")
@@ -81,8 +106,8 @@ class MethodSpec:
 
     @property
     def uses_lr(self) -> bool:
-        """Whether the method has a step size at all."""
-        return self.name in ("neumann", "unrolled", "amended")
+        """Whether the method has a step size at all (an ``lr`` option in its factory)."""
+        return "lr" in method_options(self.name)
 
     def _options(self, *, weight_lr: float) -> dict[str, Any]:
         options = dict(self.options)
@@ -97,17 +122,31 @@ class MethodSpec:
                 options["lr"] = self.lr
         return options
 
-    def build(self, *, weight_lr: float) -> Method:
+    @property
+    def decays_weights(self) -> bool:
+        """Whether the training loss it differentiates includes the weight decay."""
+        return self.inner_weight_decay or self.virtual_step == "optimizer"
+
+    def build(self, *, weight_lr: float, velocity: Sequence[Tensor] | None = None) -> Method:
         """The method for one architecture step, given the current weight learning rate.
 
         A step size that follows a weight learning rate of 0 (a warm-up schedule starting at
         0) gives a first-order step: every second-order term is proportional to it.
+
+        Args:
+            weight_lr: the weight optimiser's current learning rate.
+            velocity: ``virtual_step="optimizer"``: the momentum term ``μ·buffer`` of each
+                weight tensor (required then, ignored otherwise).
         """
         if self.uses_lr and weight_lr == 0 and (self.lr in (None, "weight_lr", "safe")):
             return make_method("first_order")
         options = self._options(weight_lr=weight_lr)
         if self._warm is not None:
             options["warm_start"] = self._warm
+        if self.virtual_step == "optimizer":
+            if velocity is None:
+                raise ValueError("virtual_step='optimizer' needs the optimiser's velocity")
+            options["velocity"] = velocity
         return make_method(self.name, **options)
 
     def state_dict(self) -> dict[str, Any]:

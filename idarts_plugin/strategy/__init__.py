@@ -1,6 +1,6 @@
 """NNI adapter: one-shot strategies whose architecture gradient comes from the engine."""
 
-from .method_spec import MethodSpec
+from ..hypergrad.spec import MethodSpec
 from .module import HypergradientDartsModule
 from .strategies import AmendedDARTS, HypergradientDARTS, ImplicitDARTS, UnrolledDARTS
 

@@ -13,8 +13,9 @@ from nni.nas.oneshot.pytorch.differentiable import DartsLightningModule
 from torch import Tensor, nn
 
 from ..hypergrad import Diagnostics, ExactCurvature, compute_hypergradient, module_loss
+from ..hypergrad.autodiff import twice_differentiable
 from ..hypergrad.distributed import process_group_mean
-from .method_spec import MethodSpec
+from ..hypergrad.spec import MethodSpec
 
 __all__ = ["HypergradientDartsModule", "NonFiniteStepsError"]
 
@@ -193,15 +194,51 @@ class HypergradientDartsModule(DartsLightningModule):
         order = {id(p): i for i, p in enumerate(self.training_module.model.parameters())}
         return sorted(seen.values(), key=lambda p: order.get(id(p), len(order)))
 
-    def weight_learning_rate(self) -> float:
-        """The weight optimiser's current learning rate (first parameter group)."""
+    def _weight_optimizer(self) -> Any:
         optimizers = self.optimizers()
         if not isinstance(optimizers, list):
             optimizers = [optimizers]
         for opt in optimizers:
             if not getattr(opt, "is_arch_optimizer", False):
-                return float(opt.param_groups[0]["lr"])
+                return opt
         raise RuntimeError("no weight optimiser configured by the evaluator")
+
+    def weight_learning_rate(self) -> float:
+        """The weight optimiser's current learning rate (first parameter group)."""
+        return float(self._weight_optimizer().param_groups[0]["lr"])
+
+    def inner_problem(self, weights: Sequence[Tensor]) -> tuple[list[float], list[Tensor] | None]:
+        """The weight optimiser's facts the hypergradient needs, per weight tensor.
+
+        Returns:
+            ``(weight_decay, velocity)``: each weight's decay λ from its parameter group
+            (zeros unless the method differentiates ``L_tr + ½λ‖w‖²``), and for
+            ``virtual_step="optimizer"`` the SGD momentum term ``μ·momentum_buffer`` (zeros
+            before the first step, as in DARTS' code), else ``None``.
+
+        Raises:
+            TypeError: ``virtual_step="optimizer"`` with a weight optimiser that is not SGD.
+        """
+        decay = [0.0] * len(weights)
+        if not self.method.decays_weights:
+            return decay, None
+        opt = getattr(self._weight_optimizer(), "optimizer", self._weight_optimizer())
+        group_of = {id(p): g for g in opt.param_groups for p in g["params"]}
+        decay = [float(group_of.get(id(w), {}).get("weight_decay", 0.0)) for w in weights]
+        if self.method.virtual_step != "optimizer":
+            return decay, None
+        if not isinstance(opt, torch.optim.SGD):
+            raise TypeError(
+                f"virtual_step='optimizer' takes the virtual step like an SGD weight optimiser "
+                f"(momentum + weight decay, as DARTS' code), but the evaluator's optimiser is "
+                f"{type(opt).__name__}; use virtual_step='sgd'"
+            )
+        velocity = []
+        for w in weights:
+            buf = opt.state.get(w, {}).get("momentum_buffer")
+            mu = float(group_of.get(id(w), {}).get("momentum", 0.0))
+            velocity.append(torch.zeros_like(w) if buf is None else mu * buf.detach())
+        return decay, velocity
 
     # -- the hypergradient ------------------------------------------------------------------
     def hypergradient(
@@ -269,7 +306,8 @@ class HypergradientDartsModule(DartsLightningModule):
         kw = {"weight_names": weight_names, "alpha_names": alpha_names}
         train_loss = module_loss(model, criterion, x_tr, y_tr, **kw)
         val_loss = module_loss(model, criterion, x_va, y_va, **kw)
-        method = self.method.build(weight_lr=weight_lr)
+        decay, velocity = self.inner_problem(weights)
+        method = self.method.build(weight_lr=weight_lr, velocity=velocity)
         device_type = weights[0].device.type if weights else "cpu"
         if train_loss_value is not None and torch.is_autocast_enabled(device_type):
             train_loss_value = None  # a low-precision graph: take float32 products instead
@@ -287,6 +325,7 @@ class HypergradientDartsModule(DartsLightningModule):
                     hvp=self.method.hvp,
                     curvature=curvature,
                     reduce=process_group_mean(),
+                    weight_decay=decay,
                 )
             except FloatingPointError as exc:  # lr="auto" with a λ̂ of 0 or non-finite
                 return alphas, *_skipped_step(alphas, exc, val_loss_value=None), None
@@ -311,7 +350,8 @@ class HypergradientDartsModule(DartsLightningModule):
             # One forward pass serves the Hessian terms and the weight step.
             self.resample()
             snapshot = self._buffers_snapshot()
-            loss_and_metrics = self.training_module.training_step(trn_batch, 2 * batch_idx + 1)
+            with twice_differentiable():  # its graph is differentiated twice (attention)
+                loss_and_metrics = self.training_module.training_step(trn_batch, 2 * batch_idx + 1)
             w_step_loss = _loss_of(loss_and_metrics)
             weight_ok = _all_ranks(_finite(w_step_loss), w_step_loss.device)
             if weight_ok:

@@ -16,7 +16,7 @@ from nni.nas.oneshot.pytorch.base_lightning import BaseOneShotLightningModule
 from nni.nas.strategy import DARTS
 from pytorch_lightning import LightningModule
 
-from .method_spec import LrOption, MethodSpec
+from ..hypergrad.spec import LrOption, MethodSpec, VirtualStep
 from .module import HypergradientDartsModule
 
 __all__ = ["AmendedDARTS", "HypergradientDARTS", "ImplicitDARTS", "UnrolledDARTS"]
@@ -64,6 +64,11 @@ class HypergradientDARTS(DARTS):
         warm_start: Neumann only: start each solve from the previous step's solution, so a
             short series per step accumulates across steps (amortised implicit
             differentiation); the solution is kept in checkpoints.
+        inner_weight_decay: differentiate the inner problem the weight optimiser solves,
+            ``L_tr + ½λ‖w‖²`` with each weight's decay λ from its parameter group
+            (``H + λI``), instead of the criterion alone (the papers' equations).
+        virtual_step: DARTS-V2 only: ``"sgd"`` (the paper's plain step) or ``"optimizer"``
+            (momentum and weight decay of the SGD weight optimiser, as DARTS' code).
         **kwargs: passed on to :class:`nni.nas.strategy.DARTS`.
 
     Example:
@@ -87,6 +92,8 @@ class HypergradientDARTS(DARTS):
         hessian_batch: Literal["separate", "shared"] = "separate",
         max_nonfinite_steps: int = 10,
         warm_start: bool = False,
+        inner_weight_decay: bool = False,
+        virtual_step: VirtualStep = "sgd",
         **kwargs: Any,
     ) -> None:
         if kwargs.get("penalty") is not None:
@@ -118,6 +125,8 @@ class HypergradientDARTS(DARTS):
             lr=method_lr,
             hvp=hvp,
             warm_start=warm_start,
+            inner_weight_decay=inner_weight_decay,
+            virtual_step=virtual_step,
         )
         self.inner_steps = _positive_int("inner_steps", inner_steps, 1)
         self.hessian_batch = hessian_batch
@@ -181,6 +190,9 @@ class UnrolledDARTS(HypergradientDARTS):
 
     Args:
         unrolled_lr: ξ; ``None`` uses the weight optimiser's current learning rate (as DARTS).
+        virtual_step: ``"sgd"`` (default: the paper's ``w − ξ∇w L_tr``) or ``"optimizer"``
+            (``w − ξ(μ·buffer + ∇w L_tr + λw)``, the SGD weight optimiser's step, as DARTS'
+            code takes it).
         **kwargs: see :class:`HypergradientDARTS`.
 
     Example:

@@ -14,7 +14,7 @@ from idarts_plugin.hypergrad import (
     WarmStart,
     compute_hypergradient,
 )
-from idarts_plugin.strategy.method_spec import MethodSpec
+from idarts_plugin.hypergrad.spec import MethodSpec
 from tests.hypergrad.problems import DT, Quadratic
 from tests.hypergrad.test_closed_form import rel
 
@@ -192,3 +192,24 @@ def test_negative_curvature_is_flagged_under_auto():
     d = res.diagnostics
     assert d.growing and d.term_growth > 1.1 and res.diagnostics.finite
     assert all(torch.isfinite(g).all() for g in res.grads)
+
+
+@pytest.mark.parametrize("gamma_lambda", [2.5, 10.0, 29.0])
+@pytest.mark.parametrize("steps", [1, 2, 5])
+def test_step_curvature_between_two_and_thirty_is_flagged(gamma_lambda, steps):
+    """2 < γλ < 30 amplifies the top eigendirection by |1 − γλ| per term: always flagged,
+    never reported converged, and the result stays finite."""
+    tr, va, w, a, _ = _diag_problem([400.0, 1.0])
+    gamma = gamma_lambda / 400.0
+    res = compute_hypergradient(tr, va, [w], [a], method=Neumann(steps=steps, lr=gamma))
+    d = res.diagnostics
+    assert d.growing and not d.converged and d.finite
+    # the ratio of whole terms tends to |1 − γλ| of the top eigenvalue and never exceeds it
+    assert 1.1 < d.term_growth <= gamma_lambda - 1.0 + 1e-9
+    assert all(torch.isfinite(g).all() for g in res.grads)
+
+
+def test_step_curvature_below_two_is_not_flagged():
+    tr, va, w, a, _ = _diag_problem([400.0, 1.0])
+    d = compute_hypergradient(tr, va, [w], [a], method=Neumann(steps=5, lr=1.9 / 400)).diagnostics
+    assert not d.growing and d.term_growth <= 1.0

@@ -178,18 +178,26 @@ def test_hypergradient_leaves_weights_and_bn_statistics_alone(name):
 
 
 def test_alpha_order_is_stable_and_complete():
+    """α come in the model's parameter order, by *name*, whatever order NNI's set yields."""
     from idarts_plugin import ImplicitDARTS
 
+    def alpha_names(oneshot):
+        names = {id(p): n for n, p in oneshot.training_module.model.named_parameters()}
+        return [names[id(p)] for p in oneshot.arch_parameters()]
+
     a, _, _ = tiny_problem(ImplicitDARTS())
-    b, _, _ = tiny_problem(ImplicitDARTS())
-    names_a = [
+    expected = [
         n
         for n, p in a.training_module.model.named_parameters()
         if any(p is q for q in a.arch_parameters())
     ]
-    assert len(a.arch_parameters()) == 6  # one α per NB201 edge label
-    assert [q.shape for q in a.arch_parameters()] == [q.shape for q in b.arch_parameters()]
-    assert len(names_a) == 6
+    assert len(expected) == 6  # one α per NB201 edge label, each a parameter of the model
+    assert alpha_names(a) == expected
+    # NNI's base returns the α of a set; shuffle what it sees and the order must not change.
+    b, _, _ = tiny_problem(ImplicitDARTS())
+    modules = list(b.supernet_modules())
+    b.supernet_modules = lambda: iter(reversed(modules))  # type: ignore[method-assign]
+    assert alpha_names(b) == expected
 
 
 def test_inner_steps_and_warmup_schedule_arch_steps():
@@ -303,3 +311,122 @@ def test_a_bad_lambda_estimate_skips_and_counts_the_arch_step(monkeypatch):
     assert "λ̂ = 0.0" in oneshot.last_diagnostics.note
     for a, b in zip(oneshot.arch_parameters(), alphas_before, strict=True):
         assert torch.equal(a.detach(), b)
+
+
+def _decayed_momentum_problem(strategy):
+    """tiny_problem with SGD(momentum 0.9) and a large weight decay, after two steps."""
+    import functools
+
+    from nni.nas.evaluator.pytorch.lightning import ClassificationModule
+    from nni.nas.hub.pytorch import NasBench201
+
+    torch.manual_seed(0)
+    space = NasBench201(stem_out_channels=4, num_modules_per_stack=1, num_labels=3)
+    supernet = strategy.mutate_model(space)
+    sgd = functools.partial(torch.optim.SGD, momentum=0.9)
+    module = ClassificationModule(
+        num_classes=3, learning_rate=0.05, weight_decay=0.05, optimizer=sgd
+    )
+    oneshot = strategy.configure_oneshot_module(module)
+    oneshot.set_model(supernet)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(16, 3, 8, 8, generator=g)
+    y = torch.randint(0, 3, (16,), generator=g)
+    trn, val = (x[:8], y[:8]), (x[8:], y[8:])
+    fit(oneshot, trn, val, max_steps=2)  # momentum buffers exist now
+    return oneshot, trn, val
+
+
+@pytest.mark.parametrize("name", ["implicit-decay", "unrolled-optimizer"])
+def test_inner_problem_follows_the_weight_optimiser(name):
+    """λ of each weight from its parameter group; the virtual step's μ·buffer from SGD's state."""
+    from idarts_plugin import ImplicitDARTS, UnrolledDARTS
+
+    strategy = {
+        "implicit-decay": lambda: ImplicitDARTS(neumann_steps=2, inner_weight_decay=True),
+        "unrolled-optimizer": lambda: UnrolledDARTS(virtual_step="optimizer"),
+    }[name]()
+    oneshot, trn, val = _decayed_momentum_problem(strategy)
+    model = oneshot.training_module.model
+    alpha_ids = {id(p) for p in oneshot.arch_parameters()}
+    named = list(model.named_parameters())
+    a_names = [n for n, p in named if id(p) in alpha_ids]
+    w_pairs = [(n, p) for n, p in named if id(p) not in alpha_ids]
+    opt = oneshot._weight_optimizer().optimizer
+    assert isinstance(opt, torch.optim.SGD)
+    group = {id(p): g for g in opt.param_groups for p in g["params"]}
+    decays = [group[id(p)]["weight_decay"] for _, p in w_pairs]
+    assert max(decays) == 0.05
+    crit = torch.nn.CrossEntropyLoss()
+    kw = {"weight_names": [n for n, _ in w_pairs], "alpha_names": a_names}
+    tr = module_loss(model, crit, *trn, **kw)
+    va = module_loss(model, crit, *val, **kw)
+    params = dict(named)
+    weights, alphas = [p for _, p in w_pairs], [params[n] for n in a_names]
+    if name == "unrolled-optimizer":
+        velocity = [0.9 * opt.state[p]["momentum_buffer"] for p in weights]
+        opts = {"method": "unrolled", "lr": 0.05, "velocity": velocity}
+    else:
+        opts = {"method": "neumann", "steps": 2, "lr": 0.05}
+    want = hypergradient(tr, va, weights, alphas, weight_decay=decays, **opts)
+    plain = hypergradient(
+        tr, va, weights, alphas, **{k: v for k, v in opts.items() if k != "velocity"}
+    )
+    got_alphas, got, _ = oneshot.hypergradient(trn, val, weight_lr=0.05)
+    assert [id(a) for a in got_alphas] == [id(a) for a in alphas]
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-8)
+    assert not all(torch.allclose(w, p, rtol=1e-4) for w, p in zip(want, plain, strict=True))
+
+
+def test_optimizer_virtual_step_needs_sgd():
+    from nni.nas.evaluator.pytorch.lightning import ClassificationModule
+    from nni.nas.hub.pytorch import NasBench201
+
+    from idarts_plugin import UnrolledDARTS
+
+    strategy = UnrolledDARTS(virtual_step="optimizer")
+    space = NasBench201(stem_out_channels=4, num_modules_per_stack=1, num_labels=3)
+    supernet = strategy.mutate_model(space)
+    module = ClassificationModule(num_classes=3, learning_rate=0.01, optimizer=torch.optim.Adam)
+    oneshot = strategy.configure_oneshot_module(module)
+    oneshot.set_model(supernet)
+    x, y = torch.randn(8, 3, 8, 8), torch.randint(0, 3, (8,))
+    with pytest.raises(TypeError, match="evaluator's optimiser is Adam; use virtual_step='sgd'"):
+        fit(oneshot, (x, y), (x, y), max_steps=1)
+
+
+@pytest.mark.parametrize("name", ["implicit", "unrolled", "amended"])
+def test_step_size_follows_a_scheduled_weight_lr(name):
+    """γ / ξ / η = None follow the weight optimiser's lr *at each step*, under a scheduler."""
+    from nni.nas.evaluator.pytorch.lightning import ClassificationModule
+    from nni.nas.hub.pytorch import NasBench201
+
+    from idarts_plugin import AmendedDARTS, ImplicitDARTS, UnrolledDARTS
+
+    class Halving(ClassificationModule):
+        def configure_optimizers(self):
+            opt = torch.optim.SGD(self.parameters(), lr=0.08)
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5**step)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    strategy = {"implicit": ImplicitDARTS, "unrolled": UnrolledDARTS, "amended": AmendedDARTS}[
+        name
+    ]()
+    torch.manual_seed(0)
+    space = NasBench201(stem_out_channels=4, num_modules_per_stack=1, num_labels=3)
+    supernet = strategy.mutate_model(space)
+    oneshot = strategy.configure_oneshot_module(Halving(num_classes=3))
+    oneshot.set_model(supernet)
+    seen: list[tuple[float, float | None]] = []
+    apply = oneshot._apply_arch_gradient
+
+    def record(arc_optim, alphas, grads, diag):
+        seen.append((oneshot.weight_learning_rate(), diag.step_size))
+        apply(arc_optim, alphas, grads, diag)
+
+    oneshot._apply_arch_gradient = record
+    x, y = torch.randn(32, 3, 8, 8), torch.randint(0, 3, (32,))
+    fit(oneshot, (x, y), (x, y), max_epochs=1)  # 4 batches of 8
+    assert [lr for lr, _ in seen] == pytest.approx([0.08, 0.04, 0.02, 0.01])
+    assert [s for _, s in seen] == pytest.approx([0.08, 0.04, 0.02, 0.01])
