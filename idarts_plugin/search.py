@@ -390,10 +390,10 @@ class _Run:
     cfg: RunConfig
     spec: SpaceSpec
     path: Path
-    resume: bool
     accelerator: str
     devices: list[int] | int
     is_rank_zero: bool
+    resume_from: Path | None = None
     metrics_rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     alpha_rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
@@ -448,9 +448,7 @@ def _open_run(cfg: RunConfig, run_dir: str | os.PathLike[str] | None, resume: bo
         )
     spec = load_space(cfg.space)
     is_rank_zero = getattr(rank_zero_only, "rank", 0) == 0
-    run = _Run(
-        cfg, spec, _run_path(cfg, run_dir, is_rank_zero), resume, accelerator, devices, is_rank_zero
-    )
+    run = _Run(cfg, spec, _run_path(cfg, run_dir, is_rank_zero), accelerator, devices, is_rank_zero)
     if resume and not run.checkpoint.is_file():
         raise SearchError(
             f"nothing to resume in {str(run.path)!r}: {CHECKPOINT} does not exist "
@@ -459,7 +457,7 @@ def _open_run(cfg: RunConfig, run_dir: str | os.PathLike[str] | None, resume: bo
     if is_rank_zero:
         outputs.check_writable(run.path)
     if resume:
-        _, state = _load_resume_state(run.path)
+        run.resume_from, state = _load_resume_state(run.path)
         done = int(state.get("epoch", -1))
         del state
         for name, rows in (
@@ -591,7 +589,7 @@ def _fit(trainer: Any, run: _Run, net: _Supernet, guard: _SignalGuard) -> float:
                 trainer.fit(
                     net.oneshot,
                     train_dataloaders=net.loaders,
-                    ckpt_path=str(run.checkpoint) if run.resume else None,
+                    ckpt_path=str(run.resume_from) if run.resume_from is not None else None,
                 )
         except NonFiniteStepsError as exc:
             kept = f"the last complete epoch is kept in {run.checkpoint}"
