@@ -58,7 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="idarts", description="Implicit-gradient differentiable NAS on NNI.")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _search_parsers(sub)
+    _tune_parsers(sub)
+    _nni_parsers(sub)
+    sub.add_parser("methods", help="list hypergradient methods and their options")
+    sub.add_parser("spaces", help="list the search spaces found")
+    return p
 
+
+def _search_parsers(sub: Any) -> None:
+    """search, evaluate, lookup."""
     s = sub.add_parser("search", help="run (or resume) an architecture search")
     s.add_argument("config", nargs="?", help="run config YAML (see examples/configs/)")
     _add_overrides(s, "override a config key, e.g. --set strategy.neumann_steps=5 (repeatable)")
@@ -83,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     lk.add_argument("--json", action="store_true", help="print JSON")
 
+
+def _tune_parsers(sub: Any) -> None:
+    """Tune (Optuna)."""
     tu = sub.add_parser("tune", help="an Optuna study over a search's outer hyperparameters")
     tu.add_argument("tune_config", help="tune config YAML (see examples/optuna/)")
     tu.add_argument("--study", required=True, help="study name (created or joined)")
@@ -93,6 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     tu.add_argument("--timeout", type=float, default=None, help="seconds this worker runs")
     _add_overrides(tu, "fixed override of the base run config")
 
+
+def _nni_parsers(sub: Any) -> None:
+    """nni-trial, nni-register, nni-create, nni-check."""
     nt = sub.add_parser(
         "nni-trial", help="one search as an nnictl trial (the trialCommand of an experiment)"
     )
@@ -131,10 +146,6 @@ def _parser() -> argparse.ArgumentParser:
         "nni-check", help="check that the tuner an nnictl config names is registered"
     )
     ck.add_argument("--config", required=True, help="the nnictl experiment config (YAML)")
-
-    sub.add_parser("methods", help="list hypergradient methods and their options")
-    sub.add_parser("spaces", help="list the search spaces found")
-    return p
 
 
 def _configure_logging(verbose: int) -> None:

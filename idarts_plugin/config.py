@@ -18,7 +18,7 @@ import copy
 import dataclasses
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, cast
@@ -26,6 +26,7 @@ from typing import Any, cast
 import yaml
 
 from .data import DataConfig, DataError
+from .hypergrad.checks import check_bool, check_choice, check_int, check_number, check_pair
 
 _logger = logging.getLogger(__name__)
 
@@ -54,23 +55,23 @@ class ConfigError(ValueError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+def _checked(key: str, check: Callable[..., Any], value: Any, **limits: Any) -> Any:
+    """Run one of :mod:`idarts_plugin.hypergrad.checks` on a config value.
+
+    Its ValueError becomes a :class:`ConfigError` naming ``key``.
+    """
+    try:
+        return check("value", value, **limits)
+    except ValueError as exc:
+        raise ConfigError(str(exc).replace("value must", "must"), key=key) from None
+
+
 def _num(key: str, value: Any, *, minimum: float | None = None, strict: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"must be a number, got {value!r}", key=key)
-    v = float(value)
-    if not math.isfinite(v):
-        raise ConfigError(f"must be finite, got {value!r}", key=key)
-    if minimum is not None and (v < minimum or (strict and v == minimum)):
-        raise ConfigError(f"must be {'>' if strict else '>='} {minimum:g}, got {value!r}", key=key)
-    return v
+    return cast(float, _checked(key, check_number, value, minimum=minimum, strict=strict))
 
 
 def _int(key: str, value: Any, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"must be an integer, got {value!r}", key=key)
-    if value < minimum:
-        raise ConfigError(f"must be >= {minimum}, got {value!r}", key=key)
-    return value
+    return cast(int, _checked(key, check_int, value, minimum=minimum))
 
 
 def _not_auto(key: str, value: Any, otherwise: str) -> bool:
@@ -83,10 +84,7 @@ def _not_auto(key: str, value: Any, otherwise: str) -> bool:
 
 
 def _choice(key: str, value: Any, choices: Iterable[str]) -> str:
-    choices = tuple(choices)
-    if value not in choices:
-        raise ConfigError(f"unknown value {value!r}; valid values: {', '.join(choices)}", key=key)
-    return str(value)
+    return cast(str, _checked(key, check_choice, value, choices=choices))
 
 
 @dataclass(frozen=True)
@@ -146,7 +144,9 @@ class StrategyConfig:
     ``arc_learning_rate: auto`` sets the architecture step to ``arc_travel / architecture
     steps`` (at least the papers' 3e-4; see :func:`idarts_plugin.derive.arc_learning_rate_for_budget`);
     ``warmup_epochs: auto`` trains the weights alone for a sixth of the epochs;
-    ``derive`` is the rule that turns α into the exported cell (:data:`idarts_plugin.derive.DERIVATIONS`).
+    ``derive`` is the rule that turns α into the exported cell (:data:`idarts_plugin.derive.DERIVATIONS`);
+    ``inner_weight_decay: true`` differentiates the problem the weights solve,
+    ``L_tr + ½·optimizer.weight_decay·‖w‖²`` (``false``: the criterion alone, as the papers).
     """
 
     name: str = "implicit"
@@ -171,76 +171,43 @@ class StrategyConfig:
     log_prob_every_n_step: int = 10
     hessian_batch: str = "separate"
     max_nonfinite_steps: int = 10
-    inner_weight_decay: bool = False
+    inner_weight_decay: bool = True
     virtual_step: str = "sgd"
 
     def __post_init__(self) -> None:
+        _choice("strategy.name", self.name, STRATEGIES)
+        self._check_method_keys()
+        self._check_loop_keys()
+
+    def _check_method_keys(self) -> None:
+        """K, the step sizes, warm start, the virtual step, Gumbel's temperature."""
         k = "strategy."
-        _int(k + "max_nonfinite_steps", self.max_nonfinite_steps, minimum=1)
-        _choice(k + "name", self.name, STRATEGIES)
         _int(k + "neumann_steps", self.neumann_steps, minimum=0)
         for key in ("neumann_lr", "method_lr"):
             value = getattr(self, key)
-            if value not in (None, "auto", "safe", "weight_lr"):
-                if isinstance(value, str):
-                    raise ConfigError(
-                        f"unknown value {value!r}; valid values: a number, auto, safe, "
-                        "weight_lr or null (= weight_lr)",
-                        key=k + key,
-                    )
-                _num(k + key, value, minimum=0, strict=True)
-        for key in ("warm_start", "inner_weight_decay"):
-            if not isinstance(getattr(self, key), bool):
-                raise ConfigError(f"must be true or false, got {getattr(self, key)!r}", key=k + key)
-        _choice(k + "virtual_step", self.virtual_step, ("sgd", "optimizer"))
-        if (
-            self.virtual_step != "sgd"
-            and self.name == "hypergradient"
-            and self.method != "unrolled"
-        ):
-            raise ConfigError("virtual_step needs method: unrolled", key=k + "virtual_step")
-        if self.warm_start and self.name == "hypergradient" and self.method != "neumann":
-            raise ConfigError("warm_start needs method: neumann", key=k + "warm_start")
-        temp = self.temperature
-        if (
-            not isinstance(temp, (list, tuple))
-            or len(temp) != 2
-            or not all(isinstance(t, (int, float)) and t > 0 for t in temp)
-        ):
-            raise ConfigError(
-                f"must be two numbers > 0 (initial, final), got {temp!r}", key=k + "temperature"
-            )
-        object.__setattr__(self, "temperature", (float(temp[0]), float(temp[1])))
-        if _not_auto(k + "arc_learning_rate", self.arc_learning_rate, "a number > 0"):
-            _num(k + "arc_learning_rate", self.arc_learning_rate, minimum=0, strict=True)
-        _num(k + "arc_travel", self.arc_travel, minimum=0, strict=True)
-        from .derive import DERIVATIONS
-
-        _choice(k + "derive", self.derive, DERIVATIONS)
-        for key in ("unrolled_lr", "amended_lr", "gradient_clip_val"):
+            if value in (None, "auto", "safe", "weight_lr"):
+                continue
+            if isinstance(value, str):
+                raise ConfigError(
+                    f"unknown value {value!r}; valid values: a number, auto, safe, "
+                    "weight_lr or null (= weight_lr)",
+                    key=k + key,
+                )
+            _num(k + key, value, minimum=0, strict=True)
+        for key in ("unrolled_lr", "amended_lr"):
             if getattr(self, key) is not None:
                 _num(k + key, getattr(self, key), minimum=0, strict=True)
-        _int(k + "inner_steps", self.inner_steps, minimum=1)
-        _num(k + "arc_weight_decay", self.arc_weight_decay, minimum=0)
-        if _not_auto(k + "warmup_epochs", self.warmup_epochs, "an integer >= 0"):
-            _int(k + "warmup_epochs", self.warmup_epochs, minimum=0)
-        _int(k + "log_prob_every_n_step", self.log_prob_every_n_step, minimum=1)
-        _choice(k + "hvp", self.hvp, ("exact", "finite_difference"))
-        _choice(k + "hessian_batch", self.hessian_batch, ("separate", "shared"))
-        if self.hessian_batch == "shared" and self.hvp != "exact":
-            raise ConfigError(
-                "hessian_batch 'shared' reuses the weight step's graph and needs hvp: exact",
-                key=k + "hessian_batch",
-            )
-        betas = self.arc_betas
-        if (
-            not isinstance(betas, (list, tuple))
-            or len(betas) != 2
-            or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)
-        ):
-            raise ConfigError(f"must be two numbers in [0, 1), got {betas!r}", key=k + "arc_betas")
-        object.__setattr__(self, "arc_betas", (float(betas[0]), float(betas[1])))
-        if self.name == "hypergradient":
+        for key in ("warm_start", "inner_weight_decay"):
+            _checked(k + key, check_bool, getattr(self, key))
+        _choice(k + "virtual_step", self.virtual_step, ("sgd", "optimizer"))
+        temp = self.temperature
+        if _checked(k + "temperature", check_pair, temp, low=0, high=math.inf) and min(temp) <= 0:
+            raise ConfigError(f"must be two numbers > 0, got {temp!r}", key=k + "temperature")
+        object.__setattr__(self, "temperature", (float(temp[0]), float(temp[1])))
+        if self.name == "hypergradient":  # what the method can do (loads torch)
+            for key, needs in (("warm_start", "neumann"), ("virtual_step", "unrolled")):
+                if getattr(self, key) not in (False, "sgd") and self.method != needs:
+                    raise ConfigError(f"{key} needs method: {needs}", key=k + key)
             from .hypergrad.spec import MethodSpec
 
             try:
@@ -255,6 +222,33 @@ class StrategyConfig:
                 )
             except ValueError as exc:
                 raise ConfigError(str(exc), key=k + "method") from None
+
+    def _check_loop_keys(self) -> None:
+        """α's optimiser and schedule, the weight steps per α step, the Hessian pass."""
+        k = "strategy."
+        if _not_auto(k + "arc_learning_rate", self.arc_learning_rate, "a number > 0"):
+            _num(k + "arc_learning_rate", self.arc_learning_rate, minimum=0, strict=True)
+        _num(k + "arc_travel", self.arc_travel, minimum=0, strict=True)
+        from .derive import DERIVATIONS
+
+        _choice(k + "derive", self.derive, DERIVATIONS)
+        if self.gradient_clip_val is not None:
+            _num(k + "gradient_clip_val", self.gradient_clip_val, minimum=0, strict=True)
+        _int(k + "inner_steps", self.inner_steps, minimum=1)
+        _num(k + "arc_weight_decay", self.arc_weight_decay, minimum=0)
+        if _not_auto(k + "warmup_epochs", self.warmup_epochs, "an integer >= 0"):
+            _int(k + "warmup_epochs", self.warmup_epochs, minimum=0)
+        _int(k + "log_prob_every_n_step", self.log_prob_every_n_step, minimum=1)
+        _int(k + "max_nonfinite_steps", self.max_nonfinite_steps, minimum=1)
+        _choice(k + "hvp", self.hvp, ("exact", "finite_difference"))
+        _choice(k + "hessian_batch", self.hessian_batch, ("separate", "shared"))
+        if self.hessian_batch == "shared" and self.hvp != "exact":
+            raise ConfigError(
+                "hessian_batch 'shared' reuses the weight step's graph and needs hvp: exact",
+                key=k + "hessian_batch",
+            )
+        betas = _checked(k + "arc_betas", check_pair, self.arc_betas, low=0, high=1)
+        object.__setattr__(self, "arc_betas", betas)
 
     @staticmethod
     def valid_keys(name: str) -> tuple[str, ...]:

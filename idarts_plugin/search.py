@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -272,6 +272,9 @@ def build_strategy(
 ) -> Any:
     """The NNI strategy object for a strategy config.
 
+    The hypergradient strategies get one :class:`~idarts_plugin.hypergrad.SearchOptions`
+    built from the config's keys of the same names (plus the named strategy's method keys).
+
     Args:
         cfg: the strategy section.
         arc_learning_rate: the resolved architecture learning rate (required when the config
@@ -281,7 +284,8 @@ def build_strategy(
     """
     from nni.nas.strategy import DARTS, GumbelDARTS
 
-    from .strategy import AmendedDARTS, HypergradientDARTS, ImplicitDARTS, UnrolledDARTS
+    from .hypergrad import SearchOptions
+    from .strategy import HypergradientDARTS
 
     if arc_learning_rate is None:
         if cfg.arc_learning_rate == "auto":
@@ -301,32 +305,20 @@ def build_strategy(
         return DARTS(**common)
     if cfg.name == "gumbel":
         return GumbelDARTS(temperature=tuple(cfg.temperature), **common)
-    common.update(
-        inner_steps=cfg.inner_steps,
-        arc_betas=cfg.arc_betas,
-        arc_weight_decay=cfg.arc_weight_decay,
-        hvp=cfg.hvp,
-        hessian_batch=cfg.hessian_batch,
-        max_nonfinite_steps=cfg.max_nonfinite_steps,
-    )
+    method: dict[str, Any] = {"method": cfg.name, "method_lr": None}
     if cfg.name == "implicit":
-        return ImplicitDARTS(
-            neumann_steps=cfg.neumann_steps,
-            neumann_lr=cast(Any, cfg.neumann_lr),
-            warm_start=cfg.warm_start,
-            **common,
-        )
-    if cfg.name == "unrolled":
-        return UnrolledDARTS(unrolled_lr=cfg.unrolled_lr, **common)
-    if cfg.name == "amended":
-        return AmendedDARTS(amended_lr=cfg.amended_lr, **common)
-    return HypergradientDARTS(
-        method=cfg.method,
-        method_options=dict(cfg.method_options),
-        method_lr=cast(Any, cfg.method_lr),
-        warm_start=cfg.warm_start,
-        **common,
-    )
+        method = {"method": "neumann", "method_options": {"steps": cfg.neumann_steps}}
+        method["method_lr"] = cfg.neumann_lr
+    elif cfg.name == "unrolled":
+        method["method_lr"] = cfg.unrolled_lr
+    elif cfg.name == "amended":
+        method["method_lr"] = cfg.amended_lr
+    else:  # any engine method
+        method = {"method": cfg.method, "method_options": dict(cfg.method_options)}
+        method["method_lr"] = cfg.method_lr
+    same_name = {k: getattr(cfg, k) for k in SearchOptions.option_names() if hasattr(cfg, k)}
+    options = SearchOptions.from_kwargs(**{**same_name, **common, **method})
+    return HypergradientDARTS(options=options)
 
 
 # --------------------------------------------------------------------------------------------
@@ -576,10 +568,17 @@ def _fit(trainer: Any, run: _Run, net: _Supernet, guard: _SignalGuard) -> float:
     Raises:
         SearchError: too many non-finite steps in a row.
     """
+    from .hypergrad import NeumannDivergenceWarning
     from .strategy.module import NonFiniteStepsError
 
     start = time.perf_counter()
+    # A diverged Neumann solve is counted per epoch (hg_diverged_steps) and reported in one
+    # line per epoch by the recorder, not as a warning per step.
+    solver_log = logging.getLogger("idarts_plugin.hypergrad.solvers")
+    per_step = _DropDivergenceNotes()
+    solver_log.addFilter(per_step)
     with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=NeumannDivergenceWarning)
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings(
             "ignore", message=".*LightningModule.*has parameters that were not used.*"
@@ -597,7 +596,16 @@ def _fit(trainer: Any, run: _Run, net: _Supernet, guard: _SignalGuard) -> float:
         except SystemExit:  # Lightning's own SIGTERM exit
             if guard.signum is None:
                 raise
+        finally:
+            solver_log.removeFilter(per_step)
     return time.perf_counter() - start
+
+
+class _DropDivergenceNotes(logging.Filter):
+    """Drops the solver's per-step "Neumann series diverged" log lines during a search."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Neumann series diverged")
 
 
 def _interrupted(trainer: Any, run: _Run, signum: int, completed: int) -> SearchInterruptedError:

@@ -1,5 +1,7 @@
 """The hypergradient engine (torch only: no NNI, Lightning or Optuna import).
 
+Names are imported from their submodules on first use.
+
 Example:
     >>> import torch
     >>> from idarts_plugin.hypergrad import hypergradient
@@ -11,38 +13,78 @@ Example:
     tensor([1., 1., 1.], dtype=torch.float64)
 """
 
-from .api import compute_hypergradient, hypergradient
-from .autodiff import (
-    ExactCurvature,
-    FiniteDifferenceCurvature,
-    LossFn,
-    TrainCurvature,
-    make_curvature,
-    power_iteration,
-)
-from .functional import module_loss, split_parameters
-from .methods import (
-    METHODS,
-    Diagnostics,
-    HypergradResult,
-    Implicit,
-    Method,
-    Unrolled,
-    make_method,
-    method_options,
-)
-from .solvers import (
-    Amended,
-    AutoStepSize,
-    ConjugateGradient,
-    LinearSolver,
-    Neumann,
-    NeumannDivergenceWarning,
-    SolveInfo,
-    WarmStart,
-    Zero,
-)
-from .spec import MethodSpec
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .api import compute_hypergradient, hypergradient
+    from .autodiff import (
+        ExactCurvature,
+        FiniteDifferenceCurvature,
+        LossFn,
+        TrainCurvature,
+        make_curvature,
+        power_iteration,
+    )
+    from .functional import module_loss, split_parameters
+    from .methods import (
+        METHODS,
+        Diagnostics,
+        HypergradResult,
+        Implicit,
+        Method,
+        Unrolled,
+        make_method,
+        method_options,
+    )
+    from .solvers import (
+        Amended,
+        AutoStepSize,
+        ConjugateGradient,
+        LinearSolver,
+        Neumann,
+        NeumannDivergenceWarning,
+        SolveInfo,
+        WarmStart,
+        Zero,
+    )
+    from .spec import MethodSpec, SearchOptions
+
+_LAZY = {
+    "compute_hypergradient": "api",
+    "hypergradient": "api",
+    "ExactCurvature": "autodiff",
+    "FiniteDifferenceCurvature": "autodiff",
+    "LossFn": "autodiff",
+    "TrainCurvature": "autodiff",
+    "make_curvature": "autodiff",
+    "power_iteration": "autodiff",
+    "module_loss": "functional",
+    "split_parameters": "functional",
+    "METHODS": "methods",
+    "Diagnostics": "methods",
+    "HypergradResult": "methods",
+    "Implicit": "methods",
+    "Method": "methods",
+    "Unrolled": "methods",
+    "make_method": "methods",
+    "method_options": "methods",
+    "Amended": "solvers",
+    "AutoStepSize": "solvers",
+    "ConjugateGradient": "solvers",
+    "LinearSolver": "solvers",
+    "Neumann": "solvers",
+    "NeumannDivergenceWarning": "solvers",
+    "SolveInfo": "solvers",
+    "WarmStart": "solvers",
+    "Zero": "solvers",
+    "MethodSpec": "spec",
+    "SearchOptions": "spec",
+}
+"""Public name -> the submodule that defines it (imported on first use: the checks and
+specs a run config validates with need no torch until a method is built)."""
 
 __all__ = [
     "METHODS",
@@ -60,6 +102,7 @@ __all__ = [
     "MethodSpec",
     "Neumann",
     "NeumannDivergenceWarning",
+    "SearchOptions",
     "SolveInfo",
     "TrainCurvature",
     "Unrolled",
@@ -74,3 +117,11 @@ __all__ = [
     "power_iteration",
     "split_parameters",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -32,6 +31,7 @@ from .autodiff import (
     make_curvature,
     norm,
 )
+from .checks import check_number
 from .distributed import Reduce, reduced
 from .solvers import (
     Amended,
@@ -306,11 +306,7 @@ class Unrolled:
     name = "unrolled"
 
     def __init__(self, *, lr: float, velocity: Sequence[Tensor] | None = None) -> None:
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (lr > 0):
-            raise ValueError(f"unrolled lr (ξ) must be a number > 0, got {lr!r}")
-        if not math.isfinite(float(lr)):
-            raise ValueError(f"unrolled lr (ξ) must be finite, got {lr!r}")
-        self.lr = float(lr)
+        self.lr = check_number("unrolled lr (ξ)", lr, minimum=0, strict=True)
         self.velocity = None if velocity is None else [u.detach() for u in velocity]
 
     def __repr__(self) -> str:

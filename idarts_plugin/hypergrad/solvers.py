@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from .autodiff import TrainCurvature, axpy, dot, norm, power_iteration, scale
+from .checks import check_int, check_number
 
 __all__ = [
     "Amended",
@@ -104,22 +105,6 @@ class LinearSolver(Protocol):
         ...
 
 
-def _check_positive_int(name: str, value: object, *, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _check_positive_float(name: str, value: object, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
-    return v
-
-
 @dataclass(frozen=True)
 class Zero:
     """``x = 0``: no implicit term at all (first-order DARTS, DARTS-V1)."""
@@ -150,7 +135,7 @@ class Amended:
     name: str = field(default="amended", init=False)
 
     def __post_init__(self) -> None:
-        _check_positive_float("amended lr (η)", self.lr)
+        check_number("amended lr (η)", self.lr, minimum=0, strict=True)
 
     def solve(
         self, curvature: TrainCurvature, b: Sequence[Tensor], info: SolveInfo
@@ -191,12 +176,12 @@ class AutoStepSize:
         refresh_every: int = 1,
         seed: int = 0,
     ) -> None:
-        self.iterations = _check_positive_int("iterations", iterations, minimum=1)
-        self.warm_iterations = _check_positive_int("warm_iterations", warm_iterations, minimum=1)
-        self.safety = _check_positive_float("safety", safety)
+        self.iterations = check_int("iterations", iterations, minimum=1)
+        self.warm_iterations = check_int("warm_iterations", warm_iterations, minimum=1)
+        self.safety = check_number("safety", safety, minimum=0, strict=True)
         if self.safety > 1:
             raise ValueError(f"safety must be in (0, 1], got {safety!r}")
-        self.refresh_every = _check_positive_int("refresh_every", refresh_every, minimum=1)
+        self.refresh_every = check_int("refresh_every", refresh_every, minimum=1)
         self.seed = seed
         self._vector: list[Tensor] | None = None
         self._lambda: float | None = None
@@ -348,7 +333,7 @@ class Neumann:
         max_lr: float | None = None,
         warm_start: WarmStart | None = None,
     ) -> None:
-        self.steps = _check_positive_int("neumann steps (K)", steps)
+        self.steps = check_int("neumann steps (K)", steps, minimum=0)
         if isinstance(lr, AutoStepSize):
             self.auto: AutoStepSize | None = lr
             self.lr: float | None = None
@@ -357,9 +342,13 @@ class Neumann:
             self.lr = None
         else:
             self.auto = None
-            self.lr = _check_positive_float("neumann lr (γ)", lr)
-        self.max_growth = _check_positive_float("max_growth", max_growth)
-        self.max_lr = None if max_lr is None else _check_positive_float("neumann max_lr", max_lr)
+            self.lr = check_number("neumann lr (γ)", lr, minimum=0, strict=True)
+        self.max_growth = check_number("max_growth", max_growth, minimum=0, strict=True)
+        self.max_lr = (
+            None
+            if max_lr is None
+            else check_number("neumann max_lr", max_lr, minimum=0, strict=True)
+        )
         if warm_start is not None and not isinstance(warm_start, WarmStart):
             raise TypeError(f"warm_start must be a WarmStart or None, got {warm_start!r}")
         self.warm_start = warm_start
@@ -488,9 +477,9 @@ class ConjugateGradient:
     name: str = field(default="cg", init=False)
 
     def __post_init__(self) -> None:
-        _check_positive_int("cg steps", self.steps, minimum=1)
-        _check_positive_float("cg tol", self.tol, allow_zero=True)
-        _check_positive_float("cg damping", self.damping, allow_zero=True)
+        check_int("cg steps", self.steps, minimum=1)
+        check_number("cg tol", self.tol, minimum=0)
+        check_number("cg damping", self.damping, minimum=0)
 
     def solve(
         self, curvature: TrainCurvature, b: Sequence[Tensor], info: SolveInfo

@@ -7,7 +7,7 @@ like the rest of the engine, so a run config can be validated without loading NN
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -15,14 +15,16 @@ from typing import Any, Literal
 from torch import Tensor
 
 from .autodiff import HVP_MODES
+from .checks import check_bool, check_choice, check_int, check_number, check_pair
 from .methods import METHODS, Method, make_method, method_options
 from .solvers import AutoStepSize, WarmStart
 
-__all__ = ["VIRTUAL_STEPS", "MethodSpec", "VirtualStep"]
+__all__ = ["HESSIAN_BATCHES", "VIRTUAL_STEPS", "MethodSpec", "SearchOptions", "VirtualStep"]
 
 LrOption = float | Literal["auto", "safe", "weight_lr"] | None
 VirtualStep = Literal["sgd", "optimizer"]
 VIRTUAL_STEPS = ("sgd", "optimizer")
+HESSIAN_BATCHES = ("separate", "shared")
 
 SAFE_ITERATIONS = 10
 """Power iterations of the first λ̂ estimate of ``lr="safe"``; later steps take one, warm."""
@@ -68,36 +70,29 @@ class MethodSpec:
     _warm: WarmStart | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.name not in METHODS:
-            raise ValueError(
-                f"unknown hypergradient method {self.name!r}; valid methods: {', '.join(METHODS)}"
-            )
-        if self.hvp not in HVP_MODES:
-            raise ValueError(f"unknown hvp mode {self.hvp!r}; valid modes: {', '.join(HVP_MODES)}")
+        check_choice("hypergradient method", self.name, METHODS, plural="methods")
+        check_choice("hvp mode", self.hvp, HVP_MODES, plural="modes")
+        accepts = method_options(self.name)  # what the method can do follows its factory
         if self.lr in ("auto", "safe"):
-            if self.name != "neumann":
-                raise ValueError(f"lr={self.lr!r} is only available for neumann, not {self.name!r}")
+            if "max_lr" not in accepts:
+                raise ValueError(
+                    f"lr={self.lr!r} is only available for neumann (an automatic step size), "
+                    f"not {self.name!r}"
+                )
             auto = AutoStepSize() if self.lr == "auto" else _safe_estimator()
             object.__setattr__(self, "_auto", auto)
         elif self.lr not in (None, "weight_lr"):
-            if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)):
+            if isinstance(self.lr, str):
                 raise ValueError(
                     f"lr must be a number, 'auto', 'safe' or 'weight_lr', got {self.lr!r}"
                 )
-            if not (math.isfinite(self.lr) and self.lr > 0):
-                raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
-        if not isinstance(self.inner_weight_decay, bool):
-            raise ValueError(
-                f"inner_weight_decay must be True or False, got {self.inner_weight_decay!r}"
-            )
-        if self.virtual_step not in VIRTUAL_STEPS:
-            raise ValueError(
-                f"unknown virtual_step {self.virtual_step!r}; valid values: {', '.join(VIRTUAL_STEPS)}"
-            )
-        if self.virtual_step != "sgd" and self.name != "unrolled":
+            check_number("lr", self.lr, minimum=0, strict=True)
+        check_bool("inner_weight_decay", self.inner_weight_decay)
+        check_choice("virtual_step", self.virtual_step, VIRTUAL_STEPS)
+        if self.virtual_step != "sgd" and "velocity" not in accepts:
             raise ValueError(f"virtual_step is only available for unrolled, not {self.name!r}")
-        if self.warm_start:
-            if self.name != "neumann":
+        if check_bool("warm_start", self.warm_start):
+            if "warm_start" not in accepts:
                 raise ValueError(f"warm_start is only available for neumann, not {self.name!r}")
             object.__setattr__(self, "_warm", WarmStart())
         # Fail now, not at the first architecture step, on bad options (on a throw-away
@@ -172,3 +167,105 @@ class MethodSpec:
 def _safe_estimator() -> AutoStepSize:
     """λ̂ for ``lr="safe"``: one warm-started power iteration per step (amortised)."""
     return AutoStepSize(iterations=SAFE_ITERATIONS, warm_iterations=1, safety=0.9)
+
+
+_METHOD_ALIASES = {"method": "name", "method_options": "options", "method_lr": "lr"}
+"""Keyword names of the method's fields in :meth:`SearchOptions.from_kwargs` (and strategies)."""
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """Every option of a hypergradient search besides NNI's own, validated once.
+
+    Built from the run config (or a strategy's keyword arguments) and handed whole to the
+    strategy and its Lightning module; adding an option means a field here, its check in
+    :meth:`__post_init__`, and the code that uses it.
+
+    Args:
+        method: the hypergradient method and how its step size follows training.
+        inner_steps: weight steps per architecture step (T ≥ 1).
+        arc_learning_rate: Adam learning rate of α.
+        arc_betas: Adam betas of α.
+        arc_weight_decay: Adam weight decay of α.
+        warmup_epochs: epochs of weight training before α moves.
+        gradient_clip_val: clip the weight gradients (``None``: off).
+        log_prob_every_n_step: log α's softmax every this many steps.
+        hessian_batch: ``"separate"`` or ``"shared"`` forward pass for the Hessian terms
+            (``shared`` needs exact products).
+        max_nonfinite_steps: non-finite steps in a row before the search stops.
+
+    Example:
+        >>> opts = SearchOptions.from_kwargs(method="neumann", method_options={"steps": 3})
+        >>> opts.method.options, opts.inner_steps
+        ({'steps': 3}, 1)
+    """
+
+    method: MethodSpec = field(default_factory=lambda: MethodSpec(name="neumann"))
+    inner_steps: int = 1
+    arc_learning_rate: float = 3e-4
+    arc_betas: tuple[float, float] = (0.5, 0.999)
+    arc_weight_decay: float = 1e-3
+    warmup_epochs: int = 0
+    gradient_clip_val: float | None = None
+    log_prob_every_n_step: int = 10
+    hessian_batch: str = "separate"
+    max_nonfinite_steps: int = 10
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.method, MethodSpec):
+            raise TypeError(f"method must be a MethodSpec, got {self.method!r}")
+        check_int("inner_steps", self.inner_steps, minimum=1)
+        check_number("arc_learning_rate", self.arc_learning_rate, minimum=0, strict=True)
+        object.__setattr__(
+            self, "arc_betas", check_pair("arc_betas", self.arc_betas, low=0, high=1)
+        )
+        check_number("arc_weight_decay", self.arc_weight_decay, minimum=0)
+        check_int("warmup_epochs", self.warmup_epochs, minimum=0)
+        if self.gradient_clip_val is not None:
+            check_number("gradient_clip_val", self.gradient_clip_val, minimum=0, strict=True)
+        check_int("log_prob_every_n_step", self.log_prob_every_n_step, minimum=1)
+        check_choice("hessian_batch", self.hessian_batch, HESSIAN_BATCHES)
+        if self.hessian_batch == "shared" and self.method.hvp != "exact":
+            raise ValueError("hessian_batch='shared' reuses a forward graph: it needs hvp='exact'")
+        check_int("max_nonfinite_steps", self.max_nonfinite_steps, minimum=1)
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        """Every keyword :meth:`from_kwargs` accepts."""
+        method = [_METHOD_ALIASES.get(f, f) for f in _spec_fields()]
+        inverse = {v: k for k, v in _METHOD_ALIASES.items()}
+        return (*[inverse.get(f, f) for f in method], *_loop_fields())
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> SearchOptions:
+        """Build from flat keywords, the method's and the loop's.
+
+        The method's are ``method``, ``method_options``, ``method_lr``, ``hvp``,
+        ``warm_start``, ``inner_weight_decay`` and ``virtual_step``; the others are fields.
+
+        Raises:
+            TypeError: an unknown keyword (the valid ones are listed).
+            ValueError: an invalid value (named).
+        """
+        unknown = sorted(set(kwargs) - set(cls.option_names()))
+        if unknown:
+            raise TypeError(
+                f"unknown option(s) {', '.join(map(repr, unknown))}; valid: {', '.join(cls.option_names())}"
+            )
+        spec = {
+            _METHOD_ALIASES.get(k, k): v
+            for k, v in kwargs.items()
+            if _METHOD_ALIASES.get(k, k) in _spec_fields()
+        }
+        spec.setdefault("name", "neumann")
+        spec["options"] = dict(spec.get("options") or {})
+        loop = {k: v for k, v in kwargs.items() if k in _loop_fields()}
+        return cls(method=MethodSpec(**spec), **loop)
+
+
+def _spec_fields() -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(MethodSpec) if f.init)
+
+
+def _loop_fields() -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(SearchOptions) if f.name != "method")

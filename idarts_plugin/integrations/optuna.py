@@ -128,12 +128,20 @@ def _check_param(key: str, spec: Any, source: str) -> dict[str, Any]:
     return dict(spec)
 
 
-def load_tune_config(path: str | Path, overrides: tuple[str, ...] = ()) -> TuneConfig:
-    """Read and validate a tune config; the base run config is validated too.
+_TUNE_KEYS = (
+    "base",
+    "overrides",
+    "params",
+    "sampler",
+    "pruner",
+    "objective",
+    "objective_options",
+    "cost_objective",
+    "output_dir",
+)
 
-    Raises:
-        ConfigError: naming the tune file (or the base file) and the key.
-    """
+
+def _read_tune_yaml(path: str | Path) -> dict[str, Any]:
     source = str(path)
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
@@ -145,22 +153,19 @@ def load_tune_config(path: str | Path, overrides: tuple[str, ...] = ()) -> TuneC
         ) from None
     if not isinstance(raw, dict):
         raise ConfigError("a tune config must be a mapping", source=source)
-    valid = {
-        "base",
-        "overrides",
-        "params",
-        "sampler",
-        "pruner",
-        "objective",
-        "objective_options",
-        "cost_objective",
-        "output_dir",
-    }
-    bad = sorted(set(raw) - valid)
+    bad = sorted(set(raw) - set(_TUNE_KEYS))
     if bad:
         raise ConfigError(
-            f"unknown key; valid keys: {', '.join(sorted(valid))}", key=bad[0], source=source
+            f"unknown key; valid keys: {', '.join(sorted(_TUNE_KEYS))}", key=bad[0], source=source
         )
+    return raw
+
+
+def _base_config(
+    path: str | Path, raw: Mapping[str, Any], overrides: tuple[str, ...]
+) -> tuple[RunConfig, dict[str, Any]]:
+    """The base run config (``base:`` relative to the tune file) with every fixed override."""
+    source = str(path)
     base_path = raw.get("base")
     base_raw: dict[str, Any] = {}
     if base_path is not None:
@@ -170,43 +175,26 @@ def load_tune_config(path: str | Path, overrides: tuple[str, ...] = ()) -> TuneC
             raise ConfigError(
                 f"base run config {str(resolved)!r} does not exist", key="base", source=source
             )
-    fixed = [*list(raw.get("overrides") or []), *overrides]
-    base_raw = apply_overrides(base_raw, fixed)
-    base = RunConfig.from_dict(base_raw, source=str(base_path or source))
-    params_raw = raw.get("params") or {}
-    if not isinstance(params_raw, Mapping) or not params_raw:
+    base_raw = apply_overrides(base_raw, [*list(raw.get("overrides") or []), *overrides])
+    return RunConfig.from_dict(base_raw, source=str(base_path or source)), base_raw
+
+
+def _named(
+    raw: Mapping[str, Any], key: str, default: str, valid: Any, source: str
+) -> dict[str, Any]:
+    """The ``sampler`` / ``pruner`` section, its ``name`` checked against ``valid``."""
+    spec = dict(raw.get(key) or {"name": default})
+    if spec.get("name", default) not in valid:
         raise ConfigError(
-            "must map at least one run-config key to a distribution", key="params", source=source
-        )
-    params = {k: _check_param(k, v, source) for k, v in params_raw.items()}
-    sampler = dict(raw.get("sampler") or {"name": "tpe"})
-    if sampler.get("name", "tpe") not in SAMPLERS:
-        raise ConfigError(
-            f"unknown sampler {sampler.get('name')!r}; valid: {', '.join(SAMPLERS)}",
-            key="sampler.name",
+            f"unknown {key} {spec.get('name')!r}; valid: {', '.join(valid)}",
+            key=f"{key}.name",
             source=source,
         )
-    pruner = dict(raw.get("pruner") or {"name": "median"})
-    if pruner.get("name", "median") not in PRUNERS:
-        raise ConfigError(
-            f"unknown pruner {pruner.get('name')!r}; valid: {', '.join(PRUNERS)}",
-            key="pruner.name",
-            source=source,
-        )
-    objective = raw.get("objective", "supernet_val_acc")
-    check_objective(objective, source=source)
-    cfg = TuneConfig(
-        base=base,
-        base_dict=base_raw,
-        params=params,
-        sampler=sampler,
-        pruner=pruner,
-        objective=objective,
-        objective_options=dict(raw.get("objective_options") or {}),
-        cost_objective=bool(raw.get("cost_objective", False)),
-        output_dir=str(raw.get("output_dir", "runs/tune")),
-    )
-    # Every key must be settable: try each choice (a number's low end) on the base config.
+    return spec
+
+
+def _check_settable(params: Mapping[str, Any], base_raw: dict[str, Any], source: str) -> None:
+    """Every key must be settable: try each choice (a number's low end) on the base config."""
     for key, spec in params.items():
         probes = spec["choices"] if spec["type"] == "categorical" else [spec["low"]]
         for probe in probes:
@@ -216,6 +204,37 @@ def load_tune_config(path: str | Path, overrides: tuple[str, ...] = ()) -> TuneC
                 raise ConfigError(
                     f"cannot be tuned ({probe!r}): {exc}", key=f"params.{key}", source=source
                 ) from None
+
+
+def load_tune_config(path: str | Path, overrides: tuple[str, ...] = ()) -> TuneConfig:
+    """Read and validate a tune config; the base run config is validated too.
+
+    Raises:
+        ConfigError: naming the tune file (or the base file) and the key.
+    """
+    source = str(path)
+    raw = _read_tune_yaml(path)
+    base, base_raw = _base_config(path, raw, overrides)
+    params_raw = raw.get("params") or {}
+    if not isinstance(params_raw, Mapping) or not params_raw:
+        raise ConfigError(
+            "must map at least one run-config key to a distribution", key="params", source=source
+        )
+    params = {k: _check_param(k, v, source) for k, v in params_raw.items()}
+    objective = raw.get("objective", "supernet_val_acc")
+    check_objective(objective, source=source)
+    cfg = TuneConfig(
+        base=base,
+        base_dict=base_raw,
+        params=params,
+        sampler=_named(raw, "sampler", "tpe", SAMPLERS, source),
+        pruner=_named(raw, "pruner", "median", PRUNERS, source),
+        objective=objective,
+        objective_options=dict(raw.get("objective_options") or {}),
+        cost_objective=bool(raw.get("cost_objective", False)),
+        output_dir=str(raw.get("output_dir", "runs/tune")),
+    )
+    _check_settable(params, base_raw, source)
     return cfg
 
 

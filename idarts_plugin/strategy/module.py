@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from ..hypergrad import Diagnostics, ExactCurvature, compute_hypergradient, module_loss
 from ..hypergrad.autodiff import twice_differentiable
 from ..hypergrad.distributed import process_group_mean
-from ..hypergrad.spec import MethodSpec
+from ..hypergrad.spec import MethodSpec, SearchOptions
 
 __all__ = ["HypergradientDartsModule", "NonFiniteStepsError"]
 
@@ -101,18 +101,14 @@ class HypergradientDartsModule(DartsLightningModule):
     Args:
         training_module: the evaluator's Lightning module; it must expose ``criterion``
             (NNI's ``Classification``/``Regression`` modules do) and a ``model``.
-        method: which hypergradient to compute.
-        inner_steps: weight steps per architecture step (T).
-        arc_learning_rate: Adam learning rate of α.
-        arc_betas: Adam betas of α.
-        arc_weight_decay: Adam weight decay of α.
-        gradient_clip_val: clip the *weight* gradients (as NNI's DARTS does).
-        log_prob_every_n_step: how often α's softmax is logged.
-        warmup_epochs: epochs of weight training before α starts to move.
-        max_nonfinite_steps: a step whose training loss or hypergradient is non-finite is
-            skipped (weights, α, optimiser states and BatchNorm statistics as before it) and
-            logged; this many in a row
-            raise :class:`NonFiniteStepsError` (the last checkpoint stays intact).
+        options: the method and every loop option
+            (:class:`~idarts_plugin.hypergrad.SearchOptions`): ``inner_steps`` weight steps
+            per architecture step, α's Adam (``arc_learning_rate``, ``arc_betas``,
+            ``arc_weight_decay``), ``gradient_clip_val`` of the weight gradients,
+            ``warmup_epochs``, ``hessian_batch``, and ``max_nonfinite_steps``: a step whose
+            training loss or hypergradient is non-finite is skipped (weights, α, optimiser
+            states and BatchNorm statistics as before it) and logged; this many in a row raise
+            :class:`NonFiniteStepsError` (the last checkpoint stays intact).
 
     Data parallel (Lightning's DDP): each rank computes the hypergradient on its own shard and
     every derivative in it is averaged across ranks (double backward bypasses DDP's hooks), so
@@ -125,51 +121,44 @@ class HypergradientDartsModule(DartsLightningModule):
     reused: the Hessian terms get their own float32 pass).
     """
 
-    def __init__(
-        self,
-        training_module: pl.LightningModule,
-        *,
-        method: MethodSpec,
-        inner_steps: int = 1,
-        arc_learning_rate: float = 3e-4,
-        arc_betas: tuple[float, float] = (0.5, 0.999),
-        arc_weight_decay: float = 1e-3,
-        gradient_clip_val: float | None = None,
-        log_prob_every_n_step: int = 10,
-        warmup_epochs: int = 0,
-        hessian_batch: str = "separate",
-        max_nonfinite_steps: int = 10,
-    ) -> None:
-        if isinstance(max_nonfinite_steps, bool) or not isinstance(max_nonfinite_steps, int):
-            raise TypeError(f"max_nonfinite_steps must be an int, got {max_nonfinite_steps!r}")
-        if max_nonfinite_steps < 1:
-            raise ValueError(f"max_nonfinite_steps must be >= 1, got {max_nonfinite_steps}")
-        if hessian_batch not in ("separate", "shared"):
-            raise ValueError(
-                f"unknown hessian_batch {hessian_batch!r}; valid values: separate, shared"
-            )
-        if hessian_batch == "shared" and method.hvp != "exact":
-            raise ValueError("hessian_batch='shared' reuses a forward graph: it needs hvp='exact'")
+    def __init__(self, training_module: pl.LightningModule, *, options: SearchOptions) -> None:
+        if not isinstance(options, SearchOptions):
+            raise TypeError(f"options must be a SearchOptions, got {options!r}")
         super().__init__(
             training_module,
-            arc_learning_rate=arc_learning_rate,
-            gradient_clip_val=gradient_clip_val,
-            log_prob_every_n_step=log_prob_every_n_step,
-            warmup_epochs=warmup_epochs,
+            arc_learning_rate=options.arc_learning_rate,
+            gradient_clip_val=options.gradient_clip_val,
+            log_prob_every_n_step=options.log_prob_every_n_step,
+            warmup_epochs=options.warmup_epochs,
         )
-        self.method = method
-        self.inner_steps = inner_steps
-        self.arc_betas = arc_betas
-        self.arc_weight_decay = arc_weight_decay
-        self.hessian_batch = hessian_batch
+        self.options = options
         self.last_diagnostics: Diagnostics | None = None
         self.arch_steps = 0
-        self.max_nonfinite_steps = max_nonfinite_steps
         self.nonfinite_in_a_row = 0
         self.skipped_weight_steps = 0
         self.skipped_arch_steps = 0
         self.weight_gradients_reused = 0
         self._pending_weight_grads: list[tuple[Tensor, Tensor | None]] | None = None
+
+    @property
+    def method(self) -> MethodSpec:
+        """The hypergradient method (``options.method``)."""
+        return self.options.method
+
+    @property
+    def inner_steps(self) -> int:
+        """Weight steps per architecture step."""
+        return self.options.inner_steps
+
+    @property
+    def hessian_batch(self) -> str:
+        """``"separate"`` or ``"shared"``."""
+        return self.options.hessian_batch
+
+    @property
+    def max_nonfinite_steps(self) -> int:
+        """Non-finite steps in a row before the search stops."""
+        return self.options.max_nonfinite_steps
 
     # -- optimisers -------------------------------------------------------------------------
     def configure_architecture_optimizers(self) -> torch.optim.Optimizer:
@@ -180,8 +169,8 @@ class HypergradientDartsModule(DartsLightningModule):
         return torch.optim.Adam(
             params,
             lr=self.arc_learning_rate,
-            betas=self.arc_betas,
-            weight_decay=self.arc_weight_decay,
+            betas=self.options.arc_betas,
+            weight_decay=self.options.arc_weight_decay,
         )
 
     def arch_parameters(self) -> list[nn.Parameter]:

@@ -10,35 +10,24 @@ Each is a thin subclass of :class:`nni.nas.strategy.DARTS` that overrides only
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from nni.nas.oneshot.pytorch.base_lightning import BaseOneShotLightningModule
 from nni.nas.strategy import DARTS
 from pytorch_lightning import LightningModule
 
-from ..hypergrad.spec import LrOption, MethodSpec, VirtualStep
+from ..hypergrad.checks import check_int
+from ..hypergrad.spec import LrOption, MethodSpec, SearchOptions
 from .module import HypergradientDartsModule
 
 __all__ = ["AmendedDARTS", "HypergradientDARTS", "ImplicitDARTS", "UnrolledDARTS"]
 
 
-def _positive_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _positive_float(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(
-            f"{name} must be a number {'>= 0' if allow_zero else '> 0'}, got {value!r}"
-        )
-    return float(value)
-
-
 class HypergradientDARTS(DARTS):
     """DARTS with any engine hypergradient (the base of the named strategies).
+
+    Takes a ready :class:`~idarts_plugin.hypergrad.SearchOptions` (``options=``) or its
+    keywords (below), validated once; other keywords go to :class:`nni.nas.strategy.DARTS`.
 
     Args:
         method: the hypergradient method name (``first_order``, ``unrolled``, ``neumann``,
@@ -69,90 +58,47 @@ class HypergradientDARTS(DARTS):
             (``H + λI``), instead of the criterion alone (the papers' equations).
         virtual_step: DARTS-V2 only: ``"sgd"`` (the paper's plain step) or ``"optimizer"``
             (momentum and weight decay of the SGD weight optimiser, as DARTS' code).
+        options: all of the above as one validated object (instead of the keywords).
         **kwargs: passed on to :class:`nni.nas.strategy.DARTS`.
 
     Example:
         >>> strategy = HypergradientDARTS(method="cg", method_options={"steps": 10, "damping": 0.1})
+        >>> strategy.options.method.options
+        {'steps': 10, 'damping': 0.1}
     """
 
-    def __init__(
-        self,
-        *,
-        method: str = "neumann",
-        method_options: dict[str, Any] | None = None,
-        method_lr: LrOption = None,
-        inner_steps: int = 1,
-        arc_learning_rate: float = 3e-4,
-        arc_betas: tuple[float, float] = (0.5, 0.999),
-        arc_weight_decay: float = 1e-3,
-        warmup_epochs: int = 0,
-        hvp: Literal["exact", "finite_difference"] = "exact",
-        gradient_clip_val: float | None = None,
-        log_prob_every_n_step: int = 10,
-        hessian_batch: Literal["separate", "shared"] = "separate",
-        max_nonfinite_steps: int = 10,
-        warm_start: bool = False,
-        inner_weight_decay: bool = False,
-        virtual_step: VirtualStep = "sgd",
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, options: SearchOptions | None = None, **kwargs: Any) -> None:
         if kwargs.get("penalty") is not None:
             raise ValueError(
                 "penalty= (NNI's expected-cost penalty) is not supported by the hypergradient "
                 "strategies: its gradient would have to pass through the implicit term too; "
                 "use nni.nas.strategy.DARTS for a cost-penalised first-order search"
             )
-        if hessian_batch not in ("separate", "shared"):
-            raise ValueError(
-                f"unknown hessian_batch {hessian_batch!r}; valid values: separate, shared"
-            )
-        if hessian_batch == "shared" and hvp != "exact":
-            raise ValueError("hessian_batch='shared' reuses a forward graph: it needs hvp='exact'")
+        kwargs.pop("penalty", None)
+        ours = {k: kwargs.pop(k) for k in list(kwargs) if k in SearchOptions.option_names()}
+        if options is None:
+            options = SearchOptions.from_kwargs(**ours)
+        elif ours:
+            raise TypeError(f"give either options= or keyword options, not both ({sorted(ours)})")
         super().__init__(
-            arc_learning_rate=_positive_float("arc_learning_rate", arc_learning_rate),
-            gradient_clip_val=gradient_clip_val,
-            log_prob_every_n_step=_positive_int("log_prob_every_n_step", log_prob_every_n_step, 1),
-            warmup_epochs=_positive_int("warmup_epochs", warmup_epochs, 0),
+            arc_learning_rate=options.arc_learning_rate,
+            gradient_clip_val=options.gradient_clip_val,
+            log_prob_every_n_step=options.log_prob_every_n_step,
+            warmup_epochs=options.warmup_epochs,
             **kwargs,
         )
-        if gradient_clip_val is not None:
-            _positive_float("gradient_clip_val", gradient_clip_val)
-        if len(arc_betas) != 2 or not all(0 <= b < 1 for b in arc_betas):
-            raise ValueError(f"arc_betas must be two numbers in [0, 1), got {arc_betas!r}")
-        self.method = MethodSpec(
-            name=method,
-            options=dict(method_options or {}),
-            lr=method_lr,
-            hvp=hvp,
-            warm_start=warm_start,
-            inner_weight_decay=inner_weight_decay,
-            virtual_step=virtual_step,
-        )
-        self.inner_steps = _positive_int("inner_steps", inner_steps, 1)
-        self.hessian_batch = hessian_batch
-        self.max_nonfinite_steps = _positive_int("max_nonfinite_steps", max_nonfinite_steps, 1)
-        self.arc_betas = (float(arc_betas[0]), float(arc_betas[1]))
-        self.arc_weight_decay = _positive_float(
-            "arc_weight_decay", arc_weight_decay, allow_zero=True
-        )
+        self.options = options
+
+    @property
+    def method(self) -> MethodSpec:
+        """The hypergradient method (``options.method``)."""
+        return self.options.method
 
     def configure_oneshot_module(
         self, training_module: LightningModule
     ) -> BaseOneShotLightningModule:
         """Build the Lightning module that applies the hypergradient."""
-        return HypergradientDartsModule(
-            training_module,
-            method=self.method,
-            inner_steps=self.inner_steps,
-            arc_learning_rate=self.arc_learning_rate,
-            arc_betas=self.arc_betas,
-            arc_weight_decay=self.arc_weight_decay,
-            gradient_clip_val=self.gradient_clip_val,
-            log_prob_every_n_step=self.log_prob_every_n_step,
-            warmup_epochs=self.warmup_epochs,
-            hessian_batch=self.hessian_batch,
-            max_nonfinite_steps=self.max_nonfinite_steps,
-        )
+        return HypergradientDartsModule(training_module, options=self.options)
 
 
 class ImplicitDARTS(HypergradientDARTS):
@@ -176,7 +122,7 @@ class ImplicitDARTS(HypergradientDARTS):
     def __init__(
         self, *, neumann_steps: int = 2, neumann_lr: LrOption = None, **kwargs: Any
     ) -> None:
-        _positive_int("neumann_steps", neumann_steps, 0)
+        check_int("neumann_steps", neumann_steps, minimum=0)
         super().__init__(
             method="neumann",
             method_options={"steps": neumann_steps},

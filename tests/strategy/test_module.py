@@ -219,14 +219,36 @@ def test_strategy_arguments_are_validated():
         ImplicitDARTS(neumann_steps=-1)
     with pytest.raises(ValueError, match="inner_steps"):
         ImplicitDARTS(inner_steps=0)
-    with pytest.raises(ValueError, match="valid modes"):
+    with pytest.raises(ValueError, match="hvp mode 'fd'; valid modes: exact, finite_difference"):
         ImplicitDARTS(hvp="fd")
     with pytest.raises(ValueError, match="lr must be"):
         AmendedDARTS(amended_lr=-1.0)
-    with pytest.raises(ValueError, match="valid methods"):
+    with pytest.raises(ValueError, match="method 'newton'; valid methods: first_order"):
         HypergradientDARTS(method="newton")
     with pytest.raises(ValueError, match="arc_betas"):
         ImplicitDARTS(arc_betas=(0.5, 1.5))
+    with pytest.raises(ValueError, match=r"shared.*needs hvp='exact'"):
+        ImplicitDARTS(hessian_batch="shared", hvp="finite_difference")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'neumann_step'"):
+        ImplicitDARTS(neumann_step=3)  # a typo reaches NNI's constructor, which rejects it
+
+
+def test_options_object_is_built_once_and_handed_whole_to_the_module():
+    from idarts_plugin import HypergradientDARTS, ImplicitDARTS
+    from idarts_plugin.hypergrad import SearchOptions
+
+    strategy = ImplicitDARTS(neumann_steps=3, inner_steps=2, arc_betas=[0.0, 0.9])
+    opts = strategy.options
+    assert opts.method.name == "neumann" and opts.method.options == {"steps": 3}
+    assert opts.inner_steps == 2 and opts.arc_betas == (0.0, 0.9)
+    oneshot, _, _ = tiny_problem(strategy)
+    assert oneshot.options is opts
+    same = HypergradientDARTS(options=opts)
+    assert same.options is opts
+    with pytest.raises(TypeError, match="either options= or keyword options"):
+        HypergradientDARTS(options=opts, inner_steps=3)
+    with pytest.raises(TypeError, match=r"unknown option.*'steps'"):
+        SearchOptions.from_kwargs(steps=3)
 
 
 @pytest.mark.parametrize("mode", ["separate", "shared"])
