@@ -351,8 +351,8 @@ def open_storage(url: str, *, attempts: int = 6) -> Any:
     """An Optuna ``RDBStorage`` that several workers may open at once on a fresh database.
 
     Workers that start together race to create Optuna's tables (PostgreSQL then reports a
-    unique violation in ``pg_type``); the loser retries after a short random wait and finds
-    the tables made. A heartbeat marks the running trials of a worker that died as FAIL, so a
+    unique violation in ``pg_type``, SQLite "table studies already exists"); the loser retries
+    after a short random wait and finds the tables made. A heartbeat marks the running trials of a worker that died as FAIL, so a
     crashed machine does not leave trials RUNNING for ever.
     """
     optuna = _import_optuna()
@@ -370,8 +370,17 @@ def open_storage(url: str, *, attempts: int = 6) -> Any:
     for attempt in range(attempts):
         try:
             return optuna.storages.RDBStorage(url, **kwargs)
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
-            if attempt == attempts - 1:
+        except (
+            sqlalchemy.exc.IntegrityError,
+            sqlalchemy.exc.ProgrammingError,
+            sqlalchemy.exc.OperationalError,
+        ) as exc:
+            # SQLite reports the same race as "table ... already exists" or a locked file;
+            # any other operational error (no server, bad password) is not retried.
+            racing = not isinstance(exc, sqlalchemy.exc.OperationalError) or any(
+                text in str(exc) for text in ("already exists", "database is locked")
+            )
+            if not racing or attempt == attempts - 1:
                 raise
             _logger.info(
                 "storage schema being created by another worker (%s); retrying", type(exc).__name__

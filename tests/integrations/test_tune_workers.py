@@ -128,3 +128,34 @@ def test_unseeded_optuna_sampler_replays_without_the_wrapper(tmp_path):
         s.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=2)
     out = [t.params["x"] for t in s.trials]
     assert out[:2] == out[2:]
+
+
+@pytest.mark.parametrize(
+    ("message", "retried"),
+    [
+        ("table studies already exists", True),  # SQLite: another worker made the tables
+        ("database is locked", True),
+        ("could not connect to server", False),  # a real error is not retried
+    ],
+)
+def test_opening_a_storage_retries_only_the_schema_race(monkeypatch, message, retried):
+    import sqlalchemy.exc
+
+    from idarts_plugin.integrations import optuna as ours
+
+    calls = []
+
+    def flaky(url, **kwargs):
+        calls.append(url)
+        if len(calls) == 1:
+            raise sqlalchemy.exc.OperationalError("CREATE TABLE studies", {}, Exception(message))
+        return "storage"
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", flaky)
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    if retried:
+        assert ours.open_storage("sqlite:///x.db") == "storage" and len(calls) == 2
+    else:
+        with pytest.raises(sqlalchemy.exc.OperationalError):
+            ours.open_storage("sqlite:///x.db")
+        assert len(calls) == 1
