@@ -11,6 +11,11 @@ from torch import Tensor, nn
 DT = torch.float64
 
 
+def rel(a: Tensor, b: Tensor) -> float:
+    """Relative error ``‖a − b‖ / ‖b‖``."""
+    return float((a - b).norm() / b.norm())
+
+
 @dataclass
 class Quadratic:
     """L_tr = ½wᵀAw − wᵀBα + ½αᵀCα,  L_val = ½‖Pw − q‖² + ½αᵀDα + wᵀFα.

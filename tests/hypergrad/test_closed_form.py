@@ -11,22 +11,7 @@ import torch
 
 from idarts_plugin.hypergrad import compute_hypergradient, hypergradient
 
-from .problems import DT, Quadratic, Ridge
-
-
-def rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).norm() / b.norm())
-
-
-@pytest.fixture
-def quad() -> Quadratic:
-    return Quadratic.random(n=6, m=3, seed=1, cond=10.0)
-
-
-@pytest.fixture
-def point(quad: Quadratic) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(7)
-    return torch.randn(6, generator=g, dtype=DT), torch.randn(3, generator=g, dtype=DT)
+from .problems import DT, Ridge, rel
 
 
 def test_cg_matches_ift_closed_form(quad, point):

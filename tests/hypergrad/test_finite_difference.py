@@ -9,7 +9,7 @@ from torch import nn
 from idarts_plugin.hypergrad import hypergradient
 from idarts_plugin.hypergrad.autodiff import FiniteDifferenceCurvature, replaying_rng
 
-from .problems import make_supernet_problem
+from .problems import make_supernet_problem, rel
 
 METHODS = {
     "neumann": {"steps": 3, "lr": 0.05},
@@ -21,10 +21,6 @@ METHODS = {
 
 def flat(gs) -> torch.Tensor:
     return torch.cat([g.flatten() for g in gs])
-
-
-def rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).norm() / b.norm())
 
 
 @pytest.mark.parametrize("method", list(METHODS))

@@ -10,23 +10,7 @@ import torch
 from idarts_plugin.hypergrad import ExactCurvature, compute_hypergradient, hypergradient
 from idarts_plugin.hypergrad.autodiff import WeightDecayed, with_weight_decay
 
-from .problems import DT, Quadratic, Ridge, make_supernet_problem
-
-
-def rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).norm() / b.norm())
-
-
-@pytest.fixture
-def quad() -> Quadratic:
-    return Quadratic.random(n=6, m=3, seed=1, cond=10.0)
-
-
-@pytest.fixture
-def point() -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(7)
-    return torch.randn(6, generator=g, dtype=DT), torch.randn(3, generator=g, dtype=DT)
-
+from .problems import DT, Quadratic, Ridge, make_supernet_problem, rel
 
 OPTIONS = {
     "neumann": {"steps": 4, "lr": 0.05},

@@ -15,19 +15,8 @@ from idarts_plugin.hypergrad import (
     compute_hypergradient,
 )
 from idarts_plugin.hypergrad.spec import MethodSpec
-from tests.hypergrad.problems import DT, Quadratic
+from tests.hypergrad.problems import DT
 from tests.hypergrad.test_closed_form import rel
-
-
-@pytest.fixture
-def quad() -> Quadratic:
-    return Quadratic.random(n=6, m=3, seed=1, cond=10.0)
-
-
-@pytest.fixture
-def point(quad):
-    g = torch.Generator().manual_seed(7)
-    return torch.randn(6, generator=g, dtype=DT), torch.randn(3, generator=g, dtype=DT)
 
 
 def richardson(A, b, x0, lr, steps):
