@@ -106,12 +106,19 @@ STRATEGIES = ("implicit", "unrolled", "amended", "darts", "gumbel", "hypergradie
 any engine method."""
 
 _STRATEGY_KEYS: dict[str, tuple[str, ...]] = {
-    "implicit": ("neumann_steps", "neumann_lr", "warm_start"),
+    "implicit": ("neumann_steps", "neumann_lr", "warm_start", "monitor_every"),
     "unrolled": ("unrolled_lr", "virtual_step"),
     "amended": ("amended_lr",),
     "darts": (),
     "gumbel": ("temperature",),
-    "hypergradient": ("method", "method_options", "method_lr", "warm_start", "virtual_step"),
+    "hypergradient": (
+        "method",
+        "method_options",
+        "method_lr",
+        "warm_start",
+        "virtual_step",
+        "monitor_every",
+    ),
 }
 _COMMON_KEYS = (
     "arc_learning_rate",
@@ -130,6 +137,9 @@ _HYPERGRAD_KEYS = (
     "hessian_batch",
     "max_nonfinite_steps",
     "inner_weight_decay",
+    "curvature",
+    "curvature_bn",
+    "hessian_batches",
 )
 
 
@@ -146,7 +156,11 @@ class StrategyConfig:
     ``warmup_epochs: auto`` trains the weights alone for a sixth of the epochs;
     ``derive`` is the rule that turns α into the exported cell (:data:`idarts_plugin.derive.DERIVATIONS`);
     ``inner_weight_decay: true`` differentiates the problem the weights solve,
-    ``L_tr + ½·optimizer.weight_decay·‖w‖²`` (``false``: the criterion alone, as the papers).
+    ``L_tr + ½·optimizer.weight_decay·‖w‖²`` (``false``: the criterion alone, as the papers);
+    ``curvature`` (``hessian`` | ``ggn``), ``curvature_bn`` (``batch`` | ``frozen`` |
+    ``running``) and ``hessian_batches`` choose the matrix the implicit term inverts
+    (:class:`idarts_plugin.hypergrad.spec.CurvatureSpec`); ``monitor_every`` is the growth
+    monitor of the Neumann series (one product every so many steps; 0: off).
     """
 
     name: str = "implicit"
@@ -173,6 +187,10 @@ class StrategyConfig:
     max_nonfinite_steps: int = 10
     inner_weight_decay: bool = True
     virtual_step: str = "sgd"
+    monitor_every: int = 4
+    curvature: str = "hessian"
+    curvature_bn: str = "batch"
+    hessian_batches: int = 1
 
     def __post_init__(self) -> None:
         _choice("strategy.name", self.name, STRATEGIES)
@@ -219,6 +237,7 @@ class StrategyConfig:
                     warm_start=self.warm_start,
                     inner_weight_decay=self.inner_weight_decay,
                     virtual_step=cast(Any, self.virtual_step),
+                    monitor_every=self.monitor_every if self.method == "neumann" else 0,
                 )
             except ValueError as exc:
                 raise ConfigError(str(exc), key=k + "method") from None
@@ -249,6 +268,21 @@ class StrategyConfig:
             )
         betas = _checked(k + "arc_betas", check_pair, self.arc_betas, low=0, high=1)
         object.__setattr__(self, "arc_betas", betas)
+        _int(k + "monitor_every", self.monitor_every, minimum=0)
+        _choice(k + "curvature", self.curvature, ("hessian", "ggn"))
+        _choice(k + "curvature_bn", self.curvature_bn, ("batch", "frozen", "running"))
+        _int(k + "hessian_batches", self.hessian_batches, minimum=1)
+        plain = (self.curvature, self.curvature_bn, self.hessian_batches) == ("hessian", "batch", 1)
+        if not plain and self.hessian_batch == "shared":
+            raise ConfigError(
+                "hessian_batch 'shared' reuses the weight step's own minibatch Hessian; "
+                "curvature, curvature_bn and hessian_batches need hessian_batch: separate",
+                key=k + "hessian_batch",
+            )
+        if self.curvature == "ggn" and self.hvp != "exact":
+            raise ConfigError(
+                "curvature ggn is computed exactly: it needs hvp: exact", key=k + "curvature"
+            )
 
     @staticmethod
     def valid_keys(name: str) -> tuple[str, ...]:

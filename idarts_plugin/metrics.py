@@ -32,6 +32,7 @@ DIAGNOSTIC_MEANS = (
     "n_hvp",
     "step_size",
     "step_curvature",
+    "growth_rate",
 )
 """Engine diagnostics averaged over the epoch's architecture steps (columns ``hg_<key>``)."""
 

@@ -317,6 +317,8 @@ def build_strategy(
         method = {"method": cfg.method, "method_options": dict(cfg.method_options)}
         method["method_lr"] = cfg.method_lr
     same_name = {k: getattr(cfg, k) for k in SearchOptions.option_names() if hasattr(cfg, k)}
+    if method["method"] != "neumann":
+        same_name.pop("monitor_every", None)  # the growth monitor watches a Neumann series
     options = SearchOptions.from_kwargs(**{**same_name, **common, **method})
     return HypergradientDARTS(options=options)
 

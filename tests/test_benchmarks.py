@@ -187,3 +187,22 @@ def test_search_quality_summary_and_plot_from_records(tmp_path):
     assert points["implicit"]["argmax"] == [gt.mean(conv)]
     bench.plot(points, gt, tmp_path / "sq.png")
     assert (tmp_path / "sq.png").stat().st_size > 0
+
+
+def test_fidelity_trajectory_toy_scores_every_estimator(tmp_path):
+    from benchmarks import fidelity_trajectory as ft
+
+    result = ft.evaluate(ft.toy_point(), ref_size=64, draws=2, batch=16)
+    labels = [r["label"] for r in result["rows"]]
+    assert labels[: len(ft.ESTIMATORS)] == [e.label for e in ft.ESTIMATORS]
+    assert any("EMA" in label for label in labels)
+    rows = {r["label"]: r for r in result["rows"]}
+    assert rows["first_order"]["products"] == 0
+    assert rows["neumann γ=weight lr, K=2 (shipped)"]["products"] == 4  # K + mixed + monitor
+    for r in result["rows"]:
+        assert -1.0 <= r["mean_cos"] <= 1.0 and r["variance"] >= 0
+    assert result["reference"]["cg_iterations"] >= 1
+    tables = ft.report([result, {**result, "point": "again"}])
+    assert "first_order" in tables[1].render()
+    ft.plot([result], tmp_path / "t.png")
+    assert (tmp_path / "t.png").stat().st_size > 0

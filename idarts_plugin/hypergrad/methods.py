@@ -36,6 +36,7 @@ from .distributed import Reduce, reduced
 from .solvers import (
     Amended,
     ConjugateGradient,
+    GrowthMonitor,
     LinearSolver,
     Neumann,
     SolveInfo,
@@ -78,8 +79,9 @@ class Diagnostics:
             Neumann series converges only below 2.
         term_growth: Neumann: the largest ratio of consecutive terms' norms (see
             :class:`~idarts_plugin.hypergrad.SolveInfo`).
-        growing: a term grew by more than 10 % (``term_growth > 1.1``), or ``γ·λ̂ ≥ 2``:
-            the series amplifies some direction instead of converging.
+        growth_rate: Neumann with a growth monitor: its estimate of ``max|1 − γλ(H)|``.
+        growing: a term ratio or the monitored rate is above 1.01: proof that the series
+            amplifies some direction (``γλ > 2`` or ``λ < 0``) instead of converging.
         finite: whether the returned gradient is finite.
         note: a remark from the solver.
     """
@@ -101,6 +103,7 @@ class Diagnostics:
     lambda_max: float | None = None
     step_curvature: float | None = None
     term_growth: float | None = None
+    growth_rate: float | None = None
     growing: bool = False
     finite: bool = True
     note: str = ""
@@ -212,7 +215,8 @@ def _finish(
         lambda_max=info.lambda_max,
         step_curvature=step_curvature,
         term_growth=info.term_growth,
-        growing=info.growing or (step_curvature is not None and step_curvature >= 2.0),
+        growth_rate=info.growth_rate,
+        growing=info.growing,
         finite=finite,
         note=note,
     )
@@ -373,9 +377,17 @@ def _neumann(
     max_growth: float = 1e3,
     max_lr: float | None = None,
     warm_start: WarmStart | None = None,
+    monitor: GrowthMonitor | None = None,
 ) -> Implicit:
     return Implicit(
-        Neumann(steps=steps, lr=lr, max_growth=max_growth, max_lr=max_lr, warm_start=warm_start)
+        Neumann(
+            steps=steps,
+            lr=lr,
+            max_growth=max_growth,
+            max_lr=max_lr,
+            warm_start=warm_start,
+            monitor=monitor,
+        )
     )
 
 

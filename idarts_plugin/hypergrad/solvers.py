@@ -26,13 +26,14 @@ from typing import Any, Literal, Protocol
 import torch
 from torch import Tensor
 
-from .autodiff import TrainCurvature, axpy, dot, norm, power_iteration, scale
+from .autodiff import TrainCurvature, axpy, dot, is_finite, norm, power_iteration, scale
 from .checks import check_int, check_number
 
 __all__ = [
     "Amended",
     "AutoStepSize",
     "ConjugateGradient",
+    "GrowthMonitor",
     "LinearSolver",
     "Neumann",
     "NeumannDivergenceWarning",
@@ -61,8 +62,13 @@ class SolveInfo:
         step_size: the γ (Neumann) or η (amended) used.
         lambda_max: the estimate of H's dominant eigenvalue, where one was made.
         term_growth: Neumann: the largest ratio ``‖term_j‖ / ‖term_{j−1}‖`` (or, warm
-            started, of consecutive residuals); above 1 some eigenvalue has ``γλ > 2`` or is
-            negative, and the series amplifies that direction instead of converging.
+            started, of consecutive residuals). ``‖(I − γH)t‖ ≤ max|1 − γλ|·‖t‖``, so a ratio
+            above 1 *proves* that some eigenvalue has ``γλ > 2`` or is negative, and the series
+            amplifies that direction instead of converging.
+        growth_rate: Neumann with a :class:`GrowthMonitor`: its estimate of
+            ``ρ = max|1 − γλ(H)|`` (the series' worst amplification per term), from a power
+            iteration carried across solves; like the term ratios it never exceeds ρ, so a
+            value above 1 is proof as well.
         note: a short human-readable remark (why it stopped).
     """
 
@@ -74,16 +80,21 @@ class SolveInfo:
     step_size: float | None = None
     lambda_max: float | None = None
     term_growth: float | None = None
+    growth_rate: float | None = None
     note: str = ""
 
     @property
     def growing(self) -> bool:
-        """Whether a Neumann term (or residual) grew by more than :data:`GROWTH_FLAG`."""
-        return self.term_growth is not None and self.term_growth > GROWTH_FLAG
+        """Whether a term ratio or the monitor's ``ρ̂`` exceeds :data:`GROWTH_FLAG`."""
+        return any(r is not None and r > GROWTH_FLAG for r in (self.term_growth, self.growth_rate))
 
 
-GROWTH_FLAG = 1.1
-"""A series whose terms grow by more than 10 % from one to the next is flagged as growing."""
+GROWTH_FLAG = 1.01
+"""A term ratio (or monitored ``max|1 − γλ|``) above this flags the series as growing.
+
+Both are lower bounds of ``ρ = max|1 − γλ(H)|``, so anything above 1 is proof that some
+direction grows; the 1 % margin only absorbs rounding and finite-difference error. (γλ = 2.05
+grows by 1.05 per term, a negative eigenvalue γλ = −0.12 by 1.12.)"""
 
 NEUMANN_TOL = 1e-3
 """A Neumann solve counts as converged when its residual proxy ``‖(I − γH)^K b‖ / ‖b‖`` (cold)
@@ -156,15 +167,22 @@ class AutoStepSize:
     diverge). The eigenvector is kept and warm-starts the next estimate, so after the first
     call a few iterations suffice; the estimate is refreshed every ``refresh_every`` calls.
 
+    A warm start alone goes stale: a new sharp direction orthogonal to the kept eigenvector is
+    never found by iterating from it. ``mix`` adds that share of a fresh random unit vector to
+    every warm start, and ``decay`` keeps a running maximum (``λ̂ ← max(estimate,
+    decay·λ̂_prev)``), so one low estimate from an unlucky minibatch does not enlarge γ.
+
     Args:
         iterations: power iterations on the first call.
         warm_iterations: power iterations on later refreshes (warm-started).
         safety: factor in ``(0, 1]``; power iteration approaches ``λmax`` from below.
         refresh_every: re-estimate after this many solves (1 = every solve).
         seed: seed of the random starting vector (makes a fresh estimator deterministic).
+        mix: share of a fresh random unit vector added to each warm start (0: none).
+        decay: running maximum with this decay per estimate (0: the latest estimate alone).
 
     Example:
-        >>> auto = AutoStepSize(iterations=20, safety=0.9)
+        >>> auto = AutoStepSize(iterations=20, safety=0.9, mix=0.2, decay=0.9)
     """
 
     def __init__(
@@ -175,6 +193,8 @@ class AutoStepSize:
         safety: float = 0.9,
         refresh_every: int = 1,
         seed: int = 0,
+        mix: float = 0.0,
+        decay: float = 0.0,
     ) -> None:
         self.iterations = check_int("iterations", iterations, minimum=1)
         self.warm_iterations = check_int("warm_iterations", warm_iterations, minimum=1)
@@ -183,6 +203,11 @@ class AutoStepSize:
             raise ValueError(f"safety must be in (0, 1], got {safety!r}")
         self.refresh_every = check_int("refresh_every", refresh_every, minimum=1)
         self.seed = seed
+        self.mix = check_number("mix", mix, minimum=0)
+        self.decay = check_number("decay", decay, minimum=0)
+        if self.decay >= 1:
+            raise ValueError(f"decay must be in [0, 1), got {decay!r}")
+        self._gen = torch.Generator(device="cpu").manual_seed(seed + 1)
         self._vector: list[Tensor] | None = None
         self._lambda: float | None = None
         self._calls = 0
@@ -226,10 +251,14 @@ class AutoStepSize:
                 iters = self.iterations
             else:
                 start = self._vector
+                if self.mix:
+                    start = _mixed(start, self.mix, self._gen)
                 iters = self.warm_iterations
             lam, vec = power_iteration(curvature.hvp, start, iterations=iters)
             info.n_products += iters
             self._vector = [v.detach() for v in vec]
+            if self.decay and self._lambda is not None and math.isfinite(lam) and lam > 0:
+                lam = max(lam, self.decay * abs(self._lambda))
             self._lambda = lam
         assert self._lambda is not None
         info.lambda_max = self._lambda
@@ -246,6 +275,78 @@ class AutoStepSize:
                 f"{self._lambda!r}; pass a numeric lr instead"
             )
         return self.safety / lam_abs
+
+
+def _mixed(vector: Sequence[Tensor], share: float, gen: torch.Generator) -> list[Tensor]:
+    """``v/‖v‖ + share·r/‖r‖`` for a fresh random ``r`` (from ``gen``, on the CPU)."""
+    r = [torch.randn(v.shape, generator=gen, dtype=v.dtype).to(v.device) for v in vector]
+    nv, nr = norm(vector), norm(r)
+    return [v / nv + (share / nr) * x for v, x in zip(vector, r, strict=True)]
+
+
+class GrowthMonitor:
+    """Watches ``ρ = max|1 − γλ(H)|``, the Neumann series' worst growth per term.
+
+    A short series (K = 1, 2) rarely shows a growing direction in its own terms: ``b`` may hold
+    only a small share of it. The monitor keeps one unit vector ``u`` across solves and takes
+    one product per due solve, ``ρ̂ = ‖(I − γH)u‖`` and ``u ← (I − γH)u / ρ̂``: a power iteration
+    of the series' own iteration matrix, spread over the search (the Hessians of consecutive
+    steps are close). ``ρ̂ ≤ ρ`` always, so ``ρ̂ > 1`` is proof of an eigenvalue with
+    ``γλ > 2`` or ``λ < 0``.
+
+    Args:
+        every: take the product on every this-many-th solve (1: every solve).
+        seed: seed of the random first ``u``.
+
+    Example:
+        >>> monitor = GrowthMonitor(every=1)
+        >>> solver = Neumann(steps=2, lr=0.01, monitor=monitor)
+    """
+
+    def __init__(self, *, every: int = 1, seed: int = 0) -> None:
+        self.every = check_int("monitor every", every, minimum=1)
+        self.seed = seed
+        self._u: list[Tensor] | None = None
+        self._rate: float | None = None
+        self._calls = 0
+
+    @property
+    def rate(self) -> float | None:
+        """The last ``ρ̂`` (``None`` before the first product)."""
+        return self._rate
+
+    def state_dict(self) -> dict[str, Any]:
+        """The carried vector, the last estimate and the call count, for checkpoints."""
+        return {"u": self._u, "rate": self._rate, "calls": self._calls}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self._u = state.get("u")
+        self._rate = state.get("rate")
+        self._calls = int(state.get("calls", 0))
+
+    def observe(
+        self, curvature: TrainCurvature, gamma: float, like: Sequence[Tensor], info: SolveInfo
+    ) -> None:
+        """Take this solve's product when due; record ``ρ̂`` in ``info.growth_rate``."""
+        due = self._calls % self.every == 0
+        self._calls += 1
+        if not due:
+            return
+        u = self._u
+        if u is None or [t.shape for t in u] != [x.shape for x in like]:
+            gen = torch.Generator(device="cpu").manual_seed(self.seed)
+            u = [torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device) for x in like]
+            u = scale(1.0 / norm(u), u)
+        y = axpy(-gamma, curvature.hvp(u), u)
+        info.n_products += 1
+        rate = norm(y)
+        if not math.isfinite(rate) or rate == 0.0:
+            self._u = None  # start again from a random vector
+            return
+        self._u = [t.detach() for t in scale(1.0 / rate, y)]
+        self._rate = rate
+        info.growth_rate = rate
 
 
 class WarmStart:
@@ -304,8 +405,13 @@ class Neumann:
     The series is the Richardson iteration ``x ← x + γ(b − H x)`` from ``x = 0``; with
     ``warm_start`` it starts instead from the previous solve's ``x`` and takes ``K`` such steps
     (``K`` products, as the cold series): a short iteration per step then accumulates across
-    steps. A warm iteration whose residual grows past ``max_growth · ‖b‖`` is truncated the
-    same way and the stored ``x`` is dropped.
+    steps. Only a solve that is finite, not truncated and not growing is kept as the next
+    start (a growing direction would compound across steps); a warm iteration that is not
+    finite or grows past ``max_growth · ‖b‖`` is discarded and the step is solved cold.
+
+    The error of the truncated series along an eigendirection is ``|1 − γλ|^(K+1)`` of its
+    share of ``H⁻¹b`` (729× at γλ = 10 and K = 2); every term ratio above 1, and the
+    :class:`GrowthMonitor`'s ``ρ̂`` above 1, is flagged (``info.growing``).
 
     Args:
         steps: K ≥ 0 (K = 0 gives ``x = γ b``).
@@ -315,6 +421,8 @@ class Neumann:
         max_lr: with an automatic γ, use ``min(max_lr, safety/λ̂)``: the curvature-safe
             rule ``neumann_lr: safe`` of the strategies (``max_lr`` = the weight lr).
         warm_start: a :class:`WarmStart` shared across solves (``None``: cold start).
+        monitor: a :class:`GrowthMonitor` shared across solves (``None``: only the terms'
+            own ratios are watched).
 
     Example:
         >>> solver = Neumann(steps=10, lr="auto")
@@ -332,6 +440,7 @@ class Neumann:
         max_growth: float = 1e3,
         max_lr: float | None = None,
         warm_start: WarmStart | None = None,
+        monitor: GrowthMonitor | None = None,
     ) -> None:
         self.steps = check_int("neumann steps (K)", steps, minimum=0)
         if isinstance(lr, AutoStepSize):
@@ -352,11 +461,15 @@ class Neumann:
         if warm_start is not None and not isinstance(warm_start, WarmStart):
             raise TypeError(f"warm_start must be a WarmStart or None, got {warm_start!r}")
         self.warm_start = warm_start
+        if monitor is not None and not isinstance(monitor, GrowthMonitor):
+            raise TypeError(f"monitor must be a GrowthMonitor or None, got {monitor!r}")
+        self.monitor = monitor
 
     def __repr__(self) -> str:
         lr = "auto" if self.auto is not None else self.lr
         extra = "" if self.max_lr is None else f", max_lr={self.max_lr}"
         extra += ", warm_start=True" if self.warm_start is not None else ""
+        extra += f", monitor_every={self.monitor.every}" if self.monitor is not None else ""
         return f"Neumann(steps={self.steps}, lr={lr!r}, max_growth={self.max_growth}{extra})"
 
     def solve(
@@ -369,14 +482,27 @@ class Neumann:
             assert self.lr is not None
             gamma = self.lr
         info.step_size = gamma
+        if self.monitor is not None:
+            self.monitor.observe(curvature, gamma, b, info)
         start = self.warm_start.start(b) if self.warm_start is not None else None
-        if start is not None:
-            return self._solve_warm(curvature, b, start, gamma, info)
+        if start is not None and is_finite(start):
+            x = self._solve_warm(curvature, b, start, gamma, info)
+            if x is not None:
+                return x
+            info.note += "; solved cold instead"
         x = self._solve_cold(curvature, b, gamma, info)
-        if self.warm_start is not None:
-            self.warm_start.x = [t.detach() for t in x]
-            self.warm_start.solves += 1
+        self._keep(x, info)
         return x
+
+    def _keep(self, x: list[Tensor], info: SolveInfo) -> None:
+        """Store ``x`` as the next warm start only if it is finite and nothing grew."""
+        if self.warm_start is None:
+            return
+        if info.diverged or info.growing or not is_finite(x):
+            self.warm_start.reset()
+            return
+        self.warm_start.x = [t.detach() for t in x]
+        self.warm_start.solves += 1
 
     def _diverged(self, info: SolveInfo, j: int, ratio: float, gamma: float) -> None:
         info.diverged = True
@@ -395,8 +521,12 @@ class Neumann:
         x0: list[Tensor],
         gamma: float,
         info: SolveInfo,
-    ) -> list[Tensor]:
-        """K Richardson steps ``x ← x + γ(b − H x)`` from the previous solution."""
+    ) -> list[Tensor] | None:
+        """K Richardson steps ``x ← x + γ(b − H x)`` from the previous solution.
+
+        Returns ``None`` (and forgets the stored start) when the iteration stops being finite
+        or its residual grows past ``max_growth·‖b‖``: the caller then solves cold.
+        """
         assert self.warm_start is not None
         b = [t.detach() for t in b]
         b_norm = norm(b)
@@ -412,17 +542,20 @@ class Neumann:
                 info.term_growth = max(info.term_growth or 0.0, r_norm / prev)
             prev = r_norm
             if not math.isfinite(r_norm) or r_norm > self.max_growth * max(b_norm, 1e-300):
-                self._diverged(info, j, r_norm / max(b_norm, 1e-300), gamma)
+                info.note = (
+                    f"warm-started Neumann iteration left its bounds at step {j} "
+                    f"(‖r‖/‖b‖ = {r_norm / max(b_norm, 1e-300):.3g}); stored start dropped"
+                )
+                info.term_growth = None
                 self.warm_start.reset()
-                return x
+                return None
             x = axpy(gamma, r, x)
             info.terms_used = j
         if self.steps == 0:
             x = scale(gamma, b)  # nothing to iterate with: the K = 0 series
         info.residual = r_norm / b_norm if b_norm > 0 and self.steps else None
         info.converged = info.residual is not None and info.residual <= NEUMANN_TOL
-        self.warm_start.x = [t.detach() for t in x]
-        self.warm_start.solves += 1
+        self._keep(x, info)
         return x
 
     def _solve_cold(
@@ -449,7 +582,7 @@ class Neumann:
         # The residual of a truncated series is ‖(I − γH)^{K+1} b‖ / ‖b‖; the last term
         # ‖(I − γH)^K b‖ / ‖b‖ is a free proxy for it.
         info.residual = norm(term) / b_norm if b_norm > 0 else 0.0
-        info.converged = not info.diverged and info.residual <= NEUMANN_TOL
+        info.converged = not info.diverged and not info.growing and info.residual <= NEUMANN_TOL
         return scale(gamma, total)
 
 

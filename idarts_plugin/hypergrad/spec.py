@@ -17,14 +17,65 @@ from torch import Tensor
 from .autodiff import HVP_MODES
 from .checks import check_bool, check_choice, check_int, check_number, check_pair
 from .methods import METHODS, Method, make_method, method_options
-from .solvers import AutoStepSize, WarmStart
+from .solvers import AutoStepSize, GrowthMonitor, WarmStart
 
-__all__ = ["HESSIAN_BATCHES", "VIRTUAL_STEPS", "MethodSpec", "SearchOptions", "VirtualStep"]
+__all__ = [
+    "BN_MODES",
+    "CURVATURE_KINDS",
+    "HESSIAN_BATCHES",
+    "VIRTUAL_STEPS",
+    "CurvatureSpec",
+    "MethodSpec",
+    "SearchOptions",
+    "VirtualStep",
+]
 
 LrOption = float | Literal["auto", "safe", "weight_lr"] | None
 VirtualStep = Literal["sgd", "optimizer"]
 VIRTUAL_STEPS = ("sgd", "optimizer")
 HESSIAN_BATCHES = ("separate", "shared")
+
+BN_MODES = ("batch", "frozen", "running")
+"""BatchNorm statistics in the curvature products (see :mod:`idarts_plugin.hypergrad.functional`)."""
+GGN_MIXED = ("exact", "gauss_newton")
+
+CURVATURE_KINDS = ("hessian", "ggn")
+
+
+@dataclass(frozen=True)
+class CurvatureSpec:
+    """Which matrix the implicit term inverts, and on which examples.
+
+    Args:
+        kind: ``"hessian"`` or ``"ggn"``.
+        bn: ``"batch"``, ``"frozen"`` or ``"running"`` (BatchNorm statistics in the products).
+        batches: training minibatches averaged over (≥ 1).
+        mixed: ``kind="ggn"`` only: the mixed block ``∇²_{αw}`` exact (``"exact"``) or
+            Gauss–Newton (``"gauss_newton"``).
+
+    Example:
+        >>> CurvatureSpec(kind="ggn", bn="frozen").plain
+        False
+        >>> CurvatureSpec().plain
+        True
+    """
+
+    kind: str = "hessian"
+    bn: str = "batch"
+    batches: int = 1
+    mixed: str = "exact"
+
+    def __post_init__(self) -> None:
+        check_choice("curvature", self.kind, CURVATURE_KINDS)
+        check_choice("curvature_bn", self.bn, BN_MODES)
+        check_int("hessian_batches", self.batches, minimum=1)
+        check_choice("ggn mixed block", self.mixed, GGN_MIXED)
+
+    @property
+    def plain(self) -> bool:
+        """The minibatch Hessian with its own statistics (what the methods build by default)."""
+        return self.kind == "hessian" and self.bn == "batch" and self.batches == 1
+
 
 SAFE_ITERATIONS = 10
 """Power iterations of the first λ̂ estimate of ``lr="safe"``; later steps take one, warm."""
@@ -52,6 +103,9 @@ class MethodSpec:
         virtual_step: DARTS-V2 only: ``"sgd"`` (the paper's ``w − ξ∇w L_tr``) or
             ``"optimizer"`` (as DARTS' code: the SGD weight optimiser's momentum and weight
             decay, ``w − ξ(μ·buffer + ∇w L_tr + λw)``).
+        monitor_every: Neumann only: one extra product every this many steps for a
+            :class:`~idarts_plugin.hypergrad.GrowthMonitor` (``max|1 − γλ|`` carried across
+            steps, which flags growth a short series cannot see in its own terms); 0: off.
 
     Example:
         >>> spec = MethodSpec(name="neumann", options={"steps": 2}, lr=None)
@@ -66,8 +120,10 @@ class MethodSpec:
     warm_start: bool = False
     inner_weight_decay: bool = False
     virtual_step: VirtualStep = "sgd"
+    monitor_every: int = 0
     _auto: AutoStepSize | None = field(default=None, init=False, repr=False, compare=False)
     _warm: WarmStart | None = field(default=None, init=False, repr=False, compare=False)
+    _monitor: GrowthMonitor | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_choice("hypergradient method", self.name, METHODS, plural="methods")
@@ -95,6 +151,10 @@ class MethodSpec:
             if "warm_start" not in accepts:
                 raise ValueError(f"warm_start is only available for neumann, not {self.name!r}")
             object.__setattr__(self, "_warm", WarmStart())
+        if check_int("monitor_every", self.monitor_every, minimum=0):
+            if "monitor" not in accepts:
+                raise ValueError(f"monitor_every is only available for neumann, not {self.name!r}")
+            object.__setattr__(self, "_monitor", GrowthMonitor(every=self.monitor_every))
         # Fail now, not at the first architecture step, on bad options (on a throw-away
         # build: the shared warm-start state is only attached to real ones).
         make_method(self.name, **self._options(weight_lr=1.0))
@@ -138,6 +198,8 @@ class MethodSpec:
         options = self._options(weight_lr=weight_lr)
         if self._warm is not None:
             options["warm_start"] = self._warm
+        if self._monitor is not None:
+            options["monitor"] = self._monitor
         if self.virtual_step == "optimizer":
             if velocity is None:
                 raise ValueError("virtual_step='optimizer' needs the optimiser's velocity")
@@ -149,6 +211,7 @@ class MethodSpec:
         return {
             "auto": self._auto.state_dict() if self._auto is not None else None,
             "warm": self._warm.state_dict() if self._warm is not None else None,
+            "monitor": self._monitor.state_dict() if self._monitor is not None else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -157,6 +220,8 @@ class MethodSpec:
             self._auto.load_state_dict(state["auto"])
         if self._warm is not None and state.get("warm") is not None:
             self._warm.load_state_dict(state["warm"])
+        if self._monitor is not None and state.get("monitor") is not None:
+            self._monitor.load_state_dict(state["monitor"])
 
     @property
     def auto(self) -> AutoStepSize | None:
@@ -164,9 +229,26 @@ class MethodSpec:
         return self._auto
 
 
+SAFE_MIX = 0.3
+"""Share of a fresh random vector in each warm start of ``lr="safe"``'s power iteration (so a
+new sharp direction is found within a few steps; see :class:`AutoStepSize`)."""
+SAFE_DECAY = 0.9
+"""Running-maximum decay of ``lr="safe"``'s λ̂ per step."""
+
+
 def _safe_estimator() -> AutoStepSize:
-    """λ̂ for ``lr="safe"``: one warm-started power iteration per step (amortised)."""
-    return AutoStepSize(iterations=SAFE_ITERATIONS, warm_iterations=1, safety=0.9)
+    """λ̂ for ``lr="safe"``: one warm-started power iteration per step (amortised).
+
+    A random share in every warm start and a decaying running maximum keep the estimate from
+    going stale when a new sharp direction appears.
+    """
+    return AutoStepSize(
+        iterations=SAFE_ITERATIONS,
+        warm_iterations=1,
+        safety=0.9,
+        mix=SAFE_MIX,
+        decay=SAFE_DECAY,
+    )
 
 
 _METHOD_ALIASES = {"method": "name", "method_options": "options", "method_lr": "lr"}
@@ -193,6 +275,12 @@ class SearchOptions:
         hessian_batch: ``"separate"`` or ``"shared"`` forward pass for the Hessian terms
             (``shared`` needs exact products).
         max_nonfinite_steps: non-finite steps in a row before the search stops.
+        curvature: ``"hessian"`` or ``"ggn"``: the matrix the implicit term inverts
+            (:class:`CurvatureSpec`).
+        curvature_bn: BatchNorm statistics in the curvature products: ``"batch"``,
+            ``"frozen"`` or ``"running"``.
+        hessian_batches: training minibatches (this step's and the previous ones) the
+            curvature products average over.
 
     Example:
         >>> opts = SearchOptions.from_kwargs(method="neumann", method_options={"steps": 3})
@@ -210,6 +298,9 @@ class SearchOptions:
     log_prob_every_n_step: int = 10
     hessian_batch: str = "separate"
     max_nonfinite_steps: int = 10
+    curvature: str = "hessian"
+    curvature_bn: str = "batch"
+    hessian_batches: int = 1
 
     def __post_init__(self) -> None:
         if not isinstance(self.method, MethodSpec):
@@ -228,6 +319,22 @@ class SearchOptions:
         if self.hessian_batch == "shared" and self.method.hvp != "exact":
             raise ValueError("hessian_batch='shared' reuses a forward graph: it needs hvp='exact'")
         check_int("max_nonfinite_steps", self.max_nonfinite_steps, minimum=1)
+        spec = self.curvature_spec
+        if not spec.plain and self.hessian_batch == "shared":
+            raise ValueError(
+                "hessian_batch='shared' reuses the weight step's own minibatch Hessian; "
+                "curvature, curvature_bn and hessian_batches other than their defaults need "
+                "hessian_batch='separate'"
+            )
+        if spec.kind == "ggn" and self.method.hvp != "exact":
+            raise ValueError("curvature='ggn' is computed exactly: it needs hvp='exact'")
+
+    @property
+    def curvature_spec(self) -> CurvatureSpec:
+        """The curvature the implicit term inverts (from the three curvature fields)."""
+        return CurvatureSpec(
+            kind=self.curvature, bn=self.curvature_bn, batches=self.hessian_batches
+        )
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
@@ -241,7 +348,8 @@ class SearchOptions:
         """Build from flat keywords, the method's and the loop's.
 
         The method's are ``method``, ``method_options``, ``method_lr``, ``hvp``,
-        ``warm_start``, ``inner_weight_decay`` and ``virtual_step``; the others are fields.
+        ``warm_start``, ``inner_weight_decay``, ``virtual_step`` and ``monitor_every``; the
+        others are fields.
 
         Raises:
             TypeError: an unknown keyword (the valid ones are listed).

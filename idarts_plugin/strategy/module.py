@@ -12,9 +12,10 @@ import torch
 from nni.nas.oneshot.pytorch.differentiable import DartsLightningModule
 from torch import Tensor, nn
 
-from ..hypergrad import Diagnostics, ExactCurvature, compute_hypergradient, module_loss
+from ..hypergrad import Diagnostics, ExactCurvature, compute_hypergradient, split_parameters
 from ..hypergrad.autodiff import twice_differentiable
 from ..hypergrad.distributed import process_group_mean
+from ..hypergrad.problem import module_problem
 from ..hypergrad.spec import MethodSpec, SearchOptions
 
 __all__ = ["HypergradientDartsModule", "NonFiniteStepsError"]
@@ -139,6 +140,7 @@ class HypergradientDartsModule(DartsLightningModule):
         self.skipped_arch_steps = 0
         self.weight_gradients_reused = 0
         self._pending_weight_grads: list[tuple[Tensor, Tensor | None]] | None = None
+        self._recent_batches: list[tuple[Any, Any]] = []
 
     @property
     def method(self) -> MethodSpec:
@@ -279,31 +281,27 @@ class HypergradientDartsModule(DartsLightningModule):
                 "the evaluator's module has no `criterion`; hypergradient strategies need one "
                 "(NNI's Classification and Regression evaluators provide it)"
             )
-        model = self.training_module.model
         alphas = self.arch_parameters()
-        alpha_ids = {id(p) for p in alphas}
-        names = {id(p): n for n, p in model.named_parameters()}
-        missing = [p for p in alphas if id(p) not in names]
-        if missing:
-            raise RuntimeError("some architecture parameters are not parameters of the model")
-        alpha_names = [names[id(p)] for p in alphas]
-        weight_pairs = [(n, p) for n, p in model.named_parameters() if id(p) not in alpha_ids]
-        weight_names = [n for n, _ in weight_pairs]
-        weights: Sequence[Tensor] = [p for _, p in weight_pairs]
-        x_tr, y_tr = _split_batch(train_batch, "training")
-        x_va, y_va = _split_batch(val_batch, "validation")
-        kw = {"weight_names": weight_names, "alpha_names": alpha_names}
-        train_loss = module_loss(model, criterion, x_tr, y_tr, **kw)
-        val_loss = module_loss(model, criterion, x_va, y_va, **kw)
+        names, weights = self._weight_split(alphas)
         decay, velocity = self.inner_problem(weights)
         method = self.method.build(weight_lr=weight_lr, velocity=velocity)
         device_type = weights[0].device.type if weights else "cpu"
         if train_loss_value is not None and torch.is_autocast_enabled(device_type):
             train_loss_value = None  # a low-precision graph: take float32 products instead
-        curvature = None
-        if train_loss_value is not None:
-            curvature = ExactCurvature.from_loss(train_loss_value, weights, alphas)
         with torch.autocast(device_type=device_type, enabled=False):
+            train_loss, val_loss, curvature = module_problem(
+                self.training_module.model,
+                criterion,
+                self._curvature_batches(_split_batch(train_batch, "training")),
+                _split_batch(val_batch, "validation"),
+                weights=weights,
+                alphas=alphas,
+                curvature=self.options.curvature_spec,
+                hvp=self.method.hvp,
+                **names,
+            )
+            if train_loss_value is not None:
+                curvature = ExactCurvature.from_loss(train_loss_value, weights, alphas)
             try:
                 result = compute_hypergradient(
                     train_loss,
@@ -319,9 +317,31 @@ class HypergradientDartsModule(DartsLightningModule):
             except FloatingPointError as exc:  # lr="auto" with a λ̂ of 0 or non-finite
                 return alphas, *_skipped_step(alphas, exc, val_loss_value=None), None
         by_product = None
-        if curvature is not None:
+        if train_loss_value is not None and isinstance(curvature, ExactCurvature):
             by_product = list(zip(weights, curvature.weight_gradients(), strict=True))
         return alphas, result.grads, result.diagnostics, by_product
+
+    def _weight_split(self, alphas: Sequence[nn.Parameter]) -> tuple[dict[str, Any], list[Tensor]]:
+        """``({"weight_names", "alpha_names"}, weights)`` of the model, α in ``alphas``' order."""
+        model = self.training_module.model
+        alpha_ids = {id(p) for p in alphas}
+        w_names, weights, a_names, found = split_parameters(
+            model, lambda _name, p: id(p) in alpha_ids
+        )
+        if len(found) != len(alphas):
+            raise RuntimeError("some architecture parameters are not parameters of the model")
+        name_of = {id(p): n for n, p in zip(a_names, found, strict=True)}
+        names = {"weight_names": w_names, "alpha_names": [name_of[id(p)] for p in alphas]}
+        return names, list(weights)
+
+    def _curvature_batches(self, current: tuple[Any, Any]) -> list[tuple[Any, Any]]:
+        """This step's training batch first, then the previous ones.
+
+        The curvature averages over ``hessian_batches`` of them (fewer at a search's start).
+        """
+        batches = [current, *self._recent_batches]
+        self._recent_batches = batches[: self.options.hessian_batches - 1]
+        return batches
 
     def _arch_step_due(self, batch_idx: int) -> bool:
         warm = self.warmup_epochs == 0 or self.trainer.current_epoch >= self.warmup_epochs
