@@ -27,7 +27,9 @@ import json
 import logging
 import math
 import re
-from collections.abc import Mapping
+import threading
+import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -203,86 +205,95 @@ def seed_for_trial(seed: int, number: int) -> int:
 
 
 class TrialSeededSampler:
-    """Wraps an Optuna sampler so that each trial draws from its own seed.
+    """An Optuna sampler that gives each trial a sampler of its own, seeded from its number.
 
     A sampler built with ``seed=S`` in every worker would make each worker draw the same
     sequence: N workers (or a rerun on the same study) replay each other's parameters. Here
-    trial ``n``'s random state is reseeded from ``(S, n)`` (:func:`seed_for_trial`) before it
-    samples; trial numbers are unique in a study, so workers never replay each other, and a
-    single worker on a fresh study is still reproducible. Without a seed the sampler is used
-    as it is (seeded from the OS).
+    trial ``n`` is sampled by a sampler built through its public constructor with the seed
+    :func:`seed_for_trial` ``(S, n)``; trial numbers are unique in a study, so workers never
+    replay each other, and a single worker on a fresh study is still reproducible. Optuna's
+    samplers keep what they learn in the study's storage, not in the sampler object, so a
+    fresh sampler per trial sees the whole history. Only Optuna's public ``BaseSampler``
+    interface is used.
 
     Args:
-        sampler: the Optuna sampler (built *without* a seed).
+        factory: builds the sampler from its constructor options (a ``seed`` among them).
+        options: the constructor options, without ``seed``.
         seed: the study's seed.
     """
 
-    def __init__(self, sampler: Any, seed: int) -> None:
-        self._inner = sampler
+    def __init__(
+        self, factory: Callable[[dict[str, Any]], Any], options: Mapping[str, Any], seed: int
+    ) -> None:
+        self._factory = factory
+        self._options = {k: v for k, v in options.items() if k != "seed"}
         self._seed = int(seed)
+        # Built once up front: its constructor checks the options (and warns) here, and it
+        # answers attribute look-ups; it samples nothing.
+        self._template = factory(dict(self._options))
+        self._per_trial: dict[int, Any] = {}
+        self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+        if name.startswith("__") or name in ("_template", "_per_trial", "_lock"):
+            raise AttributeError(name)
+        return getattr(self._template, name)
 
     @property
     def inner(self) -> Any:
-        """The wrapped sampler."""
-        return self._inner
+        """An unseeded sampler of the wrapped kind (for its type and options)."""
+        return self._template
 
-    def _reseed(self, number: int) -> None:
-        seed = seed_for_trial(self._seed, number)
-        seen: set[int] = set()
+    def sampler_for(self, number: int) -> Any:
+        """The sampler of trial ``number`` (built on first use, seeded from the trial number)."""
+        with self._lock:
+            sampler = self._per_trial.get(number)
+            if sampler is None:
+                options = {**self._options, "seed": seed_for_trial(self._seed, number)}
+                with warnings.catch_warnings():  # the template warned about the options once
+                    warnings.simplefilter("ignore")
+                    sampler = self._factory(options)
+                self._per_trial[number] = sampler
+            return sampler
 
-        def visit(obj: Any, depth: int) -> None:
-            if id(obj) in seen or depth > 4:
-                return
-            seen.add(id(obj))
-            rng = getattr(obj, "rng", None) if type(obj).__name__ == "LazyRandomState" else None
-            if rng is not None:
-                rng.seed(seed)
-                return
-            if not type(obj).__module__.startswith("optuna"):
-                return
-            for value in vars(obj).values() if hasattr(obj, "__dict__") else ():
-                visit(value, depth + 1)
-
-        visit(self._inner, 0)
-
-    # Optuna's sampler interface, delegated.
+    # Optuna's BaseSampler interface, each call answered by the trial's own sampler.
     def infer_relative_search_space(self, study: Any, trial: Any) -> Any:
-        """Delegated."""
-        return self._inner.infer_relative_search_space(study, trial)
+        """Delegated to the trial's sampler."""
+        return self.sampler_for(trial.number).infer_relative_search_space(study, trial)
 
     def sample_relative(self, study: Any, trial: Any, search_space: Any) -> Any:
-        """Delegated."""
-        return self._inner.sample_relative(study, trial, search_space)
+        """Delegated to the trial's sampler."""
+        return self.sampler_for(trial.number).sample_relative(study, trial, search_space)
 
     def sample_independent(self, study: Any, trial: Any, name: str, dist: Any) -> Any:
-        """Delegated."""
-        return self._inner.sample_independent(study, trial, name, dist)
+        """Delegated to the trial's sampler."""
+        return self.sampler_for(trial.number).sample_independent(study, trial, name, dist)
 
     def before_trial(self, study: Any, trial: Any) -> None:
-        """Reseed from the trial's number, then let the sampler prepare."""
-        self._reseed(trial.number)
-        self._inner.before_trial(study, trial)
+        """Build the trial's sampler and let it prepare."""
+        self.sampler_for(trial.number).before_trial(study, trial)
 
     def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
-        """Delegated."""
-        self._inner.after_trial(study, trial, state, values)
+        """Let the trial's sampler finish, then drop it."""
+        self.sampler_for(trial.number).after_trial(study, trial, state, values)
+        with self._lock:
+            self._per_trial.pop(trial.number, None)
 
     def reseed_rng(self) -> None:
-        """Delegated (Optuna calls it for parallel ``n_jobs``)."""
-        self._inner.reseed_rng()
+        """Nothing to do: each trial's sampler is seeded from its trial number.
+
+        Optuna calls this for parallel ``n_jobs``; reseeding from the OS would make a seeded
+        study irreproducible.
+        """
 
 
-def seeded(sampler_factory: Any, spec: Mapping[str, Any]) -> Any:
-    """Build the sampler of ``spec`` without its ``seed`` and wrap it if a seed was given."""
+def seeded(sampler_factory: Callable[[dict[str, Any]], Any], spec: Mapping[str, Any]) -> Any:
+    """Build the sampler of ``spec``; with a ``seed``, one sampler per trial seeded from it."""
     opts = dict(spec)
     seed = opts.pop("seed", None)
-    sampler = sampler_factory(opts)
     if seed is None:
-        return sampler
-    return _as_base_sampler(TrialSeededSampler(sampler, int(seed)))
+        return sampler_factory(opts)
+    return _as_base_sampler(TrialSeededSampler(sampler_factory, opts, int(seed)))
 
 
 def _as_base_sampler(wrapper: TrialSeededSampler) -> Any:
