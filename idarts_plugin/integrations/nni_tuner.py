@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -298,9 +299,14 @@ class OptunaTuner(Tuner):
         location = None
         if self._manager is not None:
             try:
-                curve = self._manager.intermediate_results(job)
+                epochs = int(value.get("epochs") or 0)
+                for attempt in range(5):  # the manager may still be storing the last epoch's
+                    curve = self._manager.intermediate_results(job)
+                    if len(curve) >= epochs:
+                        break
+                    time.sleep(0.2 * (attempt + 1))
                 location = self._manager.trial_location(job)
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, KeyError, TypeError) as exc:
                 _logger.warning(
                     "trial %s: NNI manager at %s did not give its intermediate results (%s); "
                     "the study gets no per-epoch values",
