@@ -9,11 +9,15 @@ An nnictl experiment runs ``idarts nni-trial CONFIG.yaml`` as its ``trialCommand
    whose sequential engine would swallow the trial's metrics) with its run directory in the
    trial's output directory (``$NNI_OUTPUT_DIR/run``), which the web UI's trial view shows;
 3. reports one intermediate result per epoch, ``{"default": <supernet accuracy>, "epoch": e,
-   ...}``, and exactly one final result of numbers only (every key of it becomes a column
+   ...every numeric metric of the epoch}`` (:func:`intermediate_result`), and exactly one
+   final result of numbers only (every key of it becomes a column
    *and* an axis of the web UI's hyper-parameter chart): ``{"default": <objective>,
    "arch_code": 412513, "search_seconds": ..., "epochs": ..., "param:<key>": <value the
-   trial ran with>, ...}`` (:func:`idarts_plugin.integrations.trials.nni_final_result`). The
-   full architecture string and the run directory are in the trial log. The search module
+   trial ran with>, ...}`` (:func:`idarts_plugin.integrations.trials.nni_final_result`;
+   a space other than NAS-Bench-201 adds the text column ``arch``). The tuner learns
+   everything it records from these results, through NNI, whatever host the trial ran on.
+   The full architecture string and the run directory (on the trial's host) are in the
+   trial log. The search module
    already silences the FINAL report NNI's ``SupervisedLearningModule`` would send itself.
 
 A trial whose search fails (a non-finite loss, a bad parameter) reports nothing final and
@@ -39,21 +43,25 @@ from typing import Any
 
 from ..config import ConfigError, RunConfig, load_config, set_value
 from ..objectives import check_objective, objective_value
-from .trials import nni_final_result
+from .trials import nni_final_result, numeric_metrics
 
-__all__ = ["TrialOutcome", "parameters_to_overrides", "run_trial"]
+__all__ = ["TrialOutcome", "intermediate_result", "parameters_to_overrides", "run_trial"]
 
 _logger = logging.getLogger(__name__)
 
-#: Per-epoch metrics forwarded to NNI's intermediate results (besides ``default``).
-INTERMEDIATE_KEYS = (
-    "supernet_val_acc",
-    "train_loss",
-    "val_loss",
-    "alpha_entropy_mean",
-    "param_free_share",
-    "hg_diverged_steps",
-)
+
+def intermediate_result(epoch: int, default: float, row: Mapping[str, Any]) -> dict[str, Any]:
+    """One epoch's intermediate result: ``default``, ``epoch`` and every finite numeric metric.
+
+    Numbers only: the web UI's intermediate chart offers each numeric key, and the tuner
+    records the last epoch's as the trial's diagnostics (per-edge ``entropy:`` / ``margin:``
+    columns are left out, as in the Optuna study: :func:`~.trials.numeric_metrics`).
+
+    Example:
+        >>> intermediate_result(1, 0.5, {"train_loss": 2.0, "arch": "|none~0|", "x": float("nan")})
+        {'default': 0.5, 'epoch': 1, 'train_loss': 2.0}
+    """
+    return {"default": float(default), "epoch": int(epoch), **numeric_metrics(row)}
 
 
 @dataclass(frozen=True)
@@ -186,12 +194,7 @@ def run_trial(
         default = _finite(row.get("supernet_val_acc"))
         if default is None:
             return
-        metric: dict[str, Any] = {"default": default, "epoch": epoch}
-        for key in INTERMEDIATE_KEYS[1:]:
-            v = _finite(row.get(key))
-            if v is not None:
-                metric[key] = v
-        intermediate(metric)
+        intermediate(intermediate_result(epoch, default, row))
 
     result = run_search(cfg, run_dir=run_dir, on_epoch=[on_epoch])
     value = objective_value(objective, result, objective_options)
@@ -204,6 +207,7 @@ def run_trial(
         value,
         parameters=flat,
         arch_string=result.arch_string or json.dumps(result.architecture, sort_keys=True),
+        architecture=result.architecture,
         seconds=result.seconds,
         epochs=result.epochs,
         extra=extra,

@@ -36,16 +36,16 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from nni.tuner import Tuner
 
 from .optuna import SAMPLERS, _import_optuna, make_sampler, name_metrics, open_storage
-from .trials import objective_names, read_run, record_search
+from .trials import decode_architecture, objective_names, record_search
 
-__all__ = ["SEARCH_SPACE_TYPES", "OptunaTuner", "SearchSpaceError"]
+__all__ = ["SEARCH_SPACE_TYPES", "NniManager", "OptunaTuner", "SearchSpaceError"]
 
 _logger = logging.getLogger(__name__)
 
@@ -111,24 +111,59 @@ def _check_space(space: Mapping[str, Any], where: str = "") -> None:
             raise SearchSpaceError(f"search-space key {name!r}: q must be > 0, got {value[2]}")
 
 
-def trial_run_dir(trial_job_id: str) -> Path | None:
-    """The run directory of an nnictl trial (local training service), seen from the tuner.
+class NniManager:
+    """What the tuner reads from the NNI manager's REST API: a trial's intermediate results.
 
-    The tuner runs with ``NNI_LOG_DIRECTORY=<experiment dir>/log``; NNI 3.0's local training
-    service gives a trial the output directory
-    ``<experiment dir>/environments/<env>/trials/<trial id>`` (older ones:
-    ``<experiment dir>/trials/<trial id>``), and ``idarts nni-trial`` writes its run to
-    ``run/`` there. ``None`` when neither exists (e.g. a remote training service).
+    NNI tells a tuner only a trial's *final* result; its intermediate results (one per
+    epoch) and its record (host, output directory) stay with the NNI manager, which serves
+    them on ``/api/v1/nni``. The tuner runs beside the manager and is started with
+    ``NNI_TUNER_COMMAND_CHANNEL=ws://localhost:<port>[/<prefix>]/tuner``, so it reaches the
+    manager on that same address, whatever training service (local, remote, Kubernetes)
+    ran the trial; no file of the trial's is read.
+
+    Args:
+        url: the REST root, e.g. ``http://localhost:8080/api/v1/nni``.
+        timeout: seconds per request.
     """
-    log_dir = os.environ.get("NNI_LOG_DIRECTORY")
-    if not log_dir:
-        return None
-    root = Path(log_dir).parent
-    found = sorted(root.glob(f"environments/*/trials/{trial_job_id}/run"))
-    if found:
-        return found[0]
-    legacy = root / "trials" / trial_job_id / "run"
-    return legacy if legacy.is_dir() else None
+
+    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    @classmethod
+    def from_environment(cls) -> NniManager | None:
+        """The manager this tuner was started by, or ``None`` outside an NNI experiment."""
+        channel = os.environ.get("NNI_TUNER_COMMAND_CHANNEL", "")
+        if not channel.startswith(("ws://", "wss://")) or not channel.endswith("/tuner"):
+            return None
+        return cls("http" + channel[2 : -len("/tuner")] + "/api/v1/nni")
+
+    def _get(self, path: str) -> Any:
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.url}/{path}", timeout=self.timeout) as reply:
+            return json.load(reply)
+
+    def intermediate_results(self, trial_job_id: str) -> list[dict[str, Any]]:
+        """The trial's intermediate results (dicts), in the order the trial reported them."""
+        import json
+
+        rows = []
+        for record in self._get(f"metric-data/{trial_job_id}"):
+            if record.get("type") != "PERIODICAL":
+                continue
+            value = json.loads(record["data"])
+            if isinstance(value, str):  # NNI stores the trial's JSON as a JSON string
+                value = json.loads(value)
+            rows.append((int(record.get("sequence", 0)), value))
+        return [value for _, value in sorted(rows, key=lambda r: r[0]) if isinstance(value, dict)]
+
+    def trial_location(self, trial_job_id: str) -> str | None:
+        """Where the trial ran, as NNI reports it (``logPath``: host and directory)."""
+        info = self._get(f"trial-jobs/{trial_job_id}")
+        path = info.get("logPath") if isinstance(info, Mapping) else None
+        return str(path) if path else None
 
 
 def _quantize(value: float, q: float, low: float, high: float) -> float | int:
@@ -188,6 +223,7 @@ class OptunaTuner(Tuner):
         name_metrics(self.study, objective_names(objective))
         self._space: dict[str, Any] = {}
         self._running: dict[int, Any] = {}
+        self._manager = NniManager.from_environment()
 
     # -- NNI's interface ----------------------------------------------------------------------
 
@@ -237,27 +273,60 @@ class OptunaTuner(Tuner):
         self.study.tell(trial, float(reward))
 
     def _record(self, trial: Any, job: str, value: Any) -> None:
-        """The same vocabulary as ``idarts tune``, read from the trial's run directory."""
-        run_dir = trial_run_dir(job)
-        run = read_run(run_dir) if run_dir is not None else None
-        if run is None:
+        """The same vocabulary as ``idarts tune``, from what NNI reported for the trial.
+
+        The architecture and numbers come from the final result (``arch_code`` / ``arch``,
+        ``search_seconds``, ``epochs``), the per-epoch curve and the diagnostics from the
+        trial's intermediate results, and ``run_dir`` is where the run lies on the trial's
+        host (``<NNI logPath>/run``), recorded as information only.
+        """
+        if not isinstance(value, Mapping):
+            return
+        try:
+            decoded = decode_architecture(value)
+        except ValueError as exc:
+            _logger.warning("trial %s: %s", job, exc)
+            decoded = None
+        if decoded is None:
             _logger.warning(
-                "trial %s: run directory %s not readable here; the study gets only its final "
-                "result",
+                "trial %s: the final result carries no architecture (arch_code / arch); the "
+                "study gets only its value",
                 job,
-                run_dir,
             )
             return
-        for epoch, acc in sorted(run["curve"].items()):
-            trial.report(acc, step=epoch)
+        architecture, arch_string = decoded
+        curve: list[dict[str, Any]] = []
+        location = None
+        if self._manager is not None:
+            try:
+                epochs = int(value.get("epochs") or 0)
+                for attempt in range(5):  # the manager may still be storing the last epoch's
+                    curve = self._manager.intermediate_results(job)
+                    if len(curve) >= epochs:
+                        break
+                    time.sleep(0.2 * (attempt + 1))
+                location = self._manager.trial_location(job)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                _logger.warning(
+                    "trial %s: NNI manager at %s did not give its intermediate results (%s); "
+                    "the study gets no per-epoch values",
+                    job,
+                    self._manager.url,
+                    exc,
+                )
+        for row in curve:
+            epoch, acc = row.get("epoch"), row.get("default")
+            if isinstance(epoch, int) and isinstance(acc, (int, float)) and math.isfinite(acc):
+                trial.report(float(acc), step=epoch)
+        diagnostics = {k: v for k, v in (curve[-1] if curve else {}).items() if k != "default"}
         record_search(
             trial,
-            run_dir=run_dir,  # type: ignore[arg-type]
-            architecture=run["architecture"],
-            arch_string=run["arch_string"],
-            metrics=run["metrics"],
-            seconds=run["seconds"],
-            epochs=run["epochs"],
+            run_dir=f"{location.rstrip('/')}/run" if location else "(not reported by NNI)",
+            architecture=architecture,
+            arch_string=arch_string,
+            metrics=diagnostics,
+            seconds=float(value.get("search_seconds") or 0.0),
+            epochs=int(value.get("epochs") or 0),
         )
 
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:

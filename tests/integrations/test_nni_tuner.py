@@ -65,33 +65,22 @@ def test_every_supported_type_samples_inside_its_range():
     assert 0.3 < low / len(seen["lu"]) < 0.7
 
 
-def _fake_run(exp_dir: Path, job: str) -> Path:
-    """What `idarts nni-trial` leaves in a local trial's directory."""
-    import json
+def test_results_failures_and_kills_reach_the_study(monkeypatch):
+    from tests.integrations.manager_stand_in import nni_manager_stand_in
 
-    run = exp_dir / "trials" / job / "run"
-    run.mkdir(parents=True)
     arch = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|"
-    summary = {
-        "architecture": {"cell/0_1": "nor_conv_3x3"},
-        "arch_string": arch,
-        "metrics": {"supernet_val_acc": 0.7, "hg_n_hvp": 3.0, "entropy:e": 0.5},
-        "epochs": 2,
-        "seconds_this_process": 1.5,
-    }
-    (run / "summary.json").write_text(json.dumps(summary))
-    (run / "metrics.csv").write_text("epoch,supernet_val_acc\n0,0.5\n1,0.7\n")
-    return run
-
-
-def test_results_failures_and_kills_reach_the_study(tmp_path, monkeypatch):
-    (tmp_path / "log").mkdir()
-    monkeypatch.setenv("NNI_LOG_DIRECTORY", str(tmp_path / "log"))
-    run = _fake_run(tmp_path, "AbCdE")
-    tuner = make_tuner()
-    for i in range(5):
-        tuner.generate_parameters(i)
-    tuner.receive_trial_result(0, {}, {"default": 0.7, "arch_code": 412513}, trial_job_id="AbCdE")
+    epochs = [
+        {"default": 0.5, "epoch": 0, "supernet_val_acc": 0.5, "hg_n_hvp": 3},
+        {"default": 0.7, "epoch": 1, "supernet_val_acc": 0.7, "hg_n_hvp": 3},
+    ]
+    where = "ssh://10.0.0.7:/home/u/nni-experiments/x/environments/e/trials/AbCdE"
+    with nni_manager_stand_in("AbCdE", epochs, where) as channel:
+        monkeypatch.setenv("NNI_TUNER_COMMAND_CHANNEL", channel)
+        tuner = make_tuner()
+        for i in range(5):
+            tuner.generate_parameters(i)
+        final = {"default": 0.7, "arch_code": 412513, "search_seconds": 1.5, "epochs": 2}
+        tuner.receive_trial_result(0, {}, final, trial_job_id="AbCdE")
     tuner.receive_trial_result(1, {}, 0.9)
     tuner.trial_end(1, True)
     tuner.trial_end(2, False)  # failed or killed trial
@@ -101,9 +90,11 @@ def test_results_failures_and_kills_reach_the_study(tmp_path, monkeypatch):
     assert states == ["COMPLETE", "COMPLETE", "FAIL", "FAIL", "FAIL"]
     first = tuner.study.trials[0]
     assert first.value == 0.7 and first.user_attrs["arch_code"] == 412513
-    assert first.user_attrs["arch_string"].startswith("|nor_conv_3x3~0|")
-    assert first.user_attrs["run_dir"] == str(run.resolve())
-    assert first.user_attrs["diagnostics"] == {"supernet_val_acc": 0.7, "hg_n_hvp": 3.0}
+    assert first.user_attrs["arch_string"] == arch  # decoded from arch_code
+    assert first.user_attrs["architecture"]["cell/0_1"] == "conv_3x3"
+    assert first.user_attrs["run_dir"] == f"{where}/run"
+    assert first.user_attrs["diagnostics"] == {"epoch": 1, "supernet_val_acc": 0.7, "hg_n_hvp": 3}
+    assert first.user_attrs["search_seconds"] == 1.5 and first.user_attrs["epochs"] == 2
     assert first.intermediate_values == {0: 0.5, 1: 0.7}
     assert tuner.study.metric_names == ["supernet_val_acc"]
     assert first.user_attrs["nni_trial_job_id"] == "AbCdE"
@@ -111,6 +102,19 @@ def test_results_failures_and_kills_reach_the_study(tmp_path, monkeypatch):
     assert tuner.study.best_value == 0.9
     tuner.receive_trial_result(1, {}, 0.1)  # a second result for a told trial is ignored
     assert tuner.study.best_value == 0.9
+
+
+def test_without_the_nni_manager_the_study_still_gets_the_architecture(monkeypatch, caplog):
+    monkeypatch.setenv("NNI_TUNER_COMMAND_CHANNEL", "ws://127.0.0.1:9/tuner")  # nothing listens
+    tuner = make_tuner()
+    tuner.generate_parameters(0)
+    final = {"default": 0.7, "arch_code": 412513, "search_seconds": 1.5, "epochs": 2}
+    tuner.receive_trial_result(0, {}, final, trial_job_id="AbCdE")
+    (trial,) = tuner.study.trials
+    assert trial.state.name == "COMPLETE" and trial.user_attrs["arch_code"] == 412513
+    assert trial.user_attrs["arch_string"].startswith("|nor_conv_3x3~0|")
+    assert trial.intermediate_values == {}
+    assert "did not give its intermediate results" in caplog.text
 
 
 def test_minimize_mode_and_tpe_follow_the_results():

@@ -176,7 +176,13 @@ def test_nnictl_with_the_optuna_tuner(tmp_path: Path) -> None:
     assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"], trials
     assert sorted(t.value for t in trials) == sorted(v["default"] for v in finals.values())
     assert {t.user_attrs["arch_code"] for t in trials} == {v["arch_code"] for v in finals.values()}
-    assert all(t.intermediate_values for t in trials)  # read from each trial's run directory
+    assert all(t.intermediate_values for t in trials)  # from the NNI manager, not from disk
+    from idarts_plugin.integrations.trials import USER_ATTRS, arch_from_code
+
+    for t in trials:
+        assert set(USER_ATTRS) <= set(t.user_attrs)
+        assert t.user_attrs["arch_string"] == arch_from_code(t.user_attrs["arch_code"])
+        assert t.user_attrs["run_dir"].endswith(f"{t.user_attrs['nni_trial_job_id']}/run")
     assert {t.user_attrs["nni_trial_job_id"] for t in trials} == set(finals)
     # The sampled parameters are the ones the trials ran with.
     for t in trials:

@@ -25,6 +25,7 @@ import pytest
 
 from tests.conftest import requires_nni
 from tests.integrations.test_optuna import write_tune
+from tests.integrations.workers import run_workers
 
 optuna = pytest.importorskip(
     "optuna", reason="optuna not installed: pip install 'idarts-plugin[optuna]'"
@@ -112,41 +113,11 @@ def test_two_workers_share_one_postgres_study(tmp_path):
         tmp_path,
         {"strategy.neumann_steps": {"type": "int", "low": 0, "high": 4}},
         sampler={"name": "random"},
+        overrides=["trainer.threads=1"],  # two workers share the cores
     )
     with postgres_server() as url:
-        cmd = [
-            sys.executable,
-            "-m",
-            "idarts_plugin.cli",
-            "tune",
-            str(path),
-            "--study",
-            "shared",
-            "--storage",
-            url,
-            "--n-trials",
-            "2",
-        ]
-        workers = [
-            subprocess.Popen(
-                cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-            )
-            for _ in range(2)
-        ]
-        try:
-            outs = [w.communicate(timeout=600)[0] for w in workers]
-        finally:
-            for w in workers:
-                if w.poll() is None:
-                    w.kill()
-        for w, out in zip(workers, outs, strict=True):
-            assert w.returncode == 0, out
-        study = optuna.load_study(study_name="shared", storage=url)
-        trials = study.get_trials(deepcopy=False)
-        assert len(trials) == 4  # 2 workers x 2 trials: none lost, none duplicated
-        assert sorted(t.number for t in trials) == [0, 1, 2, 3]
-        assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
-        assert len({t.user_attrs["run_dir"] for t in trials}) == 4
+        trials = run_workers([path, path], url, n_trials=2)  # 2 workers x 2 trials
+    assert len({t.user_attrs["run_dir"] for t in trials}) == 4
 
 
 def test_optuna_dashboard_answers_with_the_trials(tmp_path):

@@ -2,20 +2,19 @@
 
 The tune file carries a fixed ``sampler.seed`` (as ``examples/optuna/tune.yaml`` does); each
 trial draws from ``(seed, trial number)``, so two processes started together on one study give
-2 x n distinct parameter sets, on SQLite and on a real PostgreSQL server.
+2 x n distinct parameter sets, on SQLite and on a real PostgreSQL server, also as two "hosts"
+(separate working directories and outputs, one PostgreSQL URL).
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import requires_nni
 from tests.integrations.test_optuna import write_tune
+from tests.integrations.workers import run_workers
 
 optuna = pytest.importorskip(
     "optuna", reason="optuna not installed: pip install 'idarts-plugin[optuna]'"
@@ -37,33 +36,6 @@ def _tune_file(tmp_path: Path) -> Path:
     )
 
 
-def _two_workers(path: Path, storage: str) -> list:
-    cmd = [sys.executable, "-m", "idarts_plugin.cli", "tune", str(path), "--study", "shared"]
-    cmd += ["--storage", storage, "--n-trials", str(N_TRIALS)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    workers = [
-        subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        for _ in range(2)
-    ]
-    try:
-        outs = [w.communicate(timeout=600)[0] for w in workers]
-    finally:
-        for w in workers:
-            if w.poll() is None:
-                w.kill()
-    for w, out in zip(workers, outs, strict=True):
-        assert w.returncode == 0, out
-    study = optuna.load_study(study_name="shared", storage=storage)
-    trials = study.get_trials(deepcopy=False)
-    assert len(trials) == 2 * N_TRIALS
-    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials), [
-        (t.state.name, t.user_attrs.get("fail_reason")) for t in trials
-    ]
-    return trials
-
-
 def _assert_no_replay(trials: list) -> None:
     sets = [tuple(sorted(t.params.items())) for t in trials]
     assert len(set(sets)) == len(sets), f"replayed parameter sets: {sets}"
@@ -74,7 +46,8 @@ def _assert_no_replay(trials: list) -> None:
 @requires_nni
 @pytest.mark.slow
 def test_two_workers_on_sqlite_never_replay(tmp_path):
-    trials = _two_workers(_tune_file(tmp_path), f"sqlite:///{tmp_path / 'study.db'}")
+    path = _tune_file(tmp_path)
+    trials = run_workers([path, path], f"sqlite:///{tmp_path / 'study.db'}", n_trials=N_TRIALS)
     _assert_no_replay(trials)
 
 
@@ -84,8 +57,27 @@ def test_two_workers_on_postgres_never_replay(tmp_path):
     from tests.integrations.test_optuna_services import postgres_server
 
     with postgres_server() as url:
-        trials = _two_workers(_tune_file(tmp_path), url)
+        path = _tune_file(tmp_path)
+        trials = run_workers([path, path], url, n_trials=N_TRIALS)
         _assert_no_replay(trials)
+
+
+@requires_nni
+@pytest.mark.slow
+def test_workers_on_two_hosts_share_one_postgres_study(tmp_path):
+    """Two "hosts": own working directory, tune file and output each; one PostgreSQL URL."""
+    from tests.integrations.test_optuna_services import postgres_server
+
+    hosts = [tmp_path / "host-a", tmp_path / "host-b"]
+    for host in hosts:
+        host.mkdir()
+    with postgres_server() as url:
+        trials = run_workers([_tune_file(host) for host in hosts], url, n_trials=2)
+    _assert_no_replay(trials)
+    for host in hosts:  # each host ran its own trials and wrote them under its own directory
+        mine = [t for t in trials if Path(t.user_attrs["run_dir"]).is_relative_to(host)]
+        assert len(mine) == 2, [t.user_attrs["run_dir"] for t in trials]
+        assert all(Path(t.user_attrs["run_dir"], "summary.json").is_file() for t in mine)
 
 
 def _draws(seed_spec: dict, n: int, storage: str, study: str) -> list[float]:
