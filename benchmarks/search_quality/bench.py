@@ -325,6 +325,7 @@ def run(
     budget_arm: str = BUDGET_ARM,
     read_also: Sequence[Path] = (),
     on_record: Callable[[dict[str, Any]], None] | None = None,
+    cached_only: bool = False,
 ) -> list[dict[str, Any]]:
     """Run (or read from the cache) every arm × seed; train the found cells; the records.
 
@@ -345,6 +346,7 @@ def run(
         budget_arm: the arm whose mean wall-clock random search gets.
         read_also: further cache folders to read a record from (never written).
         on_record: called with each record a search of this run produced (e.g. to commit).
+        cached_only: run nothing and train nothing: only the records the caches hold.
     """
     cache.mkdir(parents=True, exist_ok=True)
     base = [*base_overrides(RECIPE, epochs, batches), *extra]
@@ -372,6 +374,8 @@ def run(
         return None
 
     def run_jobs(jobs: list[dict[str, Any]]) -> None:
+        if cached_only:
+            return
         if on_record is None:
             _pool_map(_run_job, jobs, workers)
             return
@@ -382,7 +386,8 @@ def run(
     searching = [a for a in arms if a != "random"]
     jobs = [job(a, s) for a in searching for s in range(seeds)]
     todo = [j for j in jobs if cached(j) is None]
-    print(f"{len(jobs) - len(todo)} searches cached, {len(todo)} to run", flush=True)
+    if not cached_only:
+        print(f"{len(jobs) - len(todo)} searches cached, {len(todo)} to run", flush=True)
     run_jobs(todo)
     records = [cached(j) for j in jobs]
     if "random" in arms:
@@ -394,7 +399,7 @@ def run(
         run_jobs([j for j in rjobs if cached(j) is None])
         records += [cached(j) for j in rjobs]
     found = [r for r in records if r is not None]
-    if train_found:
+    if train_found and not cached_only:
         gt = GroundTruth.load(RECIPE)
         need = sorted(
             {a for r in found for a in (r["archs"]["argmax"], r["archs"]["exclude_none"])}
