@@ -41,6 +41,7 @@ __all__ = [
     "TrainerConfig",
     "apply_overrides",
     "load_config",
+    "load_run_config",
     "set_value",
 ]
 
@@ -332,7 +333,8 @@ class TrainerConfig:
         strategy: Lightning strategy: ``auto`` (``ddp`` when ``devices`` > 1) or ``ddp``.
         precision: Lightning precision (``32``, ``64``, ``bf16-mixed``, ``16-mixed``); mixed
             precision applies to the weight step, Hessian-vector products stay float32.
-        seed: seeds data split, shuffling and initialisation.
+        seed: seeds shuffling, initialisation and the search itself (the data subset and
+            the weight/architecture split have their own ``data.seed``).
         num_workers: data-loader worker processes.
         threads: ``torch.set_num_threads`` (``None``: leave torch's default).
         limit_batches: stop each epoch after this many batches (``None``: whole epoch).
@@ -587,3 +589,26 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> RunCo
             )
     raw = apply_overrides(raw, overrides)
     return RunConfig.from_dict(raw, source=source)
+
+
+def load_run_config(path: str | Path, overrides: Iterable[str] = ()) -> RunConfig:
+    """Read a run directory's saved ``config.yaml`` (for ``--resume`` and evaluation).
+
+    A run saved before ``data.seed`` existed drew its data with ``trainer.seed``: such a file
+    gets ``data.seed`` = its ``trainer.seed``, so it is read back on the data it ran on.
+
+    Raises:
+        ConfigError: as :func:`load_config`.
+    """
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        raw = None  # load_config reports it
+    compat: list[str] = []
+    if isinstance(raw, dict):
+        data, trainer = raw.get("data"), raw.get("trainer")
+        if isinstance(data, dict) and "seed" not in data and isinstance(trainer, dict):
+            seed = trainer.get("seed", TrainerConfig.seed)
+            _logger.info("%s has no data.seed (saved before it existed): data.seed=%s", path, seed)
+            compat.append(f"data.seed={seed}")
+    return load_config(path, [*compat, *overrides])

@@ -85,6 +85,8 @@ class DataConfig:
         channels: force 1 or 3 input channels (1 → 3 repeats the gray channel; 3 → 1 averages).
         image_size: resize to this side length (bilinear); ``None`` keeps the native size.
         augment: the data set's conventional augmentation (used when retraining).
+        seed: draws the ``limit`` subset, the weight/architecture split (and a folder's test
+            split); separate from ``trainer.seed``, so search seeds vary only the search.
     """
 
     name: str = "digits"
@@ -95,6 +97,7 @@ class DataConfig:
     channels: int | None = None
     image_size: int | None = None
     augment: bool = False
+    seed: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not (
@@ -123,6 +126,8 @@ class DataConfig:
             raise DataError(
                 f"data.image_size: must be an integer >= 4 or null, got {self.image_size!r}"
             )
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise DataError(f"data.seed: must be an integer >= 0, got {self.seed!r}")
         if not isinstance(self.download, bool) or not isinstance(self.augment, bool):
             raise DataError("data.download and data.augment must be true or false")
 
@@ -574,13 +579,13 @@ def _load_arrays(cfg: DataConfig, seed: int) -> tuple[Tensor, Tensor, Tensor, Te
     return (*info.load(cfg, seed), info.num_classes)
 
 
-def load_search_data(config: DataConfig, *, seed: int = 0) -> SearchData:
+def load_search_data(config: DataConfig, *, seed: int | None = None) -> SearchData:
     """Load a data set and split it for a search.
 
     Args:
         config: which data, where, and the split.
         seed: seeds the weight/architecture split and ``limit`` subsetting (same seed, same
-            split).
+            split); ``None``: ``config.seed``.
 
     Raises:
         DataError: the data cannot be found, read or downloaded (the message says how to get it).
@@ -588,6 +593,8 @@ def load_search_data(config: DataConfig, *, seed: int = 0) -> SearchData:
     import torch
     from torch.utils.data import Subset, TensorDataset
 
+    if seed is None:
+        seed = config.seed
     x_tr, y_tr, x_te, y_te, num_classes = _load_arrays(config, seed)
     gen = torch.Generator().manual_seed(seed)
     perm = torch.randperm(len(y_tr), generator=gen)

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from torch.utils.data import ConcatDataset, DataLoader
 
 from . import outputs
-from .config import RunConfig, load_config
+from .config import RunConfig, load_run_config
 from .data import SearchData, augmenter
 from .runtime import SearchError, prepare_data, torch_device
 from .spaces import load_space
@@ -252,7 +252,7 @@ def _read_run(
         raise SearchError(f"--seeds must be >= 1, got {seeds}")
     if epochs < 1:
         raise SearchError(f"--epochs must be >= 1, got {epochs}")
-    cfg = load_config(run / "config.yaml", overrides)
+    cfg = load_run_config(run / "config.yaml", overrides)
     return cfg, json.loads(arch_file.read_text())
 
 

@@ -71,7 +71,7 @@ def prepare_data(cfg: RunConfig, spec: SpaceSpec) -> SearchData:
     """The run's data, with the input channels the space needs (gray → RGB for hub spaces).
 
     Args:
-        cfg: the run config (its ``data`` section and ``trainer.seed``).
+        cfg: the run config (its ``data`` section; ``data.seed`` draws the subset and split).
         spec: the resolved search space.
     """
     from .data import load_search_data
@@ -79,4 +79,4 @@ def prepare_data(cfg: RunConfig, spec: SpaceSpec) -> SearchData:
     data_cfg = cfg.data
     if data_cfg.channels is None and spec.in_channels is not None:
         data_cfg = dataclasses.replace(data_cfg, channels=spec.in_channels)
-    return load_search_data(data_cfg, seed=cfg.trainer.seed)
+    return load_search_data(data_cfg)

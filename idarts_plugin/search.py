@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from . import outputs
-from .config import RunConfig, StrategyConfig, load_config
+from .config import RunConfig, StrategyConfig, load_run_config
 from .data import SearchData
 from .derive import decision_record, describe_architecture
 from .outputs import CHECKPOINT, PREVIOUS_CHECKPOINT
@@ -657,7 +657,8 @@ def _rank_in_ground_truth(cfg: RunConfig, result: SearchResult) -> None:
     from .ground_truth import rank_found_cell
 
     try:
-        rank = rank_found_cell(cfg, result.arch_string)
+        decided = result.decision.get("verdict", {}).get("decided")
+        rank = rank_found_cell(cfg, result.arch_string, decided=decided)
     except Exception as exc:  # a ranking must never lose a finished search
         _logger.warning("could not rank the cell in the ground truth: %s", exc)
         rank = None
@@ -770,4 +771,4 @@ def resume_config(run_dir: str | os.PathLike[str], overrides: Sequence[str] = ()
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise SearchError(f"{str(run_dir)!r} is not a run directory: {path.name} is missing")
-    return load_config(path, overrides)
+    return load_run_config(path, overrides)

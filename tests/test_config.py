@@ -11,6 +11,7 @@ from idarts_plugin.config import (
     StrategyConfig,
     apply_overrides,
     load_config,
+    load_run_config,
 )
 
 EXAMPLE = "examples/configs/digits-nb201.yaml"
@@ -54,6 +55,7 @@ def test_overrides_parse_yaml_values():
         ("strategy.derive=top2", "strategy.derive"),
         ("strategy.warm_start=3", "strategy.warm_start"),
         ("output.ground_truth=maybe", "output.ground_truth"),
+        ("data.seed=-1", "data.seed"),
         ("trainer.device=tpu", "trainer.device"),
         ("trainer.batch_size=0", "trainer.batch_size"),
         ("optimizer.lr_min=1.0", "optimizer.lr_min"),
@@ -121,3 +123,15 @@ def test_search_defaults_fit_the_budget_and_new_options_load():
     g = load_config(EXAMPLE, ["strategy.name=gumbel", "strategy.temperature=[2.0, 0.5]"])
     assert g.strategy.temperature == (2.0, 0.5)
     assert RunConfig.from_dict(g.to_dict()) == g
+
+
+def test_a_run_saved_before_data_seed_reads_back_on_its_data(tmp_path):
+    """Such a run drew its data with trainer.seed: resume and evaluate must use the same draw."""
+    old = load_config(EXAMPLE, ["trainer.seed=3"]).to_dict()
+    del old["data"]["seed"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    assert load_run_config(tmp_path / "config.yaml").data.seed == 3
+    assert load_run_config(tmp_path / "config.yaml", ["data.seed=1"]).data.seed == 1
+    new = load_config(EXAMPLE, ["trainer.seed=3"])
+    (tmp_path / "config.yaml").write_text(new.to_yaml())
+    assert load_run_config(tmp_path / "config.yaml").data.seed == 0

@@ -51,6 +51,20 @@ def test_split_is_deterministic_per_seed_and_test_is_disjoint():
     assert len(train_imgs & test_imgs) <= 3
 
 
+def test_data_seed_not_the_search_seed_draws_the_subset_and_split():
+    first = load_search_data(DataConfig(name="digits", limit=200))  # data.seed 0
+    again = load_search_data(DataConfig(name="digits", limit=200, seed=0))
+    other = load_search_data(DataConfig(name="digits", limit=200, seed=1))
+
+    def pixels(data):
+        return [data.weight_train[i][0].sum().item() for i in range(20)]
+
+    assert pixels(first) == pixels(again)
+    assert pixels(first) != pixels(other)
+    with pytest.raises(DataError, match=r"data\.seed"):
+        DataConfig(seed=-1)
+
+
 def test_limit_portion_channels_and_size():
     data = load_search_data(
         DataConfig(name="digits", limit=100, train_portion=0.7, channels=3, image_size=16), seed=0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 
 import pytest
 
@@ -14,6 +15,7 @@ from idarts_plugin.ground_truth import (
     append_row,
     match_recipe,
     random_archs,
+    rank_found_cell,
     read_rows,
     table_path,
 )
@@ -75,6 +77,25 @@ def test_only_a_run_on_the_recipes_data_matches_it():
     assert table_path(RECIPE).is_file()
 
 
+def test_every_search_seed_is_on_the_recipes_data_but_another_data_seed_is_not():
+    assert RECIPE.data_seed == 0 == load_config(None).data.seed  # the default draw is the GT's
+    assert match_recipe(load_config(None, [*RECIPE.overrides(), "trainer.seed=1"])) == RECIPE
+    assert match_recipe(load_config(None, [*RECIPE.overrides(), "data.seed=1"])) is None
+    assert match_recipe(load_config("examples/configs/fashion-nb201.yaml")) == RECIPE
+
+
+@pytest.mark.parametrize("decided", [True, False, None])
+def test_an_undecided_search_gets_its_rank_marked(decided):
+    cfg = load_config(None, [*RECIPE.overrides(), "trainer.seed=1"])
+    arch = LANDMARKS["all-conv3x3"]  # in the table: nothing is trained
+    rank = rank_found_cell(cfg, arch, decided=decided)
+    assert rank is not None and not rank["trained_now"]
+    assert rank["accuracy"] == pytest.approx(GroundTruth.load(RECIPE).mean(arch))
+    assert rank["undecided"] is (decided is False)
+    assert ("UNDECIDED" in rank["text"]) is (decided is False)
+    assert "percentile" in rank["text"]
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(
     not __import__("idarts_plugin.data", fromlist=["x"]).DEBIAN_FASHION_MNIST.is_dir(),
@@ -88,6 +109,8 @@ def test_a_search_on_the_recipes_data_reports_its_rank(tmp_path):
         None,
         [
             *RECIPE.overrides(),
+            "trainer.seed=1",  # another search seed: still the recipe's data, still ranked
+            "trainer.threads=1",
             "strategy.name=darts",
             "trainer.epochs=1",
             "trainer.limit_batches=2",
@@ -102,3 +125,6 @@ def test_a_search_on_the_recipes_data_reports_its_rank(tmp_path):
     if not rank["trained_now"]:
         assert rank["accuracy"] == pytest.approx(gt.mean(result.arch_string))
     assert "percentile" in rank["text"]
+    assert rank["undecided"] is (not result.decision["verdict"]["decided"])
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["decision"]["ground_truth"]["undecided"] is rank["undecided"]

@@ -27,7 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +133,13 @@ ADDED_KEYS: dict[tuple[str, str], Any] = {
 at that value, or where the strategy ignores them, they are left out of the cache key, so
 those searches stay valid."""
 
+ADDED_KEYS_SAME_AS: dict[tuple[str, str], tuple[str, str]] = {
+    ("data", "seed"): ("trainer", "seed"),
+}
+"""Keys added later whose neutral value is another key's: before ``data.seed`` existed the
+data was drawn with ``trainer.seed``, so a search whose ``data.seed`` equals its
+``trainer.seed`` is the search cached before, and the key leaves it out."""
+
 
 def config_key(overrides: Sequence[str], seed: int, extra: str = "") -> str:
     """Cache key of one search: the whole resolved config (defaults included), seed, extra."""
@@ -144,6 +151,9 @@ def config_key(overrides: Sequence[str], seed: int, extra: str = "") -> str:
     for (section, key), neutral in ADDED_KEYS.items():
         value = resolved.get(section, {}).get(key, neutral)
         if value == neutral or (section == "strategy" and key not in relevant):
+            resolved.get(section, {}).pop(key, None)
+    for (section, key), (other_section, other_key) in ADDED_KEYS_SAME_AS.items():
+        if resolved.get(section, {}).get(key) == resolved[other_section][other_key]:
             resolved.get(section, {}).pop(key, None)
     text = json.dumps([resolved, seed, extra], sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
@@ -168,8 +178,8 @@ def _search(job: dict[str, Any]) -> dict[str, Any]:
     from idarts_plugin.nb201 import arch_from_nni, format_arch, parse_arch
     from idarts_plugin.search import run_search
 
-    # trainer.seed also draws the 10,000-image subset: every arm sees the same data for a given
-    # seed, and seeds differ in data draw, split, initialisation and order.
+    # job["overrides"] holds data.seed: the search seed itself in this benchmark's protocol (seeds
+    # differ in data draw, split, initialisation and order), the recipe's 0 in the budget sweep.
     overrides = [*job["overrides"], f"trainer.seed={job['seed']}", "output.ground_truth=false"]
     cfg = load_config(None, overrides)
     start = time.perf_counter()
@@ -195,7 +205,23 @@ def _search(job: dict[str, Any]) -> dict[str, Any]:
         "arc_learning_rate": result.decision["arc_learning_rate"],
         "step_curvature": result.metrics.get("hg_step_curvature"),
         "probs": probs,
+        "history": _history(result.run_dir / "metrics.csv"),
     }
+
+
+def _history(path: Path) -> dict[str, list[float | None]]:
+    """Per epoch of a search's ``metrics.csv``: the param-free share and the mean α entropy."""
+    import csv
+
+    out: dict[str, list[float | None]] = {"param_free_share": [], "alpha_entropy_mean": []}
+    if not path.is_file():
+        return out
+    with path.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            for column, values in out.items():
+                text = row.get(column) or ""
+                values.append(float(text) if text else None)
+    return out
 
 
 def _random_search(job: dict[str, Any]) -> dict[str, Any]:
@@ -293,15 +319,43 @@ def run(
     cache: Path,
     run_root: Path,
     train_found: bool = True,
+    extra: Sequence[str] = (),
+    arms_table: Mapping[str, tuple[str, list[str]]] = ARMS,
+    data_seed: int | None = None,
+    budget_arm: str = BUDGET_ARM,
+    read_also: Sequence[Path] = (),
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+    cached_only: bool = False,
 ) -> list[dict[str, Any]]:
-    """Run (or read from the cache) every arm × seed; train the found cells; the records."""
+    """Run (or read from the cache) every arm × seed; train the found cells; the records.
+
+    Args:
+        arms: names of ``arms_table`` to run (``random`` after the others: it gets the mean
+            wall-clock of ``budget_arm``'s searches, or of all searches if it has none).
+        seeds: search seeds ``0 .. seeds - 1``.
+        epochs: search epochs.
+        batches: batches per epoch (``None``: whole epochs).
+        workers: searches at a time (processes of one thread).
+        cache: where each search's record is kept (``<arm>-s<seed>-<config hash>.json``).
+        run_root: where the run directories go (throw-away).
+        train_found: train the found cells the ground truth lacks with the recipe.
+        extra: overrides after the common ones (e.g. ``space.options.cells_per_stage=2``).
+        arms_table: arm name → (title, overrides).
+        data_seed: ``data.seed`` of every search; ``None``: the search seed (this benchmark's
+            original protocol: seeds also differ in the data draw).
+        budget_arm: the arm whose mean wall-clock random search gets.
+        read_also: further cache folders to read a record from (never written).
+        on_record: called with each record a search of this run produced (e.g. to commit).
+        cached_only: run nothing and train nothing: only the records the caches hold.
+    """
     cache.mkdir(parents=True, exist_ok=True)
-    base = base_overrides(RECIPE, epochs, batches)
+    base = [*base_overrides(RECIPE, epochs, batches), *extra]
 
     def job(arm: str, seed: int, budget: float = 0.0) -> dict[str, Any]:
-        overrides = [*base, *ARMS[arm][1]]
-        extra = f"budget={budget:.0f}" if arm == "random" else ""
-        key = f"{arm}-s{seed}-" + config_key(overrides, seed, extra)
+        data = seed if data_seed is None else data_seed
+        overrides = [*base, *arms_table[arm][1], f"data.seed={data}"]
+        extra_key = f"budget={budget:.0f}" if arm == "random" else ""
+        key = f"{arm}-s{seed}-" + config_key(overrides, seed, extra_key)
         return {
             "arm": arm,
             "seed": seed,
@@ -313,25 +367,39 @@ def run(
         }
 
     def cached(j: dict[str, Any]) -> dict[str, Any] | None:
-        p = cache / f"{j['key']}.json"
-        return json.loads(p.read_text()) if p.exists() else None
+        for folder in (cache, *read_also):
+            p = folder / f"{j['key']}.json"
+            if p.exists():
+                return json.loads(p.read_text())
+        return None
+
+    def run_jobs(jobs: list[dict[str, Any]]) -> None:
+        if cached_only:
+            return
+        if on_record is None:
+            _pool_map(_run_job, jobs, workers)
+            return
+        for k in range(0, len(jobs), max(workers, 1)):  # a batch of searches at a time
+            for out in _pool_map(_run_job, jobs[k : k + max(workers, 1)], workers):
+                on_record(out)
 
     searching = [a for a in arms if a != "random"]
     jobs = [job(a, s) for a in searching for s in range(seeds)]
     todo = [j for j in jobs if cached(j) is None]
-    print(f"{len(jobs) - len(todo)} searches cached, {len(todo)} to run", flush=True)
-    _pool_map(_run_job, todo, workers)
+    if not cached_only:
+        print(f"{len(jobs) - len(todo)} searches cached, {len(todo)} to run", flush=True)
+    run_jobs(todo)
     records = [cached(j) for j in jobs]
     if "random" in arms:
-        budget_from = [r for r in records if r and r["arm"] == BUDGET_ARM] or [
+        budget_from = [r for r in records if r and r["arm"] == budget_arm] or [
             r for r in records if r
         ]
         budget = statistics.fmean(r["seconds"] for r in budget_from) if budget_from else 60.0
         rjobs = [job("random", s, budget) for s in range(seeds)]
-        _pool_map(_run_job, [j for j in rjobs if cached(j) is None], workers)
+        run_jobs([j for j in rjobs if cached(j) is None])
         records += [cached(j) for j in rjobs]
     found = [r for r in records if r is not None]
-    if train_found:
+    if train_found and not cached_only:
         gt = GroundTruth.load(RECIPE)
         need = sorted(
             {a for r in found for a in (r["archs"]["argmax"], r["archs"]["exclude_none"])}

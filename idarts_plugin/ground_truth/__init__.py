@@ -74,7 +74,7 @@ class Recipe:
             "space.name=nas-bench-201",
             f"space.options.stem_channels={self.stem_channels}",
             f"space.options.cells_per_stage={self.cells_per_stage}",
-            f"trainer.seed={self.data_seed}",
+            f"data.seed={self.data_seed}",
         ]
 
 
@@ -97,7 +97,11 @@ def table_path(recipe: Recipe) -> Path:
 
 
 def match_recipe(cfg: Any) -> Recipe | None:
-    """The recipe whose data and skeleton a run config uses (``None`` if none does)."""
+    """The recipe whose data and skeleton a run config uses (``None`` if none does).
+
+    The data is the recipe's when ``data.seed`` draws the same subset; ``trainer.seed`` (the
+    search's own seed) does not matter.
+    """
     if cfg.space.name != "nas-bench-201":
         return None
     opts = cfg.space.options
@@ -107,7 +111,7 @@ def match_recipe(cfg: Any) -> Recipe | None:
             and cfg.data.limit == recipe.limit
             and cfg.data.image_size == recipe.image_size
             and cfg.data.root is None
-            and cfg.trainer.seed == recipe.data_seed
+            and cfg.data.seed == recipe.data_seed
             and opts.get("stem_channels") == recipe.stem_channels
             and opts.get("cells_per_stage") == recipe.cells_per_stage
         ):
@@ -293,10 +297,18 @@ def train_cell(arch: str, seed: int, recipe: Recipe = RECIPE) -> tuple[float, fl
     return acc, time.perf_counter() - start
 
 
-def rank_found_cell(cfg: Any, arch: str | None) -> dict[str, Any] | None:
+def rank_found_cell(
+    cfg: Any, arch: str | None, *, decided: bool | None = None
+) -> dict[str, Any] | None:
     """Where ``arch`` ranks in the ground truth of ``cfg``'s recipe (``None``: no recipe).
 
     A cell the table lacks is trained now with the recipe (seed 0; seconds on digits).
+
+    Args:
+        cfg: the search's run config.
+        arch: the found cell (NAS-Bench-201 string).
+        decided: the search's verdict; ``False`` marks the rank as an undecided search's (its
+            cell is then closer to a draw than to a choice), ``None``: not known.
     """
     recipe = match_recipe(cfg)
     if recipe is None or arch is None:
@@ -313,11 +325,14 @@ def rank_found_cell(cfg: Any, arch: str | None) -> dict[str, Any] | None:
     noise = gt.seed_noise()["pooled_std"]
     best = max(random_cells.values())
     name = next((n for n, r in RECIPES.items() if r == recipe), recipe.key)
+    undecided = decided is False
     text = (
         f"ground truth ({name}, {len(random_cells)} random cells trained from scratch): "
         f"the found cell scores {acc:.4f}{' (trained now)' if trained_now else ''}, "
         f"percentile {pct:.0f}; best random cell {best:.4f}; seed noise ±{noise:.4f}"
     )
+    if undecided:
+        text += " [UNDECIDED search: the cell is closer to a draw than to a choice]"
     return {
         "recipe": name,
         "accuracy": acc,
@@ -326,5 +341,6 @@ def rank_found_cell(cfg: Any, arch: str | None) -> dict[str, Any] | None:
         "best_random": best,
         "seed_noise_std": noise,
         "trained_now": trained_now,
+        "undecided": undecided,
         "text": text,
     }

@@ -1,0 +1,93 @@
+"""The budget-sweep driver: a tiny real point, and the collapse finding from made-up records."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import requires_nni
+
+
+def _fashion_mnist_missing() -> bool:
+    from idarts_plugin.data import DEBIAN_FASHION_MNIST
+
+    return not DEBIAN_FASHION_MNIST.is_dir()
+
+
+def test_budgets_are_the_architecture_steps_they_claim():
+    from benchmarks.search_quality import bench, sweep
+
+    for steps, (epochs, batches) in sweep.BUDGETS.items():
+        assert sweep.arch_steps(epochs, batches) == steps
+        assert batches <= 78  # the weight half of the recipe's subset: 5,000 images / 64
+    assert sweep.BUDGETS[120] == (4, 30)  # the search-quality benchmark's budget
+    # The arms' overrides are valid configs; the fidelity hook adds arms by config only.
+    for arm, (_, overrides) in sweep.ARMS.items():
+        assert bench.config_key([*overrides, "data.seed=0"], 0), arm
+    assert set(sweep.CHEAP_ARMS) <= set(sweep.ARMS)
+
+
+def _record(arm: str, budget: int, seed: int, arch: str) -> dict:
+    return {
+        "arm": arm,
+        "seed": seed,
+        "budget": budget,
+        "depth": 1,
+        "archs": {"argmax": arch, "exclude_none": arch},
+        "seconds": 10.0,
+        "entropy_mean": 0.5,
+        "history": {"param_free_share": [0.0, 0.5], "alpha_entropy_mean": [1.0, 0.5]},
+    }
+
+
+def test_collapse_is_found_where_the_share_reaches_one_half_and_the_plot_draws(tmp_path):
+    from benchmarks.search_quality import sweep
+    from idarts_plugin.ground_truth import LANDMARKS, RECIPE, GroundTruth
+
+    gt = GroundTruth.load(RECIPE)
+    conv, skip, resnet = (LANDMARKS[k] for k in ("all-conv3x3", "all-skip", "resnet-like"))
+    records = (
+        [_record("darts", 120, s, conv) for s in range(2)]
+        + [
+            _record("darts", 480, 0, conv),
+            _record("darts", 480, 1, resnet),  # share 4/6; mean with conv's 0: 1/3
+            _record("darts", 1920, 0, skip),
+            _record("darts", 1920, 1, resnet),  # mean share (1 + 4/6) / 2: collapse
+        ]
+        + [_record("implicit", b, 0, conv) for b in (120, 480, 1920)]
+    )
+    judged = sweep.judge(records, gt, source=None)
+    assert [r["share"] for r in judged[:2]] == [0.0, 0.0]
+    text = sweep.finding(judged, gt)
+    assert "NNI's DARTS, α lr auto, 1 cell(s)/stage: collapses at 1920" in text
+    assert "ImplicitDARTS, shipped default, 1 cell(s)/stage: no collapse up to 1920" in text
+    assert "not rising" in text
+    table, cells = sweep.tables(judged, gt)
+    assert [r[0] for r in table.rows] == ["120", "120", "480", "480", "1920", "1920"]
+    assert len(cells.rows) == len(records) and cells.rows[0][-2] == "0.00 0.50"
+    sweep.plot(judged, tmp_path / "sweep.png")
+    assert (tmp_path / "sweep.png").stat().st_size > 0
+
+
+def test_a_rising_share_is_extrapolated():
+    from benchmarks.search_quality import sweep
+
+    slope, reach = sweep._trend([(120, 0.0), (480, 0.2)])
+    assert slope == pytest.approx(0.1)  # +0.2 over two doublings
+    assert reach == pytest.approx(120 * 2**5)
+    assert sweep._trend([(120, 0.3), (480, 0.1)])[1] is None
+
+
+@requires_nni
+@pytest.mark.slow
+@pytest.mark.skipif(
+    _fashion_mnist_missing(),
+    reason="Debian's dataset-fashion-mnist is not installed (scripts/install-test-system-deps.sh)",
+)
+def test_sweep_smoke_runs_a_point_with_random_search(capsys):
+    from benchmarks.search_quality import sweep
+
+    assert sweep.main(["--smoke", "--arms", "darts,random", "--depths", "1", "--seeds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "Sweep: found cells" in out and "Collapse criterion" in out
+    for title in ("NNI's DARTS, α lr auto", "random search"):
+        assert title in out
