@@ -128,6 +128,10 @@ def base_overrides(recipe: Recipe, epochs: int, batches: int | None) -> list[str
 ADDED_KEYS: dict[tuple[str, str], Any] = {
     ("strategy", "inner_weight_decay"): False,
     ("strategy", "virtual_step"): "sgd",
+    ("strategy", "monitor_every"): 0,
+    ("strategy", "curvature"): "hessian",
+    ("strategy", "curvature_bn"): "batch",
+    ("strategy", "hessian_batches"): 1,
 }
 """Keys added after searches were cached, with the value that reproduces the earlier searches;
 at that value, or where the strategy ignores them, they are left out of the cache key, so
