@@ -545,6 +545,11 @@ def main(argv: list[str] | None = None) -> None:
         help="evaluate only the snapshots already saved (no trajectory search)",
     )
     parser.add_argument("--only", default="", help="comma-separated snapshot file stems first")
+    parser.add_argument(
+        "--cached",
+        action="store_true",
+        help="report the snapshots already evaluated (their cache files) and compute nothing",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -556,13 +561,16 @@ def main(argv: list[str] | None = None) -> None:
     else:
         results = []
         built: dict[str, Any] = {}
-        snaps = trajectory.saved_snapshots() if args.available else trajectory.make_snapshots()
+        saved_only = args.available or args.cached
+        snaps = trajectory.saved_snapshots() if saved_only else trajectory.make_snapshots()
         first = [s for s in args.only.split(",") if s]
         snaps.sort(key=lambda s: (s.path.stem not in first, s.seed, s.epoch))
         for snap in snaps:
             cache = trajectory.CACHE / f"{snap.path.stem}-{args.draws}.json"
             if cache.is_file() and json.loads(cache.read_text()).get("version") == CACHE_VERSION:
                 results.append(json.loads(cache.read_text()))
+                continue
+            if args.cached:
                 continue
             result = evaluate(
                 snapshot_point(snap, built),
@@ -574,6 +582,9 @@ def main(argv: list[str] | None = None) -> None:
             tmp.write_text(json.dumps(result, indent=1))
             tmp.replace(cache)
             results.append(result)
+    if not results:
+        print("no snapshot evaluated yet: run without --cached", file=sys.stderr)
+        return
     tables = report(results)
     for t in tables:
         print(t.render())
