@@ -26,11 +26,14 @@ from typing import Any, cast
 import yaml
 
 from .data import DataConfig, DataError
-from .hypergrad.checks import check_bool, check_choice, check_int, check_number, check_pair
+from .derive import ARC_TRAVEL, DERIVATIONS
+from .hypergrad.checks import check_choice, check_int, check_number, check_pair
+from .hypergrad.spec import OptionError, SearchOptions
 
 _logger = logging.getLogger(__name__)
 
 __all__ = [
+    "FIRST_ORDER",
     "STRATEGIES",
     "ConfigError",
     "OptimizerConfig",
@@ -129,7 +132,33 @@ _COMMON_KEYS = (
     "gradient_clip_val",
     "log_prob_every_n_step",
 )
-_FIRST_ORDER = ("darts", "gumbel")  # NNI's own strategies: no hypergradient keys
+FIRST_ORDER = ("darts", "gumbel")
+"""NNI's own first-order strategies: no hypergradient keys, one weight step per α step."""
+
+_CONFIG_KEYS: dict[str, dict[str, str]] = {
+    "implicit": {"method_options.steps": "neumann_steps", "method_lr": "neumann_lr"},
+    "unrolled": {"method_lr": "unrolled_lr"},
+    "amended": {"method_lr": "amended_lr"},
+}
+"""Strategy → :meth:`SearchOptions.from_kwargs` keyword → the config key that sets it (where
+the names differ)."""
+
+
+def _method_kwargs(cfg: StrategyConfig) -> dict[str, Any]:
+    """The method keywords of ``cfg``'s strategy (none for a first-order one)."""
+    if cfg.name == "implicit":
+        steps = {"steps": cfg.neumann_steps}
+        return {"method": "neumann", "method_options": steps, "method_lr": cfg.neumann_lr}
+    if cfg.name == "unrolled":
+        return {"method": "unrolled", "method_lr": cfg.unrolled_lr}
+    if cfg.name == "amended":
+        return {"method": "amended", "method_lr": cfg.amended_lr}
+    if cfg.name == "hypergradient":
+        options = cfg.method_options
+        return {"method": cfg.method, "method_options": options, "method_lr": cfg.method_lr}
+    return {}
+
+
 _HYPERGRAD_KEYS = (
     "inner_steps",
     "arc_betas",
@@ -176,7 +205,7 @@ class StrategyConfig:
     method_lr: float | str | None = None
     inner_steps: int = 1
     arc_learning_rate: float | str = "auto"
-    arc_travel: float = 30.0
+    arc_travel: float = ARC_TRAVEL
     derive: str = "exclude_none"
     arc_betas: tuple[float, float] = (0.5, 0.999)
     arc_weight_decay: float = 1e-3
@@ -194,101 +223,73 @@ class StrategyConfig:
     hessian_batches: int = 1
 
     def __post_init__(self) -> None:
-        _choice("strategy.name", self.name, STRATEGIES)
-        self._check_method_keys()
-        self._check_loop_keys()
-
-    def _check_method_keys(self) -> None:
-        """K, the step sizes, warm start, the virtual step, Gumbel's temperature."""
         k = "strategy."
-        _int(k + "neumann_steps", self.neumann_steps, minimum=0)
-        for key in ("neumann_lr", "method_lr"):
-            value = getattr(self, key)
-            if value in (None, "auto", "safe", "weight_lr"):
-                continue
-            if isinstance(value, str):
-                raise ConfigError(
-                    f"unknown value {value!r}; valid values: a number, auto, safe, "
-                    "weight_lr or null (= weight_lr)",
-                    key=k + key,
-                )
-            _num(k + key, value, minimum=0, strict=True)
-        for key in ("unrolled_lr", "amended_lr"):
-            if getattr(self, key) is not None:
-                _num(k + key, getattr(self, key), minimum=0, strict=True)
-        for key in ("warm_start", "inner_weight_decay"):
-            _checked(k + key, check_bool, getattr(self, key))
-        _choice(k + "virtual_step", self.virtual_step, ("sgd", "optimizer"))
+        _choice(k + "name", self.name, STRATEGIES)
+        _not_auto(k + "arc_learning_rate", self.arc_learning_rate, "a number > 0")
+        _not_auto(k + "warmup_epochs", self.warmup_epochs, "an integer >= 0")
+        _num(k + "arc_travel", self.arc_travel, minimum=0, strict=True)
+        _choice(k + "derive", self.derive, DERIVATIONS)
         temp = self.temperature
         if _checked(k + "temperature", check_pair, temp, low=0, high=math.inf) and min(temp) <= 0:
             raise ConfigError(f"must be two numbers > 0, got {temp!r}", key=k + "temperature")
         object.__setattr__(self, "temperature", (float(temp[0]), float(temp[1])))
-        if self.name == "hypergradient":  # what the method can do (loads torch)
-            for key, needs in (("warm_start", "neumann"), ("virtual_step", "unrolled")):
-                if getattr(self, key) not in (False, "sgd") and self.method != needs:
-                    raise ConfigError(f"{key} needs method: {needs}", key=k + key)
-            from .hypergrad.spec import MethodSpec
+        # Every other key is the engine's: its own checks, once (no torch needed).
+        options = self.search_options(resolved=False)
+        object.__setattr__(self, "arc_betas", options.arc_betas)
 
-            try:
-                MethodSpec(
-                    name=self.method,
-                    options=dict(self.method_options),
-                    lr=cast(Any, self.method_lr),
-                    hvp=self.hvp,
-                    warm_start=self.warm_start,
-                    inner_weight_decay=self.inner_weight_decay,
-                    virtual_step=cast(Any, self.virtual_step),
-                    monitor_every=self.monitor_every if self.method == "neumann" else 0,
-                )
-            except ValueError as exc:
-                raise ConfigError(str(exc), key=k + "method") from None
+    def _option_kwargs(self) -> dict[str, Any]:
+        """The :meth:`SearchOptions.from_kwargs` keywords of this strategy's keys."""
+        own = set(self.valid_keys(self.name))
+        kwargs = {k: getattr(self, k) for k in SearchOptions.option_names() if k in own}
+        kwargs.update(_method_kwargs(self))
+        if kwargs.get("method") != "neumann":
+            kwargs.pop("monitor_every", None)  # the growth monitor watches a Neumann series
+        return kwargs
 
-    def _check_loop_keys(self) -> None:
-        """α's optimiser and schedule, the weight steps per α step, the Hessian pass."""
-        k = "strategy."
-        if _not_auto(k + "arc_learning_rate", self.arc_learning_rate, "a number > 0"):
-            _num(k + "arc_learning_rate", self.arc_learning_rate, minimum=0, strict=True)
-        _num(k + "arc_travel", self.arc_travel, minimum=0, strict=True)
-        from .derive import DERIVATIONS
+    def search_options(
+        self,
+        *,
+        arc_learning_rate: float | None = None,
+        warmup_epochs: int | None = None,
+        resolved: bool = True,
+    ) -> SearchOptions:
+        """The engine's :class:`~idarts_plugin.hypergrad.SearchOptions` of this section.
 
-        _choice(k + "derive", self.derive, DERIVATIONS)
-        if self.gradient_clip_val is not None:
-            _num(k + "gradient_clip_val", self.gradient_clip_val, minimum=0, strict=True)
-        _int(k + "inner_steps", self.inner_steps, minimum=1)
-        _num(k + "arc_weight_decay", self.arc_weight_decay, minimum=0)
-        if _not_auto(k + "warmup_epochs", self.warmup_epochs, "an integer >= 0"):
-            _int(k + "warmup_epochs", self.warmup_epochs, minimum=0)
-        _int(k + "log_prob_every_n_step", self.log_prob_every_n_step, minimum=1)
-        _int(k + "max_nonfinite_steps", self.max_nonfinite_steps, minimum=1)
-        _choice(k + "hvp", self.hvp, ("exact", "finite_difference"))
-        _choice(k + "hessian_batch", self.hessian_batch, ("separate", "shared"))
-        if self.hessian_batch == "shared" and self.hvp != "exact":
-            raise ConfigError(
-                "hessian_batch 'shared' reuses the weight step's graph and needs hvp: exact",
-                key=k + "hessian_batch",
-            )
-        betas = _checked(k + "arc_betas", check_pair, self.arc_betas, low=0, high=1)
-        object.__setattr__(self, "arc_betas", betas)
-        _int(k + "monitor_every", self.monitor_every, minimum=0)
-        _choice(k + "curvature", self.curvature, ("hessian", "ggn"))
-        _choice(k + "curvature_bn", self.curvature_bn, ("batch", "frozen", "running"))
-        _int(k + "hessian_batches", self.hessian_batches, minimum=1)
-        plain = (self.curvature, self.curvature_bn, self.hessian_batches) == ("hessian", "batch", 1)
-        if not plain and self.hessian_batch == "shared":
-            raise ConfigError(
-                "hessian_batch 'shared' reuses the weight step's own minibatch Hessian; "
-                "curvature, curvature_bn and hessian_batches need hessian_batch: separate",
-                key=k + "hessian_batch",
-            )
-        if self.curvature == "ggn" and self.hvp != "exact":
-            raise ConfigError(
-                "curvature ggn is computed exactly: it needs hvp: exact", key=k + "curvature"
-            )
+        Args:
+            arc_learning_rate: the resolved architecture learning rate (required when the
+                config says ``auto``, unless ``resolved`` is false).
+            warmup_epochs: the resolved warm-up (required when the config says ``auto``,
+                unless ``resolved`` is false).
+            resolved: ``False``: an ``auto`` value not given keeps the engine's default (to
+                validate the other keys).
+
+        Raises:
+            ConfigError: an invalid key, named.
+            ValueError: an ``auto`` value not resolved.
+        """
+        kwargs = self._option_kwargs()
+        for key, value in (
+            ("arc_learning_rate", arc_learning_rate),
+            ("warmup_epochs", warmup_epochs),
+        ):
+            if value is not None:
+                kwargs[key] = value
+            elif kwargs.get(key) == "auto":
+                if resolved:
+                    raise ValueError(f"{key} 'auto' must be resolved to a number first")
+                del kwargs[key]
+        try:
+            return SearchOptions.from_kwargs(**kwargs)
+        except OptionError as exc:
+            keys = _CONFIG_KEYS.get(self.name, {})
+            first = exc.option.split(".", 1)[0]
+            name = keys.get(exc.option) or keys.get(first) or first
+            raise ConfigError(str(exc), key="strategy." + name) from None
 
     @staticmethod
     def valid_keys(name: str) -> tuple[str, ...]:
         """Keys that strategy ``name`` accepts."""
-        extra = _HYPERGRAD_KEYS if name not in _FIRST_ORDER else ()
+        extra = _HYPERGRAD_KEYS if name not in FIRST_ORDER else ()
         return ("name", *_STRATEGY_KEYS.get(name, ()), *_COMMON_KEYS, *extra)
 
     @staticmethod

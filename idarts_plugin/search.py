@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from . import outputs
-from .config import RunConfig, StrategyConfig, load_run_config
+from .config import FIRST_ORDER, RunConfig, StrategyConfig, load_run_config
 from .data import SearchData
 from .derive import decision_record, describe_architecture
 from .outputs import CHECKPOINT, PREVIOUS_CHECKPOINT
@@ -248,7 +248,7 @@ def planned_arch_steps(cfg: RunConfig, steps_per_epoch: int) -> int:
     per_epoch = steps_per_epoch
     if cfg.trainer.limit_batches is not None:
         per_epoch = min(per_epoch, cfg.trainer.limit_batches)
-    inner = cfg.strategy.inner_steps if cfg.strategy.name not in ("darts", "gumbel") else 1
+    inner = cfg.strategy.inner_steps if cfg.strategy.name not in FIRST_ORDER else 1
     epochs = max(cfg.trainer.epochs - resolve_warmup_epochs(cfg), 1)
     return max(1, epochs * -(-per_epoch // inner))
 
@@ -272,8 +272,9 @@ def build_strategy(
 ) -> Any:
     """The NNI strategy object for a strategy config.
 
-    The hypergradient strategies get one :class:`~idarts_plugin.hypergrad.SearchOptions`
-    built from the config's keys of the same names (plus the named strategy's method keys).
+    The hypergradient strategies get the section's
+    :class:`~idarts_plugin.hypergrad.SearchOptions` (:meth:`StrategyConfig.search_options`);
+    NNI's first-order ones its common keys.
 
     Args:
         cfg: the strategy section.
@@ -284,43 +285,20 @@ def build_strategy(
     """
     from nni.nas.strategy import DARTS, GumbelDARTS
 
-    from .hypergrad import SearchOptions
     from .strategy import HypergradientDARTS
 
-    if arc_learning_rate is None:
-        if cfg.arc_learning_rate == "auto":
-            raise ValueError("arc_learning_rate 'auto' must be resolved to a number first")
-        arc_learning_rate = float(cfg.arc_learning_rate)
-    if warmup_epochs is None:
-        if cfg.warmup_epochs == "auto":
-            raise ValueError("warmup_epochs 'auto' must be resolved to a number first")
-        warmup_epochs = int(cfg.warmup_epochs)
+    options = cfg.search_options(arc_learning_rate=arc_learning_rate, warmup_epochs=warmup_epochs)
+    if cfg.name not in FIRST_ORDER:
+        return HypergradientDARTS(options=options)
     common: dict[str, Any] = {
-        "arc_learning_rate": arc_learning_rate,
-        "warmup_epochs": warmup_epochs,
-        "gradient_clip_val": cfg.gradient_clip_val,
-        "log_prob_every_n_step": cfg.log_prob_every_n_step,
+        "arc_learning_rate": options.arc_learning_rate,
+        "warmup_epochs": options.warmup_epochs,
+        "gradient_clip_val": options.gradient_clip_val,
+        "log_prob_every_n_step": options.log_prob_every_n_step,
     }
     if cfg.name == "darts":
         return DARTS(**common)
-    if cfg.name == "gumbel":
-        return GumbelDARTS(temperature=tuple(cfg.temperature), **common)
-    method: dict[str, Any] = {"method": cfg.name, "method_lr": None}
-    if cfg.name == "implicit":
-        method = {"method": "neumann", "method_options": {"steps": cfg.neumann_steps}}
-        method["method_lr"] = cfg.neumann_lr
-    elif cfg.name == "unrolled":
-        method["method_lr"] = cfg.unrolled_lr
-    elif cfg.name == "amended":
-        method["method_lr"] = cfg.amended_lr
-    else:  # any engine method
-        method = {"method": cfg.method, "method_options": dict(cfg.method_options)}
-        method["method_lr"] = cfg.method_lr
-    same_name = {k: getattr(cfg, k) for k in SearchOptions.option_names() if hasattr(cfg, k)}
-    if method["method"] != "neumann":
-        same_name.pop("monitor_every", None)  # the growth monitor watches a Neumann series
-    options = SearchOptions.from_kwargs(**{**same_name, **common, **method})
-    return HypergradientDARTS(options=options)
+    return GumbelDARTS(temperature=tuple(cfg.temperature), **common)
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import yaml
 
@@ -135,3 +137,43 @@ def test_a_run_saved_before_data_seed_reads_back_on_its_data(tmp_path):
     new = load_config(EXAMPLE, ["trainer.seed=3"])
     (tmp_path / "config.yaml").write_text(new.to_yaml())
     assert load_run_config(tmp_path / "config.yaml").data.seed == 0
+
+
+def test_every_loop_key_is_an_engine_option_and_every_option_is_a_key():
+    """The strategy section sets the engine's SearchOptions by name: no key is dropped on the
+    way (a misnamed field would be an error) and no option is out of the config's reach."""
+    from idarts_plugin.config import STRATEGIES
+    from idarts_plugin.hypergrad.spec import SearchOptions
+
+    options = set(SearchOptions.option_names())
+    config_only = {"name", "arc_travel", "derive", "temperature"}  # read by the run, not the engine
+    renamed = {"neumann_steps", "neumann_lr", "unrolled_lr", "amended_lr"}  # the method's
+    fields = {f.name for f in dataclasses.fields(StrategyConfig)}
+    assert fields - config_only - renamed <= options
+    reachable = set().union(*(StrategyConfig.valid_keys(n) for n in STRATEGIES))
+    assert options <= reachable and options <= fields
+    for name in STRATEGIES:
+        cfg = RunConfig.from_dict({"strategy": {"name": name}}).strategy
+        built = cfg.search_options(arc_learning_rate=0.01, warmup_epochs=0)
+        for key in set(cfg.valid_keys(name)) & options - {"arc_learning_rate", "warmup_epochs"}:
+            if key in ("method", "method_options", "method_lr"):
+                continue
+            if key == "monitor_every" and built.method.name != "neumann":
+                continue
+            where = built.method if hasattr(built.method, key) else built
+            assert getattr(where, key) == getattr(cfg, key), (name, key)
+
+
+def test_validating_a_config_loads_no_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from idarts_plugin.config import load_config\n"
+        f"load_config({EXAMPLE!r}, ['strategy.name=hypergradient', 'strategy.method=cg'])\n"
+        "load_config(" + repr(EXAMPLE) + ")\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

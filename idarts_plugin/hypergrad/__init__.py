@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         HypergradResult,
         Implicit,
         Method,
+        MethodBuilder,
         Unrolled,
         make_method,
         method_options,
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
         WarmStart,
         Zero,
     )
-    from .spec import MethodSpec, SearchOptions
+    from .spec import MethodSpec, OptionError, SearchOptions
 
 _LAZY = {
     "compute_hypergradient": "api",
@@ -71,6 +72,7 @@ _LAZY = {
     "HypergradResult": "methods",
     "Implicit": "methods",
     "Method": "methods",
+    "MethodBuilder": "methods",
     "Unrolled": "methods",
     "make_method": "methods",
     "method_options": "methods",
@@ -85,6 +87,7 @@ _LAZY = {
     "WarmStart": "solvers",
     "Zero": "solvers",
     "MethodSpec": "spec",
+    "OptionError": "spec",
     "SearchOptions": "spec",
 }
 """Public name -> the submodule that defines it (imported on first use: the checks and
@@ -105,9 +108,11 @@ __all__ = [
     "LinearSolver",
     "LossFn",
     "Method",
+    "MethodBuilder",
     "MethodSpec",
     "Neumann",
     "NeumannDivergenceWarning",
+    "OptionError",
     "SearchOptions",
     "SolveInfo",
     "TrainCurvature",

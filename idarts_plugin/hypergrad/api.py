@@ -10,8 +10,9 @@ from torch import Tensor
 
 from .autodiff import LossFn, TrainCurvature, WeightDecayed, _decays, with_weight_decay
 from .distributed import Reduce
-from .methods import HypergradResult, Method, check_hvp_mode, make_method
+from .methods import HypergradResult, Method, make_method
 from .solvers import LinearSolver
+from .spec import check_hvp_mode
 
 __all__ = ["compute_hypergradient", "hypergradient"]
 

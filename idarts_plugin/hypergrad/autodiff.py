@@ -42,6 +42,8 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
+from .spec import check_hvp_mode
+
 __all__ = [
     "ExactCurvature",
     "FiniteDifferenceCurvature",
@@ -582,9 +584,6 @@ class WeightDecayed:
         return self.inner.weight_gradients()  # type: ignore[attr-defined]
 
 
-HVP_MODES = ("exact", "finite_difference")
-
-
 def make_curvature(
     mode: str,
     loss: LossFn,
@@ -600,11 +599,9 @@ def make_curvature(
     Raises:
         ValueError: for an unknown mode, naming the valid ones.
     """
-    if mode == "exact":
+    if check_hvp_mode(mode) == "exact":
         return ExactCurvature(loss, weights, alphas)
-    if mode == "finite_difference":
-        return FiniteDifferenceCurvature(loss, weights, alphas, fd_scale=fd_scale)
-    raise ValueError(f"unknown hvp mode {mode!r}; valid modes: {', '.join(HVP_MODES)}")
+    return FiniteDifferenceCurvature(loss, weights, alphas, fd_scale=fd_scale)
 
 
 def power_iteration(

@@ -13,7 +13,6 @@ architecture tensor. Two families exist:
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -22,7 +21,6 @@ import torch
 from torch import Tensor
 
 from .autodiff import (
-    HVP_MODES,
     LossFn,
     TrainCurvature,
     grads,
@@ -31,10 +29,10 @@ from .autodiff import (
     make_curvature,
     norm,
 )
-from .checks import check_number
 from .distributed import Reduce, reduced
 from .solvers import (
     Amended,
+    AutoStepSize,
     ConjugateGradient,
     GrowthMonitor,
     LinearSolver,
@@ -43,6 +41,7 @@ from .solvers import (
     WarmStart,
     Zero,
 )
+from .spec import METHOD_OPTIONS, MethodSpec, check_method_option
 
 __all__ = [
     "METHODS",
@@ -50,8 +49,10 @@ __all__ = [
     "HypergradResult",
     "Implicit",
     "Method",
+    "MethodBuilder",
     "Unrolled",
     "make_method",
+    "method_options",
 ]
 
 
@@ -310,7 +311,7 @@ class Unrolled:
     name = "unrolled"
 
     def __init__(self, *, lr: float, velocity: Sequence[Tensor] | None = None) -> None:
-        self.lr = check_number("unrolled lr (ξ)", lr, minimum=0, strict=True)
+        self.lr = check_method_option("unrolled", "lr", lr, label="unrolled lr (ξ)")
         self.velocity = None if velocity is None else [u.detach() for u in velocity]
 
     def __repr__(self) -> str:
@@ -414,8 +415,12 @@ METHODS: Mapping[str, Callable[..., Method]] = {
 
 
 def method_options(name: str) -> tuple[str, ...]:
-    """The option names a registered method accepts."""
-    return tuple(inspect.signature(METHODS[name]).parameters)
+    """The option names a registered method accepts (its factory's keyword arguments).
+
+    Read from :data:`idarts_plugin.hypergrad.spec.METHOD_OPTIONS`, which states them with
+    their rules; ``tests/hypergrad/test_contract.py`` holds the factories to the same names.
+    """
+    return tuple(METHOD_OPTIONS[name])
 
 
 def make_method(method: str | Method | LinearSolver, **options: Any) -> Method:
@@ -456,8 +461,118 @@ def make_method(method: str | Method | LinearSolver, **options: Any) -> Method:
     raise TypeError(f"method must be a name, a Method or a LinearSolver, got {method!r}")
 
 
-def check_hvp_mode(hvp: str) -> str:
-    """Validate an ``hvp`` option value."""
-    if hvp not in HVP_MODES:
-        raise ValueError(f"unknown hvp mode {hvp!r}; valid modes: {', '.join(HVP_MODES)}")
-    return hvp
+SAFE_ITERATIONS = 10
+"""Power iterations of the first λ̂ estimate of ``lr="safe"``; later steps take one, warm."""
+SAFE_MIX = 0.3
+"""Share of a fresh random vector in each warm start of ``lr="safe"``'s power iteration (so a
+new sharp direction is found within a few steps; see :class:`AutoStepSize`)."""
+SAFE_DECAY = 0.9
+"""Running-maximum decay of ``lr="safe"``'s λ̂ per step."""
+
+
+def _safe_estimator() -> AutoStepSize:
+    """λ̂ for ``lr="safe"``: one warm-started power iteration per step (amortised).
+
+    A random share in every warm start and a decaying running maximum keep the estimate from
+    going stale when a new sharp direction appears.
+    """
+    return AutoStepSize(
+        iterations=SAFE_ITERATIONS,
+        warm_iterations=1,
+        safety=0.9,
+        mix=SAFE_MIX,
+        decay=SAFE_DECAY,
+    )
+
+
+class MethodBuilder:
+    """Builds a :class:`~idarts_plugin.hypergrad.spec.MethodSpec`'s method for each step.
+
+    Holds what the method carries across architecture steps (the λ̂ estimator of
+    ``lr="auto"``/``"safe"``, the warm-start solution, the growth monitor) and puts it into
+    checkpoints.
+
+    Args:
+        spec: the validated method specification.
+
+    Example:
+        >>> builder = MethodBuilder(MethodSpec(name="neumann", options={"steps": 2}, lr=None))
+        >>> builder.build(weight_lr=0.025)
+        Implicit(Neumann(steps=2, lr=0.025, max_growth=1000.0))
+    """
+
+    def __init__(self, spec: MethodSpec) -> None:
+        if not isinstance(spec, MethodSpec):
+            raise TypeError(f"spec must be a MethodSpec, got {spec!r}")
+        self.spec = spec
+        self._auto: AutoStepSize | None = None
+        if spec.lr == "auto":
+            self._auto = AutoStepSize()
+        elif spec.lr == "safe":
+            self._auto = _safe_estimator()
+        self._warm = WarmStart() if spec.warm_start else None
+        self._monitor = GrowthMonitor(every=spec.monitor_every) if spec.monitor_every else None
+
+    def __repr__(self) -> str:
+        return f"MethodBuilder({self.spec!r})"
+
+    def _options(self, *, weight_lr: float) -> dict[str, Any]:
+        spec = self.spec
+        options = dict(spec.options)
+        if spec.uses_lr:
+            if self._auto is not None:
+                options["lr"] = self._auto
+                if spec.lr == "safe":
+                    options["max_lr"] = weight_lr
+            elif spec.lr in (None, "weight_lr"):
+                options["lr"] = weight_lr
+            else:
+                options["lr"] = spec.lr
+        return options
+
+    def build(self, *, weight_lr: float, velocity: Sequence[Tensor] | None = None) -> Method:
+        """The method for one architecture step, given the current weight learning rate.
+
+        A step size that follows a weight learning rate of 0 (a warm-up schedule starting at
+        0) gives a first-order step: every second-order term is proportional to it.
+
+        Args:
+            weight_lr: the weight optimiser's current learning rate.
+            velocity: ``virtual_step="optimizer"``: the momentum term ``μ·buffer`` of each
+                weight tensor (required then, ignored otherwise).
+        """
+        spec = self.spec
+        if spec.uses_lr and weight_lr == 0 and (spec.lr in (None, "weight_lr", "safe")):
+            return make_method("first_order")
+        options = self._options(weight_lr=weight_lr)
+        if self._warm is not None:
+            options["warm_start"] = self._warm
+        if self._monitor is not None:
+            options["monitor"] = self._monitor
+        if spec.virtual_step == "optimizer":
+            if velocity is None:
+                raise ValueError("virtual_step='optimizer' needs the optimiser's velocity")
+            options["velocity"] = velocity
+        return make_method(spec.name, **options)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state carried across steps (λ̂ estimator, warm-start solution), for checkpoints."""
+        return {
+            "auto": self._auto.state_dict() if self._auto is not None else None,
+            "warm": self._warm.state_dict() if self._warm is not None else None,
+            "monitor": self._monitor.state_dict() if self._monitor is not None else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        if self._auto is not None and state.get("auto") is not None:
+            self._auto.load_state_dict(state["auto"])
+        if self._warm is not None and state.get("warm") is not None:
+            self._warm.load_state_dict(state["warm"])
+        if self._monitor is not None and state.get("monitor") is not None:
+            self._monitor.load_state_dict(state["monitor"])
+
+    @property
+    def auto(self) -> AutoStepSize | None:
+        """The shared λmax estimator of ``lr="auto"``/``"safe"`` (its state goes into checkpoints)."""
+        return self._auto

@@ -28,6 +28,7 @@ from torch import Tensor
 
 from .autodiff import TrainCurvature, axpy, dot, is_finite, norm, power_iteration, scale
 from .checks import check_int, check_number
+from .spec import check_method_option
 
 __all__ = [
     "Amended",
@@ -146,7 +147,7 @@ class Amended:
     name: str = field(default="amended", init=False)
 
     def __post_init__(self) -> None:
-        check_number("amended lr (η)", self.lr, minimum=0, strict=True)
+        check_method_option("amended", "lr", self.lr, label="amended lr (η)")
 
     def solve(
         self, curvature: TrainCurvature, b: Sequence[Tensor], info: SolveInfo
@@ -442,7 +443,7 @@ class Neumann:
         warm_start: WarmStart | None = None,
         monitor: GrowthMonitor | None = None,
     ) -> None:
-        self.steps = check_int("neumann steps (K)", steps, minimum=0)
+        self.steps = check_method_option("neumann", "steps", steps, label="neumann steps (K)")
         if isinstance(lr, AutoStepSize):
             self.auto: AutoStepSize | None = lr
             self.lr: float | None = None
@@ -452,7 +453,7 @@ class Neumann:
         else:
             self.auto = None
             self.lr = check_number("neumann lr (γ)", lr, minimum=0, strict=True)
-        self.max_growth = check_number("max_growth", max_growth, minimum=0, strict=True)
+        self.max_growth = check_method_option("neumann", "max_growth", max_growth)
         self.max_lr = (
             None
             if max_lr is None
@@ -610,9 +611,9 @@ class ConjugateGradient:
     name: str = field(default="cg", init=False)
 
     def __post_init__(self) -> None:
-        check_int("cg steps", self.steps, minimum=1)
-        check_number("cg tol", self.tol, minimum=0)
-        check_number("cg damping", self.damping, minimum=0)
+        check_method_option("cg", "steps", self.steps, label="cg steps")
+        check_method_option("cg", "tol", self.tol, label="cg tol")
+        check_method_option("cg", "damping", self.damping, label="cg damping")
 
     def solve(
         self, curvature: TrainCurvature, b: Sequence[Tensor], info: SolveInfo

@@ -1,45 +1,156 @@
-"""A method *specification*: which engine method, and how its step size follows training.
+"""A search's *specification*: which engine method, its options and the loop's, validated.
 
-A strategy holds one :class:`MethodSpec` and builds the method for each architecture step
-from it (the step size may follow the weight optimiser's current learning rate). Torch only,
-like the rest of the engine, so a run config can be validated without loading NNI.
+A strategy holds one :class:`SearchOptions` and builds the method for each architecture step
+from its :class:`MethodSpec` (:class:`~idarts_plugin.hypergrad.methods.MethodBuilder`; the
+step size may follow the weight optimiser's current learning rate). This module is plain
+data and imports no torch, so a run config is validated against these rules (the same ones
+the engine applies) without loading torch.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
-from torch import Tensor
-
-from .autodiff import HVP_MODES
 from .checks import check_bool, check_choice, check_int, check_number, check_pair
-from .methods import METHODS, Method, make_method, method_options
-from .solvers import AutoStepSize, GrowthMonitor, WarmStart
 
 __all__ = [
     "BN_MODES",
     "CURVATURE_KINDS",
     "HESSIAN_BATCHES",
+    "HVP_MODES",
+    "LR_WORDS",
+    "METHOD_OPTIONS",
     "VIRTUAL_STEPS",
     "CurvatureSpec",
     "MethodSpec",
+    "OptionError",
     "SearchOptions",
     "VirtualStep",
+    "check_hvp_mode",
+    "check_method_option",
 ]
 
 LrOption = float | Literal["auto", "safe", "weight_lr"] | None
 VirtualStep = Literal["sgd", "optimizer"]
 VIRTUAL_STEPS = ("sgd", "optimizer")
 HESSIAN_BATCHES = ("separate", "shared")
+LR_WORDS = ("auto", "safe", "weight_lr")
+"""The words a method's ``lr`` may be besides a number and ``None`` (see :class:`MethodSpec`)."""
+
+HVP_MODES = ("exact", "finite_difference")
+"""How Hessian-vector products are taken: double backward or a central difference."""
 
 BN_MODES = ("batch", "frozen", "running")
 """BatchNorm statistics in the curvature products (see :mod:`idarts_plugin.hypergrad.functional`)."""
 GGN_MIXED = ("exact", "gauss_newton")
 
 CURVATURE_KINDS = ("hessian", "ggn")
+
+
+class OptionError(ValueError):
+    """An invalid search option; ``option`` is its :meth:`SearchOptions.from_kwargs` keyword.
+
+    For an option of the method it is dotted: ``method_options.steps``.
+
+    Attributes:
+        option: the keyword the error is about.
+    """
+
+    def __init__(self, message: str, *, option: str) -> None:
+        self.option = option
+        super().__init__(message)
+
+    def renamed(self, names: Mapping[str, str]) -> ValueError:
+        """The same error under the caller's name of the option (``names``: option → name).
+
+        The dotted option is looked up first, then its first part; an option not in
+        ``names`` keeps its name.
+        """
+        name = names.get(self.option) or names.get(self.option.split(".", 1)[0])
+        return OptionError(f"{name}: {self}", option=self.option) if name else self
+
+
+def _checked(option: str, check: Callable[..., Any], value: Any, **limits: Any) -> Any:
+    """``check(option, value, **limits)``, its ValueError as an :class:`OptionError`."""
+    try:
+        return check(option, value, **limits)
+    except OptionError:
+        raise
+    except ValueError as exc:
+        raise OptionError(str(exc), option=option) from None
+
+
+def check_hvp_mode(hvp: Any) -> str:
+    """Validate an ``hvp`` option value (one of :data:`HVP_MODES`)."""
+    try:
+        return check_choice("hvp mode", hvp, HVP_MODES, plural="modes")
+    except ValueError as exc:
+        raise OptionError(str(exc), option="hvp") from None
+
+
+def _positive(name: str, value: Any) -> float:
+    return check_number(name, value, minimum=0, strict=True)
+
+
+def _nonnegative(name: str, value: Any) -> float:
+    return check_number(name, value, minimum=0)
+
+
+def _neumann_steps(name: str, value: Any) -> int:
+    return check_int(name, value, minimum=0)
+
+
+def _cg_steps(name: str, value: Any) -> int:
+    return check_int(name, value, minimum=1)
+
+
+_Rule = Callable[[str, Any], Any] | None
+
+METHOD_OPTIONS: Mapping[str, Mapping[str, _Rule]] = MappingProxyType(
+    {
+        "first_order": {},
+        "unrolled": {"lr": _positive, "velocity": None},
+        "neumann": {
+            "steps": _neumann_steps,
+            "lr": None,  # a number, "auto" or an AutoStepSize: the solver checks it
+            "max_growth": _positive,
+            "max_lr": None,
+            "warm_start": None,
+            "monitor": None,
+        },
+        "amended": {"lr": _positive},
+        "cg": {"steps": _cg_steps, "tol": _nonnegative, "damping": _nonnegative},
+    }
+)
+"""Method name → its options (the keyword arguments of its factory in
+:data:`idarts_plugin.hypergrad.METHODS`, in order) → the rule a value must meet (``None``: an
+object the builder supplies, checked by the solver). The solvers apply the same rules
+(:func:`check_method_option`), so a run config is checked by them before torch loads."""
+
+
+def check_method_option(method: str, option: str, value: Any, *, label: str | None = None) -> Any:
+    """Apply the rule of ``method``'s ``option`` (:data:`METHOD_OPTIONS`) to ``value``.
+
+    Args:
+        method: a method name.
+        option: one of its options.
+        value: the value to check.
+        label: the name in the error message (default: ``option``).
+
+    Raises:
+        OptionError: ``value`` breaks the rule (its option is ``method_options.<option>``).
+    """
+    rule = METHOD_OPTIONS[method][option]
+    if rule is None:
+        return value
+    try:
+        return rule(label or option, value)
+    except ValueError as exc:
+        raise OptionError(str(exc), option=f"method_options.{option}") from None
 
 
 @dataclass(frozen=True)
@@ -66,9 +177,9 @@ class CurvatureSpec:
     mixed: str = "exact"
 
     def __post_init__(self) -> None:
-        check_choice("curvature", self.kind, CURVATURE_KINDS)
-        check_choice("curvature_bn", self.bn, BN_MODES)
-        check_int("hessian_batches", self.batches, minimum=1)
+        _checked("curvature", check_choice, self.kind, choices=CURVATURE_KINDS)
+        _checked("curvature_bn", check_choice, self.bn, choices=BN_MODES)
+        _checked("hessian_batches", check_int, self.batches, minimum=1)
         check_choice("ggn mixed block", self.mixed, GGN_MIXED)
 
     @property
@@ -77,13 +188,13 @@ class CurvatureSpec:
         return self.kind == "hessian" and self.bn == "batch" and self.batches == 1
 
 
-SAFE_ITERATIONS = 10
-"""Power iterations of the first λ̂ estimate of ``lr="safe"``; later steps take one, warm."""
-
-
 @dataclass(frozen=True)
 class MethodSpec:
     """A hypergradient method whose step size may follow the weight learning rate.
+
+    Plain data, validated here against :data:`METHOD_OPTIONS`; the method of each
+    architecture step is built by :class:`~idarts_plugin.hypergrad.methods.MethodBuilder`,
+    which also carries the state shared across steps.
 
     Args:
         name: a method name from :data:`idarts_plugin.hypergrad.METHODS`.
@@ -107,10 +218,14 @@ class MethodSpec:
             :class:`~idarts_plugin.hypergrad.GrowthMonitor` (``max|1 − γλ|`` carried across
             steps, which flags growth a short series cannot see in its own terms); 0: off.
 
+    Raises:
+        OptionError: an invalid field (its ``option`` is the :meth:`SearchOptions.from_kwargs`
+            keyword: ``method``, ``method_options.steps``, ``method_lr``, ``hvp``, ...).
+
     Example:
         >>> spec = MethodSpec(name="neumann", options={"steps": 2}, lr=None)
-        >>> spec.build(weight_lr=0.025)
-        Implicit(Neumann(steps=2, lr=0.025, max_growth=1000.0))
+        >>> spec.uses_lr, spec.decays_weights
+        (True, False)
     """
 
     name: str
@@ -121,134 +236,73 @@ class MethodSpec:
     inner_weight_decay: bool = False
     virtual_step: VirtualStep = "sgd"
     monitor_every: int = 0
-    _auto: AutoStepSize | None = field(default=None, init=False, repr=False, compare=False)
-    _warm: WarmStart | None = field(default=None, init=False, repr=False, compare=False)
-    _monitor: GrowthMonitor | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        check_choice("hypergradient method", self.name, METHODS, plural="methods")
-        check_choice("hvp mode", self.hvp, HVP_MODES, plural="modes")
-        accepts = method_options(self.name)  # what the method can do follows its factory
+        try:
+            check_choice("hypergradient method", self.name, METHOD_OPTIONS, plural="methods")
+        except ValueError as exc:
+            raise OptionError(str(exc), option="method") from None
+        check_hvp_mode(self.hvp)
+        accepts = METHOD_OPTIONS[self.name]  # what the method can do follows its options
         if self.lr in ("auto", "safe"):
             if "max_lr" not in accepts:
-                raise ValueError(
+                raise OptionError(
                     f"lr={self.lr!r} is only available for neumann (an automatic step size), "
-                    f"not {self.name!r}"
+                    f"not {self.name!r}",
+                    option="method_lr",
                 )
-            auto = AutoStepSize() if self.lr == "auto" else _safe_estimator()
-            object.__setattr__(self, "_auto", auto)
         elif self.lr not in (None, "weight_lr"):
             if isinstance(self.lr, str):
-                raise ValueError(
-                    f"lr must be a number, 'auto', 'safe' or 'weight_lr', got {self.lr!r}"
+                raise OptionError(
+                    f"lr must be a number, 'auto', 'safe' or 'weight_lr', got {self.lr!r}",
+                    option="method_lr",
                 )
-            check_number("lr", self.lr, minimum=0, strict=True)
-        check_bool("inner_weight_decay", self.inner_weight_decay)
-        check_choice("virtual_step", self.virtual_step, VIRTUAL_STEPS)
+            try:
+                check_number("lr", self.lr, minimum=0, strict=True)
+            except ValueError as exc:
+                raise OptionError(str(exc), option="method_lr") from None
+        _checked("inner_weight_decay", check_bool, self.inner_weight_decay)
+        _checked("virtual_step", check_choice, self.virtual_step, choices=VIRTUAL_STEPS)
         if self.virtual_step != "sgd" and "velocity" not in accepts:
-            raise ValueError(f"virtual_step is only available for unrolled, not {self.name!r}")
-        if check_bool("warm_start", self.warm_start):
-            if "warm_start" not in accepts:
-                raise ValueError(f"warm_start is only available for neumann, not {self.name!r}")
-            object.__setattr__(self, "_warm", WarmStart())
-        if check_int("monitor_every", self.monitor_every, minimum=0):
-            if "monitor" not in accepts:
-                raise ValueError(f"monitor_every is only available for neumann, not {self.name!r}")
-            object.__setattr__(self, "_monitor", GrowthMonitor(every=self.monitor_every))
-        # Fail now, not at the first architecture step, on bad options (on a throw-away
-        # build: the shared warm-start state is only attached to real ones).
-        make_method(self.name, **self._options(weight_lr=1.0))
+            raise OptionError(
+                f"virtual_step is only available for unrolled, not {self.name!r}",
+                option="virtual_step",
+            )
+        if _checked("warm_start", check_bool, self.warm_start) and "warm_start" not in accepts:
+            raise OptionError(
+                f"warm_start is only available for neumann, not {self.name!r}",
+                option="warm_start",
+            )
+        monitor = _checked("monitor_every", check_int, self.monitor_every, minimum=0)
+        if monitor and "monitor" not in accepts:
+            raise OptionError(
+                f"monitor_every is only available for neumann, not {self.name!r}",
+                option="monitor_every",
+            )
+        if not isinstance(self.options, Mapping):
+            raise OptionError(
+                f"method_options must be a mapping, got {self.options!r}", option="method_options"
+            )
+        # Fail now, not at the first architecture step, on bad options.
+        unknown = sorted(set(self.options) - set(accepts))
+        if unknown:
+            raise OptionError(
+                f"unknown option(s) {', '.join(map(repr, unknown))} for method {self.name!r}; "
+                f"valid options: {', '.join(accepts) or '(none)'}, plus hvp and fd_scale",
+                option="method_options",
+            )
+        for option, value in self.options.items():
+            check_method_option(self.name, option, value)
 
     @property
     def uses_lr(self) -> bool:
-        """Whether the method has a step size at all (an ``lr`` option in its factory)."""
-        return "lr" in method_options(self.name)
-
-    def _options(self, *, weight_lr: float) -> dict[str, Any]:
-        options = dict(self.options)
-        if self.uses_lr:
-            if self._auto is not None:
-                options["lr"] = self._auto
-                if self.lr == "safe":
-                    options["max_lr"] = weight_lr
-            elif self.lr in (None, "weight_lr"):
-                options["lr"] = weight_lr
-            else:
-                options["lr"] = self.lr
-        return options
+        """Whether the method has a step size at all (an ``lr`` option)."""
+        return "lr" in METHOD_OPTIONS[self.name]
 
     @property
     def decays_weights(self) -> bool:
         """Whether the training loss it differentiates includes the weight decay."""
         return self.inner_weight_decay or self.virtual_step == "optimizer"
-
-    def build(self, *, weight_lr: float, velocity: Sequence[Tensor] | None = None) -> Method:
-        """The method for one architecture step, given the current weight learning rate.
-
-        A step size that follows a weight learning rate of 0 (a warm-up schedule starting at
-        0) gives a first-order step: every second-order term is proportional to it.
-
-        Args:
-            weight_lr: the weight optimiser's current learning rate.
-            velocity: ``virtual_step="optimizer"``: the momentum term ``μ·buffer`` of each
-                weight tensor (required then, ignored otherwise).
-        """
-        if self.uses_lr and weight_lr == 0 and (self.lr in (None, "weight_lr", "safe")):
-            return make_method("first_order")
-        options = self._options(weight_lr=weight_lr)
-        if self._warm is not None:
-            options["warm_start"] = self._warm
-        if self._monitor is not None:
-            options["monitor"] = self._monitor
-        if self.virtual_step == "optimizer":
-            if velocity is None:
-                raise ValueError("virtual_step='optimizer' needs the optimiser's velocity")
-            options["velocity"] = velocity
-        return make_method(self.name, **options)
-
-    def state_dict(self) -> dict[str, Any]:
-        """The state carried across steps (λ̂ estimator, warm-start solution), for checkpoints."""
-        return {
-            "auto": self._auto.state_dict() if self._auto is not None else None,
-            "warm": self._warm.state_dict() if self._warm is not None else None,
-            "monitor": self._monitor.state_dict() if self._monitor is not None else None,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
-        if self._auto is not None and state.get("auto") is not None:
-            self._auto.load_state_dict(state["auto"])
-        if self._warm is not None and state.get("warm") is not None:
-            self._warm.load_state_dict(state["warm"])
-        if self._monitor is not None and state.get("monitor") is not None:
-            self._monitor.load_state_dict(state["monitor"])
-
-    @property
-    def auto(self) -> AutoStepSize | None:
-        """The shared λmax estimator of ``lr="auto"`` (its state goes into checkpoints)."""
-        return self._auto
-
-
-SAFE_MIX = 0.3
-"""Share of a fresh random vector in each warm start of ``lr="safe"``'s power iteration (so a
-new sharp direction is found within a few steps; see :class:`AutoStepSize`)."""
-SAFE_DECAY = 0.9
-"""Running-maximum decay of ``lr="safe"``'s λ̂ per step."""
-
-
-def _safe_estimator() -> AutoStepSize:
-    """λ̂ for ``lr="safe"``: one warm-started power iteration per step (amortised).
-
-    A random share in every warm start and a decaying running maximum keep the estimate from
-    going stale when a new sharp direction appears.
-    """
-    return AutoStepSize(
-        iterations=SAFE_ITERATIONS,
-        warm_iterations=1,
-        safety=0.9,
-        mix=SAFE_MIX,
-        decay=SAFE_DECAY,
-    )
 
 
 _METHOD_ALIASES = {"method": "name", "method_options": "options", "method_lr": "lr"}
@@ -305,29 +359,36 @@ class SearchOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.method, MethodSpec):
             raise TypeError(f"method must be a MethodSpec, got {self.method!r}")
-        check_int("inner_steps", self.inner_steps, minimum=1)
-        check_number("arc_learning_rate", self.arc_learning_rate, minimum=0, strict=True)
-        object.__setattr__(
-            self, "arc_betas", check_pair("arc_betas", self.arc_betas, low=0, high=1)
-        )
-        check_number("arc_weight_decay", self.arc_weight_decay, minimum=0)
-        check_int("warmup_epochs", self.warmup_epochs, minimum=0)
+        _checked("inner_steps", check_int, self.inner_steps, minimum=1)
+        _checked("arc_learning_rate", check_number, self.arc_learning_rate, minimum=0, strict=True)
+        betas = _checked("arc_betas", check_pair, self.arc_betas, low=0, high=1)
+        object.__setattr__(self, "arc_betas", betas)
+        _checked("arc_weight_decay", check_number, self.arc_weight_decay, minimum=0)
+        _checked("warmup_epochs", check_int, self.warmup_epochs, minimum=0)
         if self.gradient_clip_val is not None:
-            check_number("gradient_clip_val", self.gradient_clip_val, minimum=0, strict=True)
-        check_int("log_prob_every_n_step", self.log_prob_every_n_step, minimum=1)
-        check_choice("hessian_batch", self.hessian_batch, HESSIAN_BATCHES)
+            _checked(
+                "gradient_clip_val", check_number, self.gradient_clip_val, minimum=0, strict=True
+            )
+        _checked("log_prob_every_n_step", check_int, self.log_prob_every_n_step, minimum=1)
+        _checked("hessian_batch", check_choice, self.hessian_batch, choices=HESSIAN_BATCHES)
         if self.hessian_batch == "shared" and self.method.hvp != "exact":
-            raise ValueError("hessian_batch='shared' reuses a forward graph: it needs hvp='exact'")
-        check_int("max_nonfinite_steps", self.max_nonfinite_steps, minimum=1)
+            raise OptionError(
+                "hessian_batch='shared' reuses a forward graph: it needs hvp='exact'",
+                option="hessian_batch",
+            )
+        _checked("max_nonfinite_steps", check_int, self.max_nonfinite_steps, minimum=1)
         spec = self.curvature_spec
         if not spec.plain and self.hessian_batch == "shared":
-            raise ValueError(
+            raise OptionError(
                 "hessian_batch='shared' reuses the weight step's own minibatch Hessian; "
                 "curvature, curvature_bn and hessian_batches other than their defaults need "
-                "hessian_batch='separate'"
+                "hessian_batch='separate'",
+                option="hessian_batch",
             )
         if spec.kind == "ggn" and self.method.hvp != "exact":
-            raise ValueError("curvature='ggn' is computed exactly: it needs hvp='exact'")
+            raise OptionError(
+                "curvature='ggn' is computed exactly: it needs hvp='exact'", option="curvature"
+            )
 
     @property
     def curvature_spec(self) -> CurvatureSpec:
@@ -366,7 +427,8 @@ class SearchOptions:
             if _METHOD_ALIASES.get(k, k) in _spec_fields()
         }
         spec.setdefault("name", "neumann")
-        spec["options"] = dict(spec.get("options") or {})
+        options = spec.get("options") or {}
+        spec["options"] = dict(options) if isinstance(options, Mapping) else options
         loop = {k: v for k, v in kwargs.items() if k in _loop_fields()}
         return cls(method=MethodSpec(**spec), **loop)
 

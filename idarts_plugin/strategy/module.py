@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from ..hypergrad import Diagnostics, ExactCurvature, compute_hypergradient, split_parameters
 from ..hypergrad.autodiff import twice_differentiable
 from ..hypergrad.distributed import process_group_mean
+from ..hypergrad.methods import MethodBuilder
 from ..hypergrad.problem import module_problem
 from ..hypergrad.spec import MethodSpec, SearchOptions
 
@@ -133,6 +134,7 @@ class HypergradientDartsModule(DartsLightningModule):
             warmup_epochs=options.warmup_epochs,
         )
         self.options = options
+        self.method_builder = MethodBuilder(options.method)
         self.last_diagnostics: Diagnostics | None = None
         self.arch_steps = 0
         self.nonfinite_in_a_row = 0
@@ -284,7 +286,7 @@ class HypergradientDartsModule(DartsLightningModule):
         alphas = self.arch_parameters()
         names, weights = self._weight_split(alphas)
         decay, velocity = self.inner_problem(weights)
-        method = self.method.build(weight_lr=weight_lr, velocity=velocity)
+        method = self.method_builder.build(weight_lr=weight_lr, velocity=velocity)
         device_type = weights[0].device.type if weights else "cpu"
         if train_loss_value is not None and torch.is_autocast_enabled(device_type):
             train_loss_value = None  # a low-precision graph: take float32 products instead
@@ -514,7 +516,7 @@ class HypergradientDartsModule(DartsLightningModule):
     # -- checkpoints ------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep the state carried across steps (λ̂ estimator, warm-start solution)."""
-        checkpoint["idarts_method_state"] = self.method.state_dict()
+        checkpoint["idarts_method_state"] = self.method_builder.state_dict()
         checkpoint["idarts_arch_steps"] = self.arch_steps
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -523,5 +525,5 @@ class HypergradientDartsModule(DartsLightningModule):
         if state is None and checkpoint.get("idarts_auto_step") is not None:
             state = {"auto": checkpoint["idarts_auto_step"]}
         if state is not None:
-            self.method.load_state_dict(state)
+            self.method_builder.load_state_dict(state)
         self.arch_steps = int(checkpoint.get("idarts_arch_steps", 0))

@@ -16,8 +16,7 @@ from nni.nas.oneshot.pytorch.base_lightning import BaseOneShotLightningModule
 from nni.nas.strategy import DARTS
 from pytorch_lightning import LightningModule
 
-from ..hypergrad.checks import check_int
-from ..hypergrad.spec import LrOption, MethodSpec, SearchOptions
+from ..hypergrad.spec import LrOption, MethodSpec, OptionError, SearchOptions
 from .module import HypergradientDartsModule
 
 __all__ = ["AmendedDARTS", "HypergradientDARTS", "ImplicitDARTS", "UnrolledDARTS"]
@@ -122,13 +121,17 @@ class ImplicitDARTS(HypergradientDARTS):
     def __init__(
         self, *, neumann_steps: int = 2, neumann_lr: LrOption = None, **kwargs: Any
     ) -> None:
-        check_int("neumann_steps", neumann_steps, minimum=0)
-        super().__init__(
-            method="neumann",
-            method_options={"steps": neumann_steps},
-            method_lr=neumann_lr,
-            **kwargs,
-        )
+        try:
+            super().__init__(
+                method="neumann",
+                method_options={"steps": neumann_steps},
+                method_lr=neumann_lr,
+                **kwargs,
+            )
+        except OptionError as exc:
+            raise exc.renamed(
+                {"method_options.steps": "neumann_steps", "method_lr": "neumann_lr"}
+            ) from None
 
 
 class UnrolledDARTS(HypergradientDARTS):
@@ -146,7 +149,10 @@ class UnrolledDARTS(HypergradientDARTS):
     """
 
     def __init__(self, *, unrolled_lr: float | None = None, **kwargs: Any) -> None:
-        super().__init__(method="unrolled", method_lr=unrolled_lr, **kwargs)
+        try:
+            super().__init__(method="unrolled", method_lr=unrolled_lr, **kwargs)
+        except OptionError as exc:
+            raise exc.renamed({"method_lr": "unrolled_lr"}) from None
 
 
 class AmendedDARTS(HypergradientDARTS):
@@ -161,4 +167,7 @@ class AmendedDARTS(HypergradientDARTS):
     """
 
     def __init__(self, *, amended_lr: float | None = None, **kwargs: Any) -> None:
-        super().__init__(method="amended", method_lr=amended_lr, **kwargs)
+        try:
+            super().__init__(method="amended", method_lr=amended_lr, **kwargs)
+        except OptionError as exc:
+            raise exc.renamed({"method_lr": "amended_lr"}) from None

@@ -155,3 +155,15 @@ def test_hvp_and_mixed_products_fd_match_exact_in_float32():
         f = torch.cat([t.flatten() for t in f_parts])
         assert float((e - f).norm() / e.norm()) < 1e-4
     assert exact.n_products == fd.n_products == 2
+
+
+def test_method_options_table_matches_the_factories():
+    """spec.METHOD_OPTIONS states each method's options (torch-free); the factories take them."""
+    import inspect
+
+    from idarts_plugin.hypergrad import METHODS
+    from idarts_plugin.hypergrad.spec import METHOD_OPTIONS
+
+    assert list(METHODS) == list(METHOD_OPTIONS)
+    for name, factory in METHODS.items():
+        assert tuple(inspect.signature(factory).parameters) == tuple(METHOD_OPTIONS[name]), name

@@ -16,6 +16,7 @@ from idarts_plugin.hypergrad import (
     WarmStart,
     compute_hypergradient,
 )
+from idarts_plugin.hypergrad.methods import MethodBuilder
 from idarts_plugin.hypergrad.spec import MethodSpec
 from tests.hypergrad.problems import DT
 
@@ -58,7 +59,9 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_growth_is_flagged_within_a_few_steps(case, steps):
     problem = diag_problem(*CASES[case])
-    spec = MethodSpec(name="neumann", options={"steps": steps}, lr=GAMMA, monitor_every=1)
+    spec = MethodBuilder(
+        MethodSpec(name="neumann", options={"steps": steps}, lr=GAMMA, monitor_every=1)
+    )
     diags = solves(problem, spec.build(weight_lr=GAMMA), 10)
     assert any(d.growing for d in diags[:10])
     assert diags[-1].growing and not diags[-1].converged
@@ -71,8 +74,10 @@ def test_growth_is_flagged_within_a_few_steps(case, steps):
 @pytest.mark.parametrize("steps", [1, 2])
 def test_growth_is_flagged_with_warm_start_too(steps):
     problem = diag_problem(*CASES["2.05"])
-    spec = MethodSpec(
-        name="neumann", options={"steps": steps}, lr=GAMMA, warm_start=True, monitor_every=1
+    spec = MethodBuilder(
+        MethodSpec(
+            name="neumann", options={"steps": steps}, lr=GAMMA, warm_start=True, monitor_every=1
+        )
     )
     diags = solves(problem, spec.build(weight_lr=GAMMA), 12)
     assert diags[-1].growing
@@ -96,12 +101,16 @@ def test_no_flag_when_every_direction_shrinks_or_stays(gamma_lambdas):
 
 def test_monitor_every_n_steps_and_its_state_round_trip():
     problem = diag_problem(*CASES["2.15"])
-    spec = MethodSpec(name="neumann", options={"steps": 2}, lr=GAMMA, monitor_every=3)
+    spec = MethodBuilder(
+        MethodSpec(name="neumann", options={"steps": 2}, lr=GAMMA, monitor_every=3)
+    )
     diags = solves(problem, spec.build(weight_lr=GAMMA), 6)
     measured = [d.growth_rate is not None for d in diags]
     assert measured == [True, False, False, True, False, False]
     assert [d.n_hvp for d in diags] == [4, 3, 3, 4, 3, 3]  # K + mixed (+1 when due)
-    other = MethodSpec(name="neumann", options={"steps": 2}, lr=GAMMA, monitor_every=3)
+    other = MethodBuilder(
+        MethodSpec(name="neumann", options={"steps": 2}, lr=GAMMA, monitor_every=3)
+    )
     other.load_state_dict(spec.state_dict())
     assert torch.equal(other.state_dict()["monitor"]["u"][0], spec.state_dict()["monitor"]["u"][0])
     with pytest.raises(ValueError, match="monitor_every is only available for neumann"):
@@ -161,7 +170,7 @@ def test_safe_step_size_finds_a_new_sharp_direction():
     """One warm power iteration from the old eigenvector never finds a new orthogonal sharp
     direction (γλ stayed 4.5 with a recorded 0.9); the random share and the running maximum
     bring γ·λmax under 1 within a few steps."""
-    spec = MethodSpec(name="neumann", options={"steps": 2}, lr="safe")
+    spec = MethodBuilder(MethodSpec(name="neumann", options={"steps": 2}, lr="safe"))
     method = spec.build(weight_lr=1.0)
 
     def problem(eigs):

@@ -14,6 +14,7 @@ from idarts_plugin.hypergrad import (
     WarmStart,
     compute_hypergradient,
 )
+from idarts_plugin.hypergrad.methods import MethodBuilder
 from idarts_plugin.hypergrad.spec import MethodSpec
 from tests.hypergrad.problems import DT
 from tests.hypergrad.test_closed_form import rel
@@ -133,13 +134,17 @@ def test_safe_step_with_zero_curvature_falls_back_to_the_cap():
 
 def test_method_spec_safe_and_warm_state_round_trip(quad, point):
     w, a = point
-    spec = MethodSpec(name="neumann", options={"steps": 2}, lr="safe", warm_start=True)
+    spec = MethodBuilder(
+        MethodSpec(name="neumann", options={"steps": 2}, lr="safe", warm_start=True)
+    )
     method = spec.build(weight_lr=0.025)
     assert "max_lr=0.025" in repr(method) and "warm_start=True" in repr(method)
     compute_hypergradient(quad.train_loss, quad.val_loss, [w], [a], method=method)
     state = spec.state_dict()
     assert state["warm"]["x"] is not None and state["auto"]["lambda"] is not None
-    other = MethodSpec(name="neumann", options={"steps": 2}, lr="safe", warm_start=True)
+    other = MethodBuilder(
+        MethodSpec(name="neumann", options={"steps": 2}, lr="safe", warm_start=True)
+    )
     other.load_state_dict(state)
     assert torch.equal(other.state_dict()["warm"]["x"][0], state["warm"]["x"][0])
     assert other.auto is not None and other.auto.lambda_max == spec.auto.lambda_max
