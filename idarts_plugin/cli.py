@@ -54,6 +54,12 @@ def _objective_help() -> str:
     return objective_help()
 
 
+def _strategy_help() -> str:
+    from .strategy_table import strategy_help
+
+    return "\n".join("  " + line for line in strategy_help().splitlines())
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="idarts", description="Implicit-gradient differentiable NAS on NNI.")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
@@ -68,7 +74,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def _search_parsers(sub: Any) -> None:
     """search, evaluate, lookup."""
-    s = sub.add_parser("search", help="run (or resume) an architecture search")
+    s = sub.add_parser(
+        "search",
+        help="run (or resume) an architecture search",
+        epilog=f"strategy.name (--set strategy.name=NAME):\n{_strategy_help()}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     s.add_argument("config", nargs="?", help="run config YAML (see examples/configs/)")
     _add_overrides(s, "override a config key, e.g. --set strategy.neumann_steps=5 (repeatable)")
     s.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted search")

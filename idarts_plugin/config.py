@@ -28,7 +28,8 @@ import yaml
 from .data import DataConfig, DataError
 from .derive import ARC_TRAVEL, DERIVATIONS
 from .hypergrad.checks import check_choice, check_int, check_number, check_pair
-from .hypergrad.spec import OptionError, SearchOptions
+from .hypergrad.spec import METHOD_OPTIONS, OptionError, SearchOptions
+from .strategy_table import STRATEGY_TABLE
 
 _logger = logging.getLogger(__name__)
 
@@ -105,25 +106,10 @@ class SpaceConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-STRATEGIES = ("implicit", "unrolled", "amended", "darts", "gumbel", "hypergradient")
-"""Strategy names: iDARTS, DARTS-V2, Amended-DARTS, NNI's first-order DARTS, NNI's GumbelDARTS,
-any engine method."""
+STRATEGIES = tuple(STRATEGY_TABLE)
+"""Strategy names (:data:`idarts_plugin.strategy_table.STRATEGY_TABLE`): iDARTS, DARTS-V2,
+Amended-DARTS, NNI's first-order DARTS, NNI's GumbelDARTS, any engine method."""
 
-_STRATEGY_KEYS: dict[str, tuple[str, ...]] = {
-    "implicit": ("neumann_steps", "neumann_lr", "warm_start", "monitor_every"),
-    "unrolled": ("unrolled_lr", "virtual_step"),
-    "amended": ("amended_lr",),
-    "darts": (),
-    "gumbel": ("temperature",),
-    "hypergradient": (
-        "method",
-        "method_options",
-        "method_lr",
-        "warm_start",
-        "virtual_step",
-        "monitor_every",
-    ),
-}
 _COMMON_KEYS = (
     "arc_learning_rate",
     "arc_travel",
@@ -132,31 +118,8 @@ _COMMON_KEYS = (
     "gradient_clip_val",
     "log_prob_every_n_step",
 )
-FIRST_ORDER = ("darts", "gumbel")
+FIRST_ORDER = tuple(name for name, entry in STRATEGY_TABLE.items() if entry.first_order)
 """NNI's own first-order strategies: no hypergradient keys, one weight step per α step."""
-
-_CONFIG_KEYS: dict[str, dict[str, str]] = {
-    "implicit": {"method_options.steps": "neumann_steps", "method_lr": "neumann_lr"},
-    "unrolled": {"method_lr": "unrolled_lr"},
-    "amended": {"method_lr": "amended_lr"},
-}
-"""Strategy → :meth:`SearchOptions.from_kwargs` keyword → the config key that sets it (where
-the names differ)."""
-
-
-def _method_kwargs(cfg: StrategyConfig) -> dict[str, Any]:
-    """The method keywords of ``cfg``'s strategy (none for a first-order one)."""
-    if cfg.name == "implicit":
-        steps = {"steps": cfg.neumann_steps}
-        return {"method": "neumann", "method_options": steps, "method_lr": cfg.neumann_lr}
-    if cfg.name == "unrolled":
-        return {"method": "unrolled", "method_lr": cfg.unrolled_lr}
-    if cfg.name == "amended":
-        return {"method": "amended", "method_lr": cfg.amended_lr}
-    if cfg.name == "hypergradient":
-        options = cfg.method_options
-        return {"method": cfg.method, "method_options": options, "method_lr": cfg.method_lr}
-    return {}
 
 
 _HYPERGRAD_KEYS = (
@@ -241,9 +204,12 @@ class StrategyConfig:
         """The :meth:`SearchOptions.from_kwargs` keywords of this strategy's keys."""
         own = set(self.valid_keys(self.name))
         kwargs = {k: getattr(self, k) for k in SearchOptions.option_names() if k in own}
-        kwargs.update(_method_kwargs(self))
-        if kwargs.get("method") != "neumann":
-            kwargs.pop("monitor_every", None)  # the growth monitor watches a Neumann series
+        entry = STRATEGY_TABLE[self.name]
+        kwargs.update(entry.method_kwargs({k: getattr(self, k) for k in entry.keys}))
+        method = kwargs.get("method")
+        if not (isinstance(method, str) and "monitor" in METHOD_OPTIONS.get(method, {})):
+            # The growth monitor (default on) watches a Neumann series; no other method has one.
+            kwargs.pop("monitor_every", None)
         return kwargs
 
     def search_options(
@@ -281,7 +247,7 @@ class StrategyConfig:
         try:
             return SearchOptions.from_kwargs(**kwargs)
         except OptionError as exc:
-            keys = _CONFIG_KEYS.get(self.name, {})
+            keys = STRATEGY_TABLE[self.name].renames
             first = exc.option.split(".", 1)[0]
             name = keys.get(exc.option) or keys.get(first) or first
             raise ConfigError(str(exc), key="strategy." + name) from None
@@ -289,15 +255,16 @@ class StrategyConfig:
     @staticmethod
     def valid_keys(name: str) -> tuple[str, ...]:
         """Keys that strategy ``name`` accepts."""
+        entry = STRATEGY_TABLE.get(name)
         extra = _HYPERGRAD_KEYS if name not in FIRST_ORDER else ()
-        return ("name", *_STRATEGY_KEYS.get(name, ()), *_COMMON_KEYS, *extra)
+        return ("name", *(entry.keys if entry else ()), *_COMMON_KEYS, *extra)
 
     @staticmethod
     def all_keys() -> tuple[str, ...]:
         """Keys that some strategy accepts."""
         keys = ["name", *_COMMON_KEYS, *_HYPERGRAD_KEYS]
-        for own in _STRATEGY_KEYS.values():
-            keys += [k for k in own if k not in keys]
+        for entry in STRATEGY_TABLE.values():
+            keys += [k for k in entry.keys if k not in keys]
         return tuple(keys)
 
 

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import logging
 import os
 import signal
@@ -38,6 +39,7 @@ from .derive import decision_record, describe_architecture
 from .outputs import CHECKPOINT, PREVIOUS_CHECKPOINT
 from .runtime import SearchError, prepare_data, resolve_device
 from .spaces import SpaceSpec, load_space
+from .strategy_table import STRATEGY_TABLE
 
 __all__ = [
     "SearchError",
@@ -272,9 +274,11 @@ def build_strategy(
 ) -> Any:
     """The NNI strategy object for a strategy config.
 
-    The hypergradient strategies get the section's
-    :class:`~idarts_plugin.hypergrad.SearchOptions` (:meth:`StrategyConfig.search_options`);
-    NNI's first-order ones its common keys.
+    The class is the entry's ``nni_class`` in
+    :data:`~idarts_plugin.strategy_table.STRATEGY_TABLE`. The hypergradient strategies get
+    the section's :class:`~idarts_plugin.hypergrad.SearchOptions`
+    (:meth:`StrategyConfig.search_options`); NNI's first-order ones the common keys and their
+    own (``temperature``).
 
     Args:
         cfg: the strategy section.
@@ -283,22 +287,20 @@ def build_strategy(
         warmup_epochs: the resolved warm-up (required when the config says ``auto``; see
             :func:`resolve_warmup_epochs`).
     """
-    from nni.nas.strategy import DARTS, GumbelDARTS
-
-    from .strategy import HypergradientDARTS
-
+    entry = STRATEGY_TABLE[cfg.name]
+    module, _, name = entry.nni_class.rpartition(".")
+    strategy_class = getattr(importlib.import_module(module), name)
     options = cfg.search_options(arc_learning_rate=arc_learning_rate, warmup_epochs=warmup_epochs)
-    if cfg.name not in FIRST_ORDER:
-        return HypergradientDARTS(options=options)
+    if not entry.first_order:
+        return strategy_class(options=options)
     common: dict[str, Any] = {
         "arc_learning_rate": options.arc_learning_rate,
         "warmup_epochs": options.warmup_epochs,
         "gradient_clip_val": options.gradient_clip_val,
         "log_prob_every_n_step": options.log_prob_every_n_step,
     }
-    if cfg.name == "darts":
-        return DARTS(**common)
-    return GumbelDARTS(temperature=tuple(cfg.temperature), **common)
+    own = entry.nni_kwargs({k: getattr(cfg, k) for k in entry.keys})
+    return strategy_class(**own, **common)
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ the bottom (see ``docs/architecture.md``):
 * **engine** ``hypergrad``: torch only; imports nothing of ours above it.
 * **strategy** ``strategy``: NNI strategies over the engine; imports only the engine.
 * **base** ``config``, ``data``, ``spaces``, ``derive``, ``nb201``, ``outputs``, ``runtime``,
-  ``metrics``, ``_optional``, ``_version``: light (no NNI or Lightning); import the engine at most.
+  ``metrics``, ``strategy_table``, ``_optional``, ``_version``: light (no NNI or Lightning);
+  import the engine at most.
 * **adapter** ``nni_adapter``: all NNI/Lightning adaptation of a run; imports NNI at its top.
 * **run** ``search``, ``evaluate``, ``ground_truth``, ``objectives``.
 * **top** ``integrations``, ``cli``: may import anything; nothing imports them.
@@ -40,6 +41,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "outputs",
         "runtime",
         "spaces",
+        "strategy_table",
     ),
     "adapter": ("nni_adapter",),
     "run": ("evaluate", "ground_truth", "objectives", "search"),

@@ -1,0 +1,96 @@
+"""The strategy table: each entry is consistent with the config, the search and its classes.
+
+Every test is parametrised over :data:`STRATEGY_TABLE`, so a new entry is tested by them; add
+one test of what is new about it (a search test for a new NNI class, say).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any
+
+import pytest
+
+from idarts_plugin.config import FIRST_ORDER, STRATEGIES, RunConfig, StrategyConfig
+from idarts_plugin.strategy_table import ENGINE_CLASS, STRATEGY_TABLE, StrategyEntry
+
+NAMES = list(STRATEGY_TABLE)
+
+
+def _load(path: str) -> Any:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def test_the_config_reads_the_table():
+    assert STRATEGIES == ("implicit", "unrolled", "amended", "darts", "gumbel", "hypergradient")
+    assert tuple(STRATEGY_TABLE) == STRATEGIES
+    assert FIRST_ORDER == ("darts", "gumbel")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_key_of_an_entry_is_a_config_field(name):
+    entry = STRATEGY_TABLE[name]
+    fields = {f.name for f in dataclasses.fields(StrategyConfig)}
+    assert set(entry.keys) <= fields
+    assert set(entry.keys) <= set(StrategyConfig.valid_keys(name))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_search_builds_the_entrys_class(name):
+    from nni.nas.strategy import DARTS
+
+    from idarts_plugin.search import build_strategy
+
+    entry = STRATEGY_TABLE[name]
+    cfg = RunConfig.from_dict({"strategy": {"name": name}}).strategy
+    strategy = build_strategy(cfg, arc_learning_rate=0.01, warmup_epochs=0)
+    assert type(strategy) is _load(entry.nni_class)
+    assert isinstance(strategy, DARTS)
+    if entry.first_order:
+        assert not hasattr(strategy, "options")
+    else:
+        assert entry.nni_class == ENGINE_CLASS
+        assert strategy.options == cfg.search_options(arc_learning_rate=0.01, warmup_epochs=0)
+        if entry.method is not None:
+            assert strategy.options.method.name == entry.method
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if STRATEGY_TABLE[n].named_class])
+def test_the_named_class_takes_the_config_keys_and_names_them_in_errors(name):
+    from idarts_plugin.hypergrad.spec import OptionError
+
+    entry = STRATEGY_TABLE[name]
+    named = _load(entry.named_class)
+    cfg = RunConfig.from_dict({"strategy": {"name": name}}).strategy
+    keys = [entry.lr_key, *entry.option_keys.values()]
+    strategy = named(**{k: getattr(cfg, k) for k in keys})
+    assert isinstance(strategy, _load(ENGINE_CLASS))
+    built = cfg.search_options(arc_learning_rate=0.01, warmup_epochs=0).method
+    assert (strategy.method.name, strategy.method.lr) == (built.name, built.lr)
+    assert strategy.method.options == built.options
+    for key in keys:  # an invalid value is reported under the config's key, as by the config
+        with pytest.raises(OptionError, match=key):
+            named(**{key: -1.0})
+
+
+def test_an_inconsistent_entry_is_refused():
+    with pytest.raises(ValueError, match="not among keys"):
+        StrategyEntry(summary="x", nni_class=ENGINE_CLASS, method="cg", lr_key="cg_lr")
+    with pytest.raises(ValueError, match="first-order"):
+        StrategyEntry(summary="x", nni_class="a.B", method="cg", first_order=True)
+    with pytest.raises(ValueError, match="twice"):
+        StrategyEntry(summary="x", nni_class="a.B", keys=("t", "t"), first_order=True)
+    with pytest.raises(ValueError, match="method and method_options"):
+        StrategyEntry(summary="x", nni_class=ENGINE_CLASS, keys=("lr",), lr_key="lr")
+
+
+def test_the_search_help_lists_every_strategy(capsys):
+    from idarts_plugin.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["search", "--help"])
+    out = capsys.readouterr().out
+    for name, entry in STRATEGY_TABLE.items():
+        assert f"{name}: {entry.summary}" in out
