@@ -15,6 +15,7 @@ import torch
 
 from idarts_plugin.config import RunConfig
 from tests.conftest import requires_nni
+from tests.helpers import interrupt, killed_on_exit, wait_for_file
 
 pytestmark = [requires_nni, pytest.mark.slow]
 
@@ -153,12 +154,10 @@ def _three_epoch_search(tmp_path, run_dir, **popen):
     cmd = [sys.executable, "-m", "idarts_plugin.cli", "search", str(cfg_path), "--no-progress"]
     proc = subprocess.Popen([*cmd, "--run-dir", str(run_dir)], env=env, cwd=ROOT, **popen)
     ckpt = run_dir / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 300
     try:
-        while not ckpt.exists():
-            assert proc.poll() is None, "the search ended before writing its first checkpoint"
-            assert time.monotonic() < deadline, "no checkpoint within 300 s"
-            time.sleep(0.02)
+        wait_for_file(
+            proc, ckpt, interval=0.02, ended="the search ended before writing its first checkpoint"
+        )
     except BaseException:
         proc.kill()
         raise
@@ -335,13 +334,9 @@ def test_signal_stops_at_a_step_boundary_and_resumes(tmp_path, sig, code):
     run = tmp_path / "run"
     proc, cmd, env = _three_epoch_search(tmp_path, run, stderr=subprocess.PIPE, text=True)
     ckpt = run / "checkpoints" / "last.ckpt"
-    try:
+    with killed_on_exit(proc):
         time.sleep(0.5)
-        os.kill(proc.pid, sig)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        _, err = interrupt(proc, sig)
     assert proc.returncode == code, err[-2000:]
     assert "interrupted at epoch 1 — resume with: idarts search --resume" in err
     assert "Traceback" not in err

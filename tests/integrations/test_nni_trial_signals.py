@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import requires_nni
+from tests.helpers import interrupt, killed_on_exit, wait_for_file
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "examples" / "configs" / "digits-nb201.yaml"
@@ -39,17 +39,9 @@ def test_a_signalled_trial_is_not_complete(tmp_path: Path, sig: int, code: int):
         cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     ckpt = tmp_path / "trial" / "run" / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 300
-    try:
-        while not ckpt.exists():
-            assert proc.poll() is None, proc.communicate()[0][-3000:]
-            assert time.monotonic() < deadline, "no checkpoint within 300 s"
-            time.sleep(0.05)
-        os.kill(proc.pid, sig)
-        out, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    with killed_on_exit(proc):
+        wait_for_file(proc, ckpt)
+        out, _ = interrupt(proc, sig)
     assert proc.returncode == code, out[-3000:]
     assert "Intermediate result" in out  # the channel's log is visible ...
     assert "Final result" not in out  # ... and nothing final was reported
