@@ -4,16 +4,31 @@ snapshots taken early, midway and at the end of real searches on the ground trut
     python -m benchmarks.fidelity --trajectory          # resumable; one snapshot at a time
     python -m benchmarks.fidelity_trajectory --toy      # seconds (what the test suite runs)
 
-Per snapshot (:mod:`benchmarks.trajectory`): the reference is the damped implicit hypergradient
-``∇α L_val − ∇²_{αw} L_tr (H + δI)⁻¹ ∇w L_val`` on ``REF`` training and ``REF`` validation
-examples (BatchNorm with that large batch's statistics, as a search's weight step normalises
-with its batch's), ``δ = 1e-2·λmax`` of that Hessian, by conjugate gradients to a relative
-residual of ``1e-3``. Every estimator then runs on the same ``DRAWS`` minibatches of 64 + 64,
-carrying its state (λ̂, growth monitor) from one minibatch to the next as a search does. Reported
-per estimator: the mean cosine of single estimates, the cosine of the mean of all estimates (bias),
-the relative variance, products and seconds per estimate, and truncated / growing solves; plus an
-exponential average of the implicit term over the draws (β = 0.9; at a fixed point this is
-optimistic for a search, whose weights move between steps). First order is the row to beat.
+Per snapshot (:mod:`benchmarks.trajectory`), the problem is the one a search differentiates:
+its weight steps minimise the *expected minibatch* loss, each minibatch of ``BATCH`` normalised
+by its own BatchNorm statistics, so the inner problem's Hessian is the mean of minibatch
+Hessians (not the Hessian of one large batch, whose statistics make a different, smoother
+function), and the outer loss is the mean of minibatch validation losses. The references use
+``REF_TRAIN_BATCHES`` training minibatches for the curvature and ``REF_VAL_BATCHES`` validation
+minibatches for ``∇α L_val`` and ``∇w L_val``, and compute
+``∇α L_val − ∇²_{αw} L_tr (C + δI)⁻¹ ∇w L_val`` by conjugate gradients to ``REF_TOL``:
+
+* **Hessian** (``C = H``, the reference the table is judged by). Along a search the weights are
+  not at a minimum and H is indefinite (Lanczos finds λmin < 0), so undamped CG meets negative
+  curvature and the implicit function theorem's ``H⁻¹`` is not defined. The reference is the
+  implicit gradient of the *proximal* inner problem ``min_w L_tr(w) + δ/2 ‖w − w_t‖²`` with the
+  smallest δ that makes it convex here: ``δ = 1e-2·λmax + 1.5·|λmin|`` (Lanczos, 30 products).
+* **Gauss–Newton** (``C = G``, positive semi-definite; ``δ = 1e-2·λmax``): a second reference
+  that needs no damping above a negative eigenvalue. An estimator worth shipping agrees with
+  both.
+
+Every estimator then runs on the same ``DRAWS`` minibatches of 64 + 64, sharing each draw's
+forward passes, carrying its state (λ̂, growth monitor) from one minibatch to the next as a
+search does. Reported per estimator: the mean cosine of single estimates, the cosine of the mean
+of all estimates (bias), the relative variance, products and seconds per estimate (the shared
+forward pass charged to each), and truncated / growing solves; plus an exponential average of
+the implicit term over the draws (β = 0.9; at a fixed point this is optimistic for a search,
+whose weights move between steps). First order is the row to beat.
 
 Each snapshot's numbers are cached in ``benchmarks/fidelity_cache/<snapshot>.json`` (committed),
 so a killed run resumes where it stopped and the RESULTS.md section is rebuilt from the cache.
@@ -29,7 +44,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,21 +59,30 @@ from idarts_plugin.hypergrad import (
     GrowthMonitor,
     Neumann,
     NeumannDivergenceWarning,
-    SolveInfo,
     compute_hypergradient,
     power_iteration,
 )
+from idarts_plugin.hypergrad.functional import module_loss
 from idarts_plugin.hypergrad.problem import module_problem
 from idarts_plugin.hypergrad.spec import CurvatureSpec
 
 from .common import Table, machine_line, write_section
 
-REF = 256
-DRAWS = 100
+REF_TRAIN_BATCHES = 8
+"""Minibatches (of ``BATCH``) whose Hessians the reference's curvature averages."""
+REF_VAL_BATCHES = 32
+"""Minibatches whose validation gradients the reference averages."""
+DRAWS = 50
 BATCH = 64
 REF_DAMPING = 1e-2
+REF_TOL = 1e-3
+REF_STEPS = 150
+LANCZOS = 30
+REF_MARGIN = 1.5
+"""Hessian reference: ``δ = 1e-2·λmax + REF_MARGIN·|λmin|`` (Ritz values lie inside the
+spectrum, so the margin covers a Lanczos λmin that is not yet the extreme one)."""
 EMA = 0.9
-CACHE_VERSION = 1
+CACHE_VERSION = 3
 
 
 @dataclass
@@ -124,11 +148,44 @@ def cosine(a: Tensor, b: Tensor) -> float:
 
 
 # ------------------------------------------------------------------------------------------
-# Estimators: each is built once per snapshot and called on every draw (state carried).
+# One draw: the minibatches, and each curvature's problem built once for every estimator.
 # ------------------------------------------------------------------------------------------
+
+
+class Draw:
+    """One minibatch pair; each curvature's ``(train loss, val loss, operator)`` built once.
+
+    Every estimator of a draw shares the forward passes (and the retained double-backward
+    graph) of its curvature, so a draw costs the products, not one forward per estimator.
+    """
+
+    def __init__(
+        self, point: Point, tr: Tensor, va: Tensor, earlier: Sequence[Tensor] = ()
+    ) -> None:
+        self.point, self.tr, self.va = point, tr, va
+        self.earlier = list(earlier)  # earlier draws' training batches, newest first
+        self._built: dict[CurvatureSpec, tuple[Any, Any, Any]] = {}
+
+    def problem(self, spec: CurvatureSpec) -> tuple[Any, Any, Any]:
+        """``(train_loss, val_loss, curvature)`` of ``spec`` (the operator always built).
+
+        ``spec.batches > 1`` averages the curvature over this draw's training batch and the
+        previous draws' (as ``hessian_batches`` does over a search's recent steps).
+        """
+        if spec not in self._built:
+            batches = [self.tr, *self.earlier][: spec.batches]
+            t_loss, v_loss, curv = self.point.problem(batches, self.va, spec)
+            if curv is None:
+                w, a = self.point.params()
+                curv = ExactCurvature(t_loss, w, a)
+            self._built[spec] = (t_loss, v_loss, curv)
+        return self._built[spec]
+
 
 Estimate = tuple[Tensor, int, bool, bool]
 """(hypergradient, products, truncated, growing)."""
+
+Run = Callable[[Draw], Estimate]
 
 
 @dataclass(frozen=True)
@@ -137,70 +194,105 @@ class Estimator:
 
     Attributes:
         label: the table row.
-        make: ``point -> (train index sets, val indices) -> Estimate``.
+        make: ``point -> (draw -> Estimate)``; the callable carries its state (λ̂, growth
+            monitor) from one draw to the next, as a search carries it from step to step.
     """
 
     label: str
-    make: Callable[[Point], Callable[[Sequence[Tensor], Tensor], Estimate]]
+    make: Callable[[Point], Run]
+    spec: CurvatureSpec = field(default_factory=CurvatureSpec)
+
+
+def _apply(
+    p: Point, d: Draw, spec: CurvatureSpec, method: Any, before: int | None = None
+) -> Estimate:
+    """One estimate on the draw's shared operator; products counted from ``before`` (the
+    operator's count when this estimator began: the operator is shared across estimators)."""
+    t_loss, v_loss, curv = d.problem(spec)
+    start = curv.n_products if before is None else before
+    w, a = p.params()
+    r = compute_hypergradient(
+        t_loss, v_loss, w, a, method=method, curvature=curv, weight_decay=p.weight_decay
+    )
+    dg = r.diagnostics
+    # an operator averaged over B batches counts B minibatch products per product
+    return flat(r.grads), curv.n_products - start, dg.diverged, dg.growing
 
 
 def _neumann(
-    spec: CurvatureSpec, *, lr: str = "weight_lr", steps: int = 2, monitor: bool = False
-) -> Callable[[Point], Callable[[Sequence[Tensor], Tensor], Estimate]]:
-    def make(p: Point) -> Callable[[Sequence[Tensor], Tensor], Estimate]:
-        auto = AutoStepSize(iterations=10, warm_iterations=1, safety=0.9, mix=0.3, decay=0.9)
-        mon = GrowthMonitor() if monitor else None
+    spec: CurvatureSpec | None = None,
+    *,
+    lr: str = "weight_lr",
+    steps: int = 2,
+    monitor: bool = True,
+) -> Callable[[Point], Run]:
+    """Neumann with γ = the weight lr (the paper's), ``safe`` or ``auto`` (λ̂ across draws)."""
+    use = spec or CurvatureSpec()
 
-        def run(tr: Sequence[Tensor], va: Tensor) -> Estimate:
-            t_loss, v_loss, curv = p.problem(tr, va, spec)
+    def make(p: Point) -> Run:
+        auto = (
+            AutoStepSize(iterations=10, warm_iterations=1, safety=0.9, mix=0.3, decay=0.9)
+            if lr == "safe"
+            else AutoStepSize()
+        )
+        mon = GrowthMonitor(every=4) if monitor else None
+
+        def run(d: Draw) -> Estimate:
             gamma: Any = p.weight_lr if lr == "weight_lr" else auto
-            solver = Neumann(
-                steps=steps,
-                lr=gamma,
-                max_lr=p.weight_lr if lr == "safe" else None,
-                monitor=mon,
-            )
-            w, a = p.params()
-            r = compute_hypergradient(
-                t_loss, v_loss, w, a, method=solver, curvature=curv, weight_decay=p.weight_decay
-            )
-            d = r.diagnostics
-            return flat(r.grads), d.n_hvp, d.diverged, d.growing
+            cap = p.weight_lr if lr == "safe" else None
+            return _apply(p, d, use, Neumann(steps=steps, lr=gamma, max_lr=cap, monitor=mon))
 
         return run
 
     return make
+
+
+class _LambdaMax:
+    """``λ̂max`` of a draw's operator by warm-started power iteration (state across draws)."""
+
+    def __init__(self, *, iterations: int = 10, warm: int = 1) -> None:
+        self.iterations, self.warm = iterations, warm
+        self.vector: list[Tensor] | None = None
+        self.gen = torch.Generator().manual_seed(1)
+
+    def __call__(self, curv: Any, like: Sequence[Tensor]) -> tuple[float, int]:
+        if self.vector is None:
+            start = [torch.randn(x.shape, generator=self.gen, dtype=x.dtype) for x in like]
+            its = self.iterations
+        else:  # warm, with a fresh random share (as lr="safe" does)
+            noise = [torch.randn(x.shape, generator=self.gen, dtype=x.dtype) for x in like]
+            nn_ = math.sqrt(sum(float((z * z).sum()) for z in noise))
+            start = [v + 0.3 * z / nn_ for v, z in zip(self.vector, noise, strict=True)]
+            its = self.warm
+        lam, vec = power_iteration(curv.hvp, start, iterations=its)
+        self.vector = [v.detach() for v in vec]
+        return lam, its
 
 
 def _damped_cg(
-    spec: CurvatureSpec, *, steps: int, rel_damping: float
-) -> Callable[[Point], Callable[[Sequence[Tensor], Tensor], Estimate]]:
-    def make(p: Point) -> Callable[[Sequence[Tensor], Tensor], Estimate]:
-        auto = AutoStepSize(iterations=10, warm_iterations=1, safety=1.0, mix=0.3, decay=0.9)
+    spec: CurvatureSpec | None = None, *, steps: int, rel_damping: float
+) -> Callable[[Point], Run]:
+    """CG on ``H + δI`` with ``δ = rel_damping·λ̂max`` (λ̂ warm-started across draws)."""
+    use = spec or CurvatureSpec()
 
-        def run(tr: Sequence[Tensor], va: Tensor) -> Estimate:
-            t_loss, v_loss, curv = p.problem(tr, va, spec)
-            w, a = p.params()
-            if curv is None:
-                curv = ExactCurvature(t_loss, w, a)
-            info = SolveInfo()
-            auto.step_size(curv, w, info)  # λ̂ (one warm product after the first draw)
-            lam = abs(auto.lambda_max or 0.0)
-            solver = ConjugateGradient(steps=steps, tol=1e-6, damping=rel_damping * lam)
-            r = compute_hypergradient(
-                t_loss, v_loss, w, a, method=solver, curvature=curv, weight_decay=p.weight_decay
-            )
-            # the power iteration ran on the same operator: n_hvp counts its products too
-            return flat(r.grads), r.diagnostics.n_hvp, False, False
+    def make(p: Point) -> Run:
+        lam_max = _LambdaMax()
+
+        def run(d: Draw) -> Estimate:
+            _, _, curv = d.problem(use)
+            before = curv.n_products
+            lam, _ = lam_max(curv, p.params()[0])
+            solver = ConjugateGradient(steps=steps, tol=1e-6, damping=rel_damping * abs(lam))
+            return _apply(p, d, use, solver, before=before)
 
         return run
 
     return make
 
 
-def _first_order(p: Point) -> Callable[[Sequence[Tensor], Tensor], Estimate]:
-    def run(tr: Sequence[Tensor], va: Tensor) -> Estimate:
-        t_loss, v_loss, _ = p.problem(tr, va)
+def _first_order(p: Point) -> Run:
+    def run(d: Draw) -> Estimate:
+        t_loss, v_loss, _ = d.problem(CurvatureSpec())
         w, a = p.params()
         r = compute_hypergradient(t_loss, v_loss, w, a, method="first_order")
         return flat(r.grads), 0, False, False
@@ -208,33 +300,39 @@ def _first_order(p: Point) -> Callable[[Sequence[Tensor], Tensor], Estimate]:
     return run
 
 
-FROZEN = CurvatureSpec(bn="frozen")
+def _unrolled(p: Point) -> Run:
+    def run(d: Draw) -> Estimate:
+        t_loss, v_loss, _ = d.problem(CurvatureSpec())
+        w, a = p.params()
+        r = compute_hypergradient(
+            t_loss, v_loss, w, a, method="unrolled", lr=p.weight_lr, weight_decay=p.weight_decay
+        )
+        return flat(r.grads), r.diagnostics.n_hvp, False, False
+
+    return run
+
+
+GGN = CurvatureSpec(kind="ggn")
+BATCHES2 = CurvatureSpec(batches=2)
 ESTIMATORS: tuple[Estimator, ...] = (
     Estimator("first_order", _first_order),
-    Estimator("neumann γ=weight lr, K=2 (shipped)", _neumann(CurvatureSpec(), monitor=True)),
-    Estimator("neumann γ=weight lr, K=2, bn frozen", _neumann(FROZEN)),
-    Estimator("neumann γ=safe, K=2, bn frozen", _neumann(FROZEN, lr="safe")),
-    Estimator(
-        "neumann γ=safe, K=2, ggn, bn frozen",
-        _neumann(CurvatureSpec(kind="ggn", bn="frozen"), lr="safe"),
-    ),
-    Estimator("cg-3, δ=0.1·λ̂, bn frozen", _damped_cg(FROZEN, steps=3, rel_damping=0.1)),
-    Estimator(
-        "cg-3, δ=0.1·λ̂, ggn, bn frozen",
-        _damped_cg(CurvatureSpec(kind="ggn", bn="frozen"), steps=3, rel_damping=0.1),
-    ),
+    Estimator("neumann γ=weight lr, K=2 (shipped)", _neumann()),
+    Estimator("unrolled (DARTS-V2)", _unrolled),
+    Estimator("neumann γ=auto, K=2", _neumann(lr="auto")),
+    Estimator("neumann γ=auto, K=2, ggn", _neumann(GGN, lr="auto"), GGN),
+    Estimator("neumann γ=auto, K=2, hessian_batches=2", _neumann(BATCHES2, lr="auto"), BATCHES2),
 )
 """The estimators of the table (cost in products per draw: see the table's column)."""
 
 
 # ------------------------------------------------------------------------------------------
-# One snapshot.
+# One snapshot: the references, then every estimator on the same draws.
 # ------------------------------------------------------------------------------------------
 
 
 @dataclass
 class Row:
-    """One estimator's statistics at one snapshot."""
+    """One estimator's statistics at one snapshot (cosines against both references)."""
 
     label: str
     single: float
@@ -244,11 +342,14 @@ class Row:
     seconds: float
     truncated: int
     growing: int
+    single_ggn: float
+    mean_cos_ggn: float
 
 
-def _stats(label: str, gs: list[Tensor], ref: Tensor, extra: dict[str, float]) -> Row:
+def _stats(label: str, gs: list[Tensor], refs: dict[str, Tensor], extra: dict[str, float]) -> Row:
     stack = torch.stack(gs)
     centre = stack.mean(0)
+    ref, ggn = refs["hessian"], refs["ggn"]
     return Row(
         label=label,
         single=statistics.fmean(cosine(g, ref) for g in gs),
@@ -258,6 +359,8 @@ def _stats(label: str, gs: list[Tensor], ref: Tensor, extra: dict[str, float]) -
         seconds=extra.get("seconds", 0.0),
         truncated=int(extra.get("truncated", 0)),
         growing=int(extra.get("growing", 0)),
+        single_ggn=statistics.fmean(cosine(g, ggn) for g in gs),
+        mean_cos_ggn=cosine(centre, ggn),
     )
 
 
@@ -270,51 +373,147 @@ def _ema(direct: list[Tensor], estimates: list[Tensor], beta: float) -> list[Ten
     return out
 
 
-def reference(p: Point, *, size: int, gen: torch.Generator) -> dict[str, Any]:
-    """The damped large-batch reference and what describes it."""
-    tr = torch.randperm(len(p.x_tr), generator=gen)[:size]
-    va = torch.randperm(len(p.x_va), generator=gen)[:size]
-    t_loss, v_loss, _ = p.problem([tr], va)
+def lanczos(
+    hvp: Callable[[Sequence[Tensor]], list[Tensor]],
+    like: Sequence[Tensor],
+    *,
+    iterations: int,
+    gen: torch.Generator,
+) -> tuple[float, float]:
+    """The extreme Ritz values ``(λmin, λmax)`` of a symmetric operator (full
+    reorthogonalisation, float64); Ritz values lie inside the spectrum and the extreme ones
+    converge first."""
+    shapes, sizes = [x.shape for x in like], [x.numel() for x in like]
+
+    def op(v: Tensor) -> Tensor:
+        parts = [
+            c.view(s).to(like[0].dtype) for c, s in zip(torch.split(v, sizes), shapes, strict=True)
+        ]
+        return flat(hvp(parts))
+
+    q = torch.randn(sum(sizes), generator=gen, dtype=torch.float64)
+    basis = [q / q.norm()]
+    alphas: list[float] = []
+    betas: list[float] = []
+    for _ in range(iterations):
+        z = op(basis[-1])
+        alphas.append(float(z @ basis[-1]))
+        for b in basis:  # full reorthogonalisation (twice is enough)
+            z = z - (z @ b) * b
+        for b in basis:
+            z = z - (z @ b) * b
+        beta = float(z.norm())
+        if beta < 1e-12:
+            break
+        betas.append(beta)
+        basis.append(z / beta)
+    n = len(alphas)
+    t = torch.diag(torch.tensor(alphas, dtype=torch.float64))
+    off = torch.tensor(betas[: n - 1], dtype=torch.float64)
+    t = t + torch.diag(off, 1) + torch.diag(off, -1)
+    ev = torch.linalg.eigvalsh(t)
+    return float(ev[0]), float(ev[-1])
+
+
+def _reference_solve(
+    p: Point, t_loss: Any, v_loss: Any, curv: Any, damping: float
+) -> tuple[Tensor, Any, float]:
+    """Damped CG to ``REF_TOL``; the damping doubles until CG meets no negative curvature."""
     w, a = p.params()
-    curv = ExactCurvature(t_loss, w, a)
-    lam, _ = power_iteration(
-        curv.hvp, [torch.randn(x.shape, generator=gen) for x in w], iterations=10
-    )
-    cg = ConjugateGradient(steps=40, tol=1e-3, damping=REF_DAMPING * lam)
-    res = compute_hypergradient(
-        t_loss, v_loss, w, a, method=cg, curvature=curv, weight_decay=p.weight_decay
-    )
-    first = compute_hypergradient(t_loss, v_loss, w, a, method="first_order")
-    ref = flat(res.grads)
-    d = res.diagnostics
-    return {
-        "ref": ref,
-        "lambda_max": lam,
-        "train_loss": curv.loss_value,
-        "cg_converged": d.converged,
-        "cg_iterations": d.terms_used,
-        "cg_residual": d.residual,
-        "cg_note": d.note,
-        "direct_norm": d.direct_norm,
-        "implicit_norm": d.implicit_norm,
-        "first_order_cos": cosine(flat(first.grads), ref),
-    }
+    for _ in range(4):
+        cg = ConjugateGradient(steps=REF_STEPS, tol=REF_TOL, damping=damping)
+        res = compute_hypergradient(
+            t_loss, v_loss, w, a, method=cg, curvature=curv, weight_decay=p.weight_decay
+        )
+        if "non-positive" not in res.diagnostics.note:
+            return flat(res.grads), res.diagnostics, damping
+        damping *= 2
+    raise RuntimeError(f"{p.name}: no damping up to {damping:g} made the reference's CG positive")
+
+
+def _mean_loss(p: Point, x: Tensor, y: Tensor, sets: Tensor) -> Callable[..., Tensor]:
+    """The mean of the minibatch losses over ``sets`` (BatchNorm with each one's statistics)."""
+    fs = [
+        module_loss(
+            p.model,
+            F.cross_entropy,
+            x[i],
+            y[i],
+            weight_names=p.weight_names,
+            alpha_names=p.alpha_names,
+        )
+        for i in sets
+    ]
+    return lambda w, a: torch.stack([f(w, a) for f in fs]).mean()
+
+
+def reference(
+    p: Point,
+    *,
+    batches: tuple[int, int],
+    batch: int,
+    gen: torch.Generator,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> dict[str, Any]:
+    """Both references and what describes them (see the module docstring)."""
+    n_tr, n_va = batches
+    tr = torch.randperm(len(p.x_tr), generator=gen)[: n_tr * batch].view(n_tr, batch)
+    va = torch.randperm(len(p.x_va), generator=gen)[: n_va * batch].view(n_va, batch)
+    w, a = p.params()
+    t_loss = _mean_loss(p, p.x_tr, p.y_tr, tr)
+    v_loss = _mean_loss(p, p.x_va, p.y_va, va)
+    first = flat(compute_hypergradient(t_loss, v_loss, w, a, method="first_order").grads)
+    train_value = float(t_loss(w, a).detach())
+    out: dict[str, Any] = {}
+    for key, spec in (
+        ("hessian", CurvatureSpec(batches=n_tr)),
+        ("ggn", CurvatureSpec(kind="ggn", batches=n_tr)),
+    ):
+        t0 = time.perf_counter()
+        _, _, curv = p.problem(list(tr), va[0], spec)
+        lam_min, lam_max = lanczos(curv.hvp, w, iterations=LANCZOS, gen=gen)
+        lam_min += p.weight_decay  # the inner problem's H includes the decay
+        lam_max += p.weight_decay
+        damping = REF_DAMPING * lam_max + (
+            REF_MARGIN * max(-lam_min, 0.0) if key == "hessian" else 0.0
+        )
+        progress(f"{p.name}: {key} λ ∈ [{lam_min:.3g}, {lam_max:.3g}], δ = {damping:.3g}")
+        ref, diag, damping = _reference_solve(p, t_loss, v_loss, curv, damping)
+        progress(
+            f"{p.name}: {key} reference, CG {diag.terms_used} its, residual {diag.residual:.1e}"
+        )
+        out[key] = {
+            "ref": ref,
+            "lambda_min": lam_min,
+            "lambda_max": lam_max,
+            "damping": damping,
+            "train_loss": train_value,
+            "cg_converged": diag.converged,
+            "cg_iterations": diag.terms_used,
+            "cg_residual": diag.residual,
+            "direct_norm": diag.direct_norm,
+            "implicit_norm": diag.implicit_norm,
+            "first_order_cos": cosine(first, ref),
+            "seconds": time.perf_counter() - t0,
+        }
+    out["hessian_ggn_cos"] = cosine(out["hessian"]["ref"], out["ggn"]["ref"])
+    return out
 
 
 def evaluate(
     p: Point,
     *,
-    ref_size: int = REF,
+    ref_batches: tuple[int, int] = (REF_TRAIN_BATCHES, REF_VAL_BATCHES),
     draws: int = DRAWS,
     batch: int = BATCH,
     estimators: Sequence[Estimator] = ESTIMATORS,
     progress: Callable[[str], None] = lambda _m: None,
     ref_cache: Path | None = None,
 ) -> dict[str, Any]:
-    """Every estimator against the reference at one point (see the module docstring).
+    """Every estimator against the references at one point (see the module docstring).
 
-    ``ref_cache``: a file keeping the reference (and the draw generator's state after it), so
-    a restarted run skips its most expensive part.
+    ``ref_cache``: a file keeping the references (and the draw generator's state after them),
+    so a restarted run skips its most expensive part.
     """
     gen = torch.Generator().manual_seed(0)
     t0 = time.perf_counter()
@@ -322,38 +521,53 @@ def evaluate(
         info = torch.load(ref_cache)
         gen.set_state(info.pop("generator"))
     else:
-        info = reference(p, size=ref_size, gen=gen)
+        info = reference(p, batches=ref_batches, batch=batch, gen=gen, progress=progress)
         if ref_cache is not None:
-            torch.save({**info, "generator": gen.get_state()}, ref_cache)
-    ref = info.pop("ref")
-    progress(f"{p.name}: reference ({time.perf_counter() - t0:.0f} s)")
-    runs = [(e.label, e.make(p)) for e in estimators]
-    out: dict[str, list[Tensor]] = {label: [] for label, _ in runs}
-    cost: dict[str, dict[str, float]] = {label: {} for label, _ in runs}
+            tmp = ref_cache.with_suffix(".tmp")
+            torch.save({**info, "generator": gen.get_state()}, tmp)
+            tmp.replace(ref_cache)
+    refs = {k: info[k].pop("ref") for k in ("hessian", "ggn")}
+    progress(f"{p.name}: references ({time.perf_counter() - t0:.0f} s)")
+    runs = [(e, e.make(p)) for e in estimators]
+    out: dict[str, list[Tensor]] = {e.label: [] for e, _ in runs}
+    cost: dict[str, dict[str, float]] = {e.label: {} for e, _ in runs}
+    earlier: list[Tensor] = []
     for i in range(draws):
-        tr = torch.randperm(len(p.x_tr), generator=gen)[:batch]
-        va = torch.randperm(len(p.x_va), generator=gen)[:batch]
-        for label, run in runs:
+        draw = Draw(
+            p,
+            torch.randperm(len(p.x_tr), generator=gen)[:batch],
+            torch.randperm(len(p.x_va), generator=gen)[:batch],
+            earlier,
+        )
+        earlier = [draw.tr, *earlier][:8]
+        built: dict[CurvatureSpec, float] = {}
+        for e, _ in runs:  # the shared forward passes, timed once, charged to each user
+            if e.spec not in built:
+                s = time.perf_counter()
+                draw.problem(e.spec)
+                built[e.spec] = time.perf_counter() - s
+        for e, run in runs:
             s = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NeumannDivergenceWarning)
-                g, n, trunc, grow = run([tr], va)
-            c = cost[label]
-            c["seconds"] = c.get("seconds", 0.0) + (time.perf_counter() - s) / draws
+                g, n, trunc, grow = run(draw)
+            c = cost[e.label]
+            spent = time.perf_counter() - s + built[e.spec]
+            c["seconds"] = c.get("seconds", 0.0) + spent / draws
             c["products"] = c.get("products", 0.0) + n / draws
             c["truncated"] = c.get("truncated", 0.0) + trunc
             c["growing"] = c.get("growing", 0.0) + grow
-            out[label].append(g)
+            out[e.label].append(g)
         if (i + 1) % 10 == 0:
             progress(f"{p.name}: {i + 1}/{draws} draws ({time.perf_counter() - t0:.0f} s)")
-    rows = [_stats(label, gs, ref, cost[label]) for label, gs in out.items()]
+    rows = [_stats(label, gs, refs, cost[label]) for label, gs in out.items()]
     direct = out[estimators[0].label]
     for label, gs in list(out.items())[1:]:
         rows.append(
             _stats(
                 f"{label}, EMA {EMA:g} of the implicit term",
                 _ema(direct, gs, EMA),
-                ref,
+                refs,
                 cost[label],
             )
         )
@@ -361,7 +575,8 @@ def evaluate(
         "version": CACHE_VERSION,
         "point": p.name,
         "draws": draws,
-        "ref_size": ref_size,
+        "ref_batches": list(ref_batches),
+        "batch": batch,
         "seconds": time.perf_counter() - t0,
         "reference": info,
         "rows": [asdict(r) for r in rows],
@@ -420,29 +635,39 @@ def report(results: Sequence[dict[str, Any]]) -> list[Table]:
     """The tables: per snapshot, and the summary across snapshots."""
     tables = []
     setup = Table(
-        "Reference per snapshot (large batch, damped CG)",
+        "References per snapshot (the mean over "
+        f"{results[0]['ref_batches'][0] if results else REF_TRAIN_BATCHES} training and "
+        f"{results[0]['ref_batches'][1] if results else REF_VAL_BATCHES} validation minibatches "
+        f"of {BATCH}; damped CG)",
         [
             "snapshot",
+            "reference",
             "train loss",
-            "λmax (ref batch)",
+            "λmin / λmax (Lanczos)",
+            "damping δ",
             "CG its / residual",
             "‖direct‖",
             "‖implicit‖",
             "first order: cosine",
+            "Hessian vs GGN ref: cosine",
         ],
     )
     for r in results:
-        ref = r["reference"]
-        setup.add(
-            r["point"],
-            f"{ref['train_loss']:.3f}",
-            f"{ref['lambda_max']:.4g}",
-            f"{ref['cg_iterations']} / {ref['cg_residual']:.1e}"
-            + ("" if ref["cg_converged"] else " (not converged)"),
-            f"{ref['direct_norm']:.3g}",
-            f"{ref['implicit_norm']:.3g}",
-            f"{ref['first_order_cos']:.3f}",
-        )
+        for key in ("hessian", "ggn"):
+            ref = r["reference"][key]
+            setup.add(
+                r["point"],
+                key,
+                f"{ref['train_loss']:.3f}",
+                f"{ref['lambda_min']:.3g} / {ref['lambda_max']:.3g}",
+                f"{ref['damping']:.3g}",
+                f"{ref['cg_iterations']} / {ref['cg_residual']:.1e}"
+                + ("" if ref["cg_converged"] else " (not converged)"),
+                f"{ref['direct_norm']:.3g}",
+                f"{ref['implicit_norm']:.3g}",
+                f"{ref['first_order_cos']:.3f}",
+                f"{r['reference']['hessian_ggn_cos']:.3f}",
+            )
     tables.append(setup)
     labels = [row["label"] for row in results[0]["rows"]] if results else []
     summary = Table(
@@ -452,6 +677,7 @@ def report(results: Sequence[dict[str, Any]]) -> list[Table]:
             "cos of mean: min / mean",
             "single cos: min / mean",
             "single ÷ first order: min",
+            "GGN ref: cos of mean, min",
             "products",
             "s / estimate",
             "truncated",
@@ -469,6 +695,7 @@ def report(results: Sequence[dict[str, Any]]) -> list[Table]:
             f"{min(x['mean_cos'] for x in rows):.3f} / {statistics.fmean(x['mean_cos'] for x in rows):.3f}",
             f"{min(x['single'] for x in rows):.3f} / {statistics.fmean(x['single'] for x in rows):.3f}",
             f"{ratio:.2f}",
+            f"{min(x['mean_cos_ggn'] for x in rows):.3f}",
             f"{statistics.fmean(x['products'] for x in rows):.1f}",
             f"{statistics.fmean(x['seconds'] for x in rows):.2f}",
             sum(x["truncated"] for x in rows),
@@ -477,11 +704,13 @@ def report(results: Sequence[dict[str, Any]]) -> list[Table]:
     tables.append(summary)
     for r in results:
         t = Table(
-            f"{r['point']}: {r['draws']} minibatches of {BATCH} + {BATCH}",
+            f"{r['point']}: {r['draws']} minibatches of {r.get('batch', BATCH)} + "
+            f"{r.get('batch', BATCH)}",
             [
                 "estimator",
                 "mean cos (single)",
                 f"cos of mean of {r['draws']}",
+                "GGN ref: single / of mean",
                 "rel. variance",
                 "products",
                 "s / estimate",
@@ -494,6 +723,7 @@ def report(results: Sequence[dict[str, Any]]) -> list[Table]:
                 x["label"],
                 f"{x['single']:.3f}",
                 f"{x['mean_cos']:.3f}",
+                f"{x['single_ggn']:.3f} / {x['mean_cos_ggn']:.3f}",
                 f"{x['variance']:.2f}",
                 f"{x['products']:.1f}",
                 f"{x['seconds']:.2f}",
@@ -502,6 +732,52 @@ def report(results: Sequence[dict[str, Any]]) -> list[Table]:
             )
         tables.append(t)
     return tables
+
+
+def verdict(results: Sequence[dict[str, Any]]) -> list[str]:
+    """Plain lines: which estimators meet issue 20's bar at every snapshot, and the closest.
+
+    The bar: cosine of the mean ≥ 0.9, single-estimate cosine ≥ 1.5× first order's, no
+    truncated solve, at every snapshot (against the Hessian reference).
+    """
+    if not results:
+        return []
+    labels = [x["label"] for x in results[0]["rows"] if x["label"] != "first_order"]
+    scored = []
+    for label in labels:
+        rows = [next(x for x in r["rows"] if x["label"] == label) for r in results]
+        fos = [next(x for x in r["rows"] if x["label"] == "first_order") for r in results]
+        worst_mean = min(x["mean_cos"] for x in rows)
+        worst_ratio = min(
+            x["single"] / f["single"] if f["single"] > 0 else float("nan")
+            for x, f in zip(rows, fos, strict=True)
+        )
+        truncated = sum(x["truncated"] for x in rows)
+        ok = worst_mean >= 0.9 and worst_ratio >= 1.5 and truncated == 0
+        scored.append((ok, worst_mean, worst_ratio, truncated, label))
+    fo_worst = min(
+        next(x for x in r["rows"] if x["label"] == "first_order")["mean_cos"] for r in results
+    )
+    lines = [
+        f"- Snapshots: {len(results)}; first order's cosine of the mean, worst snapshot: "
+        f"{fo_worst:.3f}.",
+    ]
+    passing = [x for x in scored if x[0]]
+    lines.append(
+        "- Meet the bar (cos of mean ≥ 0.9, single ≥ 1.5× first order, no truncation, at every "
+        "snapshot): " + (", ".join(x[4] for x in passing) if passing else "**none**") + "."
+    )
+    best = max(scored, key=lambda x: (x[1], x[2]))
+    lines.append(
+        f"- Most faithful (worst-snapshot cosine of the mean): {best[4]}: {best[1]:.3f}, "
+        f"single ÷ first order ≥ {best[2]:.2f}, {best[3]} truncated."
+    )
+    best_single = max(scored, key=lambda x: (x[2], x[1]))
+    lines.append(
+        f"- Best single estimate (worst-snapshot ratio to first order): {best_single[4]}: "
+        f"{best_single[2]:.2f}×, cosine of the mean ≥ {best_single[1]:.3f}."
+    )
+    return lines
 
 
 def plot(results: Sequence[dict[str, Any]], path: Path) -> None:
@@ -544,7 +820,11 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="evaluate only the snapshots already saved (no trajectory search)",
     )
-    parser.add_argument("--only", default="", help="comma-separated snapshot file stems first")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated snapshot file stems: evaluate only these (run parts in parallel)",
+    )
     parser.add_argument(
         "--cached",
         action="store_true",
@@ -557,14 +837,14 @@ def main(argv: list[str] | None = None) -> None:
         print(f"[fidelity-trajectory] {m}", file=sys.stderr, flush=True)
 
     if args.toy:
-        results = [evaluate(toy_point(), ref_size=64, draws=5, batch=16, progress=say)]
+        results = [evaluate(toy_point(), ref_batches=(2, 4), draws=5, batch=16, progress=say)]
     else:
         results = []
         built: dict[str, Any] = {}
         saved_only = args.available or args.cached
         snaps = trajectory.saved_snapshots() if saved_only else trajectory.make_snapshots()
-        first = [s for s in args.only.split(",") if s]
-        snaps.sort(key=lambda s: (s.path.stem not in first, s.seed, s.epoch))
+        only = [s for s in args.only.split(",") if s]
+        snaps = [s for s in snaps if not only or s.path.stem in only]
         for snap in snaps:
             cache = trajectory.CACHE / f"{snap.path.stem}-{args.draws}.json"
             if cache.is_file() and json.loads(cache.read_text()).get("version") == CACHE_VERSION:
@@ -576,7 +856,7 @@ def main(argv: list[str] | None = None) -> None:
                 snapshot_point(snap, built),
                 draws=args.draws,
                 progress=say,
-                ref_cache=trajectory.CACHE / f"{snap.path.stem}-reference.pt",
+                ref_cache=trajectory.CACHE / f"{snap.path.stem}-reference-v{CACHE_VERSION}.pt",
             )
             tmp = cache.with_suffix(".tmp")
             tmp.write_text(json.dumps(result, indent=1))
@@ -588,6 +868,7 @@ def main(argv: list[str] | None = None) -> None:
     tables = report(results)
     for t in tables:
         print(t.render())
+    print("\n".join(verdict(results)))
     if not args.no_write and not args.toy:
         png = Path(__file__).resolve().parent / "fidelity_trajectory.png"
         plot(results, png)
@@ -596,6 +877,7 @@ def main(argv: list[str] | None = None) -> None:
             f"python -m benchmarks.fidelity --trajectory{'' if args.draws == DRAWS else f' --draws {args.draws}'}",
             [
                 machine_line("cpu"),
+                "\n".join(verdict(results)),
                 *[t.render() for t in tables],
                 f"![fidelity along searches]({png.name})",
             ],

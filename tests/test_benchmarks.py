@@ -192,17 +192,48 @@ def test_search_quality_summary_and_plot_from_records(tmp_path):
 def test_fidelity_trajectory_toy_scores_every_estimator(tmp_path):
     from benchmarks import fidelity_trajectory as ft
 
-    result = ft.evaluate(ft.toy_point(), ref_size=64, draws=2, batch=16)
+    result = ft.evaluate(ft.toy_point(), ref_batches=(2, 3), draws=2, batch=16)
     labels = [r["label"] for r in result["rows"]]
     assert labels[: len(ft.ESTIMATORS)] == [e.label for e in ft.ESTIMATORS]
     assert any("EMA" in label for label in labels)
     rows = {r["label"]: r for r in result["rows"]}
     assert rows["first_order"]["products"] == 0
-    assert rows["neumann γ=weight lr, K=2 (shipped)"]["products"] == 4  # K + mixed + monitor
+    # K + the mixed product on every draw, the growth monitor's product on the first of 4
+    assert rows["neumann γ=weight lr, K=2 (shipped)"]["products"] == pytest.approx((4 + 3) / 2)
+    # draw 1: no earlier batch (20 power iterations + K + mixed + monitor, one batch each);
+    # draw 2: 3 warm power iterations + K + mixed, each over 2 batches
+    hb = rows["neumann γ=auto, K=2, hessian_batches=2"]["products"]
+    assert hb == pytest.approx((24 + 6 * 2) / 2)
     for r in result["rows"]:
         assert -1.0 <= r["mean_cos"] <= 1.0 and r["variance"] >= 0
-    assert result["reference"]["cg_iterations"] >= 1
+        assert -1.0 <= r["mean_cos_ggn"] <= 1.0
+    for key in ("hessian", "ggn"):
+        ref = result["reference"][key]
+        assert ref["cg_converged"] and ref["cg_iterations"] >= 1
+        assert ref["lambda_min"] <= ref["lambda_max"]
+    assert result["reference"]["ggn"]["lambda_min"] > -1e-6  # Gauss-Newton is PSD
     tables = ft.report([result, {**result, "point": "again"}])
     assert "first_order" in tables[1].render()
+    lines = ft.verdict([result])
+    assert any(line.startswith("- Most faithful") for line in lines)
     ft.plot([result], tmp_path / "t.png")
     assert (tmp_path / "t.png").stat().st_size > 0
+
+
+def test_lanczos_finds_the_extreme_eigenvalues_of_a_known_operator():
+    import torch
+
+    from benchmarks import fidelity_trajectory as ft
+
+    gen = torch.Generator().manual_seed(0)
+    q, _ = torch.linalg.qr(torch.randn(40, 40, generator=gen, dtype=torch.float64))
+    a = q @ torch.diag(torch.linspace(-2.5, 11.7, 40, dtype=torch.float64)) @ q.T
+    like = [torch.zeros(8, 5, dtype=torch.float64)]
+
+    def hvp(v):
+        return [(a @ v[0].flatten()).view(8, 5)]
+
+    lo, hi = ft.lanczos(hvp, like, iterations=40, gen=gen)
+    assert lo == pytest.approx(-2.5, abs=1e-8) and hi == pytest.approx(11.7, abs=1e-8)
+    lo, hi = ft.lanczos(hvp, like, iterations=6, gen=gen)  # Ritz values lie inside
+    assert -2.5 - 1e-9 <= lo < 0 < hi <= 11.7 + 1e-9
