@@ -33,7 +33,7 @@ check:
 	$(VENV)/bin/ruff check idarts_plugin tests examples benchmarks
 	$(VENV)/bin/ruff format --check idarts_plugin tests examples benchmarks
 	$(VENV)/bin/mypy
-	$(VENV)/bin/python -m pytest --doctest-modules idarts_plugin tests
+	$(VENV)/bin/python -m pytest --doctest-modules --durations=25 idarts_plugin tests
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/python -m benchmarks.run

@@ -216,6 +216,7 @@ def test_fidelity_trajectory_toy_scores_every_estimator(tmp_path):
     assert "first_order" in tables[1].render()
     lines = ft.verdict([result])
     assert any(line.startswith("- Most faithful") for line in lines)
+    assert "{" not in ft.reading([result])
     ft.plot([result], tmp_path / "t.png")
     assert (tmp_path / "t.png").stat().st_size > 0
 
