@@ -42,6 +42,7 @@ METHODS: dict[str, Callable[[], Any]] = {}
 # The shared forward pass as it was before the weight step reused the Hessian terms'
 # first-order gradient: its own backward pass (what DDP or a loss scaler still needs).
 OWN_BACKWARD = "ImplicitDARTS K=2, T=1, shared fwd, own backward"
+AUTO = "ImplicitDARTS K=2, T=1, γ=auto, monitor (run-config default)"
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -55,6 +56,7 @@ def _register() -> None:
             "NNI DARTS (first order)": lambda: DARTS(),
             "ImplicitDARTS K=1, T=1": lambda: ImplicitDARTS(neumann_steps=1),
             "ImplicitDARTS K=2, T=1": lambda: ImplicitDARTS(neumann_steps=2),
+            AUTO: lambda: ImplicitDARTS(neumann_steps=2, neumann_lr="auto", monitor_every=4),
             "ImplicitDARTS K=2, T=1, shared fwd": lambda: ImplicitDARTS(
                 neumann_steps=2, hessian_batch="shared"
             ),

@@ -158,7 +158,7 @@ class StrategyConfig:
 
     name: str = "implicit"
     neumann_steps: int = 2
-    neumann_lr: float | str | None = None
+    neumann_lr: float | str | None = "auto"
     warm_start: bool = False
     temperature: tuple[float, float] = (1.0, 0.33)
     unrolled_lr: float | None = None

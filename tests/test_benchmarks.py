@@ -199,7 +199,7 @@ def test_fidelity_trajectory_toy_scores_every_estimator(tmp_path):
     rows = {r["label"]: r for r in result["rows"]}
     assert rows["first_order"]["products"] == 0
     # K + the mixed product on every draw, the growth monitor's product on the first of 4
-    assert rows["neumann γ=weight lr, K=2 (shipped)"]["products"] == pytest.approx((4 + 3) / 2)
+    assert rows["neumann γ=weight lr, K=2 (paper)"]["products"] == pytest.approx((4 + 3) / 2)
     # draw 1: no earlier batch (20 power iterations + K + mixed + monitor, one batch each);
     # draw 2: 3 warm power iterations + K + mixed, each over 2 batches
     hb = rows["neumann γ=auto, K=2, hessian_batches=2"]["products"]
@@ -238,3 +238,24 @@ def test_lanczos_finds_the_extreme_eigenvalues_of_a_known_operator():
     assert lo == pytest.approx(-2.5, abs=1e-8) and hi == pytest.approx(11.7, abs=1e-8)
     lo, hi = ft.lanczos(hvp, like, iterations=6, gen=gen)  # Ritz values lie inside
     assert -2.5 - 1e-9 <= lo < 0 < hi <= 11.7 + 1e-9
+
+
+def test_fidelity_trajectory_adds_a_new_estimator_to_a_cached_snapshot():
+    from benchmarks import fidelity_trajectory as ft
+
+    point = ft.toy_point()
+    first, paper, default = ft.ESTIMATORS[0], ft.ESTIMATORS[1], ft.ESTIMATORS[-1]
+    kw = {"ref_batches": (2, 3), "draws": 2, "batch": 16}
+    cached = ft.evaluate(point, estimators=[first, paper], **kw)
+    assert [e.label for e in ft.missing_estimators(cached)] == [e.label for e in ft.ESTIMATORS[2:]]
+    fresh = ft.evaluate(point, estimators=[first, default], **kw)  # the same draws (seeded)
+    merged = ft.merge(cached, fresh)
+    labels = [r["label"] for r in merged["rows"]]
+    assert labels[:3] == [first.label, paper.label, default.label]
+    assert labels[3:] == [
+        f"{paper.label}, EMA 0.9 of the implicit term",
+        f"{default.label}, EMA 0.9 of the implicit term",
+    ]
+    other = {**fresh, "rows": [{**r, "mean_cos": r["mean_cos"] / 2} for r in fresh["rows"]]}
+    with pytest.raises(RuntimeError, match="not the cached ones"):
+        ft.merge(cached, other)

@@ -41,6 +41,9 @@ PLOT = HERE.parent / "search_quality.png"
 SECTION = "search-quality"
 
 OFF = "strategy.inner_weight_decay=false"
+MON0 = "strategy.monitor_every=0"
+"""The ImplicitDARTS arms measured before the growth monitor existed keep it off (it only
+observes; a cold solve's α gradient is the same)."""
 """The arms measured before ``inner_weight_decay`` became the default keep the old setting."""
 
 ARMS: dict[str, tuple[str, list[str]]] = {
@@ -50,22 +53,35 @@ ARMS: dict[str, tuple[str, list[str]]] = {
         ["strategy.name=darts", "strategy.arc_learning_rate=0.0003", "strategy.warmup_epochs=0"],
     ),
     "gumbel": ("NNI's GumbelDARTS", ["strategy.name=gumbel"]),
-    "implicit": ("ImplicitDARTS, γ = weight lr (paper), K=2", ["strategy.name=implicit", OFF]),
+    "implicit": (
+        "ImplicitDARTS, γ = weight lr (paper), K=2",
+        ["strategy.name=implicit", OFF, MON0],
+    ),
     "implicit-safe": (
         "ImplicitDARTS, γ = safe, K=2",
-        ["strategy.name=implicit", "strategy.neumann_lr=safe", OFF],
+        ["strategy.name=implicit", "strategy.neumann_lr=safe", OFF, MON0],
     ),
     "implicit-safe-warm": (
         "ImplicitDARTS, γ = safe, K=2, warm start",
-        ["strategy.name=implicit", "strategy.neumann_lr=safe", "strategy.warm_start=true", OFF],
+        [
+            "strategy.name=implicit",
+            "strategy.neumann_lr=safe",
+            "strategy.warm_start=true",
+            OFF,
+            MON0,
+        ],
     ),
     "implicit-shared": (
         "ImplicitDARTS, γ = weight lr, hessian_batch shared",
-        ["strategy.name=implicit", "strategy.hessian_batch=shared", OFF],
+        ["strategy.name=implicit", "strategy.hessian_batch=shared", OFF, MON0],
     ),
     "implicit-decay": (
         "ImplicitDARTS, γ = weight lr (paper), K=2, weight decay in H",
-        ["strategy.name=implicit", "strategy.inner_weight_decay=true"],
+        ["strategy.name=implicit", "strategy.inner_weight_decay=true", MON0],
+    ),
+    "implicit-auto": (
+        "ImplicitDARTS, γ = auto, K=2, weight decay in H, growth monitor",
+        ["strategy.name=implicit", "strategy.neumann_lr=auto"],
     ),
     "amended": ("AmendedDARTS, η = weight lr", ["strategy.name=amended", OFF]),
     "unrolled": ("UnrolledDARTS (DARTS-V2)", ["strategy.name=unrolled", OFF]),
@@ -106,9 +122,10 @@ def arm_title(arm: str) -> str:
     return ARMS[arm][0] + (" — shipped default" if arm == shipped_default_arm() else "")
 
 
-BASE_PINNED = ["strategy.derive=argmax"]
+BASE_PINNED = ["strategy.derive=argmax", "strategy.neumann_lr=null"]
 """Pinned in every search: both derivation rules are scored from the final α anyway, so the
-shipped rule may change without invalidating the cache."""
+shipped rule may change without invalidating the cache; ``neumann_lr`` keeps the value every
+arm was measured with before the run-config default became ``auto`` (an arm sets its own)."""
 
 
 def base_overrides(recipe: Recipe, epochs: int, batches: int | None) -> list[str]:

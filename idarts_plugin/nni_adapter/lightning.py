@@ -308,10 +308,16 @@ class RunRecorder(pl.Callback):
 
 
 def _warn_about_epoch(epoch: int, row: dict[str, Any], steps: int) -> None:
-    """Log a growing Neumann series and α differing between ranks."""
+    """Log a growing Neumann series and α differing between ranks.
+
+    A truncated (diverged) series is a warning with the keys that avoid it. Growth alone is
+    logged at INFO: along a search H is indefinite, so any γ > 0 amplifies its negative
+    directions by ``1 + γ|λmin|`` per term (bounded for a short series, and no γ avoids it);
+    the count stays in ``metrics.csv`` (``hg_growing_steps``, ``hg_growth_rate``).
+    """
     growing = int(row.get("hg_growing_steps", 0) or 0)
     diverged = int(row.get("hg_diverged_steps", 0) or 0)
-    if growing or diverged:  # one line per epoch (the solver's per-step notes are dropped)
+    if diverged:  # one line per epoch (the solver's per-step notes are dropped)
         _logger.warning(
             "epoch %d: the Neumann series grew in %d and diverged (truncated) in %d of %d "
             "architecture steps (γ·λ̂ ≥ 2 or negative curvature on the step's minibatch); "
@@ -320,6 +326,16 @@ def _warn_about_epoch(epoch: int, row: dict[str, Any], steps: int) -> None:
             growing,
             diverged,
             steps,
+        )
+    elif growing:
+        rate = row.get("hg_growth_rate")
+        _logger.info(
+            "epoch %d: the Neumann series grew in %d of %d architecture steps (growth %s per "
+            "term: negative curvature, or γ·λ̂ > 2; no term was truncated)",
+            epoch,
+            growing,
+            steps,
+            f"{rate:.3g}" if isinstance(rate, (int, float)) else "n/a",
         )
     spread = row.get("alpha_rank_max_diff")
     if spread is not None and spread > 0:
