@@ -56,13 +56,13 @@ def _register() -> None:
             "NNI DARTS (first order)": lambda: DARTS(),
             "ImplicitDARTS K=1, T=1": lambda: ImplicitDARTS(neumann_steps=1),
             "ImplicitDARTS K=2, T=1": lambda: ImplicitDARTS(neumann_steps=2),
-            AUTO: lambda: ImplicitDARTS(neumann_steps=2, neumann_lr="auto", monitor_every=4),
             "ImplicitDARTS K=2, T=1, shared fwd": lambda: ImplicitDARTS(
                 neumann_steps=2, hessian_batch="shared"
             ),
             OWN_BACKWARD: lambda: ImplicitDARTS(neumann_steps=2, hessian_batch="shared"),
             "ImplicitDARTS K=5, T=1": lambda: ImplicitDARTS(neumann_steps=5),
             "ImplicitDARTS K=2, T=4": lambda: ImplicitDARTS(neumann_steps=2, inner_steps=4),
+            AUTO: lambda: ImplicitDARTS(neumann_steps=2, neumann_lr="auto", monitor_every=4),
             "UnrolledDARTS": lambda: UnrolledDARTS(),
             "AmendedDARTS": lambda: AmendedDARTS(),
         }
