@@ -60,7 +60,6 @@ from idarts_plugin.hypergrad import (
     Neumann,
     NeumannDivergenceWarning,
     compute_hypergradient,
-    power_iteration,
 )
 from idarts_plugin.hypergrad.functional import module_loss
 from idarts_plugin.hypergrad.methods import AUTO_REFRESH_EVERY
@@ -243,49 +242,6 @@ def _neumann(
             gamma: Any = p.weight_lr if lr == "weight_lr" else auto
             cap = p.weight_lr if lr == "safe" else None
             return _apply(p, d, use, Neumann(steps=steps, lr=gamma, max_lr=cap, monitor=mon))
-
-        return run
-
-    return make
-
-
-class _LambdaMax:
-    """``λ̂max`` of a draw's operator by warm-started power iteration (state across draws)."""
-
-    def __init__(self, *, iterations: int = 10, warm: int = 1) -> None:
-        self.iterations, self.warm = iterations, warm
-        self.vector: list[Tensor] | None = None
-        self.gen = torch.Generator().manual_seed(1)
-
-    def __call__(self, curv: Any, like: Sequence[Tensor]) -> tuple[float, int]:
-        if self.vector is None:
-            start = [torch.randn(x.shape, generator=self.gen, dtype=x.dtype) for x in like]
-            its = self.iterations
-        else:  # warm, with a fresh random share (as lr="safe" does)
-            noise = [torch.randn(x.shape, generator=self.gen, dtype=x.dtype) for x in like]
-            nn_ = math.sqrt(sum(float((z * z).sum()) for z in noise))
-            start = [v + 0.3 * z / nn_ for v, z in zip(self.vector, noise, strict=True)]
-            its = self.warm
-        lam, vec = power_iteration(curv.hvp, start, iterations=its)
-        self.vector = [v.detach() for v in vec]
-        return lam, its
-
-
-def _damped_cg(
-    spec: CurvatureSpec | None = None, *, steps: int, rel_damping: float
-) -> Callable[[Point], Run]:
-    """CG on ``H + δI`` with ``δ = rel_damping·λ̂max`` (λ̂ warm-started across draws)."""
-    use = spec or CurvatureSpec()
-
-    def make(p: Point) -> Run:
-        lam_max = _LambdaMax()
-
-        def run(d: Draw) -> Estimate:
-            _, _, curv = d.problem(use)
-            before = curv.n_products
-            lam, _ = lam_max(curv, p.params()[0])
-            solver = ConjugateGradient(steps=steps, tol=1e-6, damping=rel_damping * abs(lam))
-            return _apply(p, d, use, solver, before=before)
 
         return run
 
