@@ -33,7 +33,8 @@ check:
 	$(VENV)/bin/ruff check idarts_plugin tests examples benchmarks
 	$(VENV)/bin/ruff format --check idarts_plugin tests examples benchmarks
 	$(VENV)/bin/mypy
-	$(VENV)/bin/python -m pytest --doctest-modules --durations=25 idarts_plugin tests
+	$(VENV)/bin/python -m pytest --doctest-modules --durations=25 -n 2 -m "not serial" idarts_plugin tests
+	$(VENV)/bin/python -m pytest --durations=10 -m serial tests
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/python -m benchmarks.run
