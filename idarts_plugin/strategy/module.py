@@ -12,7 +12,13 @@ import torch
 from nni.nas.oneshot.pytorch.differentiable import DartsLightningModule
 from torch import Tensor, nn
 
-from ..hypergrad import Diagnostics, ExactCurvature, compute_hypergradient, split_parameters
+from ..hypergrad import (
+    Diagnostics,
+    ExactCurvature,
+    SolveInfo,
+    compute_hypergradient,
+    split_parameters,
+)
 from ..hypergrad.autodiff import twice_differentiable
 from ..hypergrad.distributed import process_group_mean
 from ..hypergrad.methods import MethodBuilder
@@ -66,16 +72,15 @@ def _skipped_step(
     diag = Diagnostics(
         method="skipped",
         hvp="none",
-        n_hvp=0,
-        n_grad=0,
         direct_norm=float("nan"),
         implicit_norm=float("nan"),
         solution_norm=float("nan"),
         hypergrad_norm=float("nan"),
+        n_hvp=0,
+        n_grad=0,
         val_loss=float("nan") if val_loss_value is None else val_loss_value,
-        converged=False,
+        solve=SolveInfo(converged=False, note=str(exc)),
         finite=False,
-        note=str(exc),
     )
     return grads, diag
 
@@ -462,7 +467,7 @@ class HypergradientDartsModule(DartsLightningModule):
                 "(validation loss %s%s); α and its optimiser are unchanged",
                 self.trainer.current_epoch,
                 diag.val_loss,
-                f"; {diag.note}" if diag.note else "",
+                f"; {diag.solve.note}" if diag.solve.note else "",
             )
             return False
         self._apply_arch_gradient(arc_optim, alphas, grads, diag)
