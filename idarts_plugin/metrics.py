@@ -21,20 +21,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .derive import DECIDED_MARGIN, edge_decisions
+from .hypergrad.diagnostics import epoch_means
 from .outputs import alpha_entropy, parameter_free_share
 
 __all__ = ["DIAGNOSTIC_MEANS", "alpha_row", "epoch_row"]
 
-DIAGNOSTIC_MEANS = (
-    "direct_norm",
-    "implicit_norm",
-    "hypergrad_norm",
-    "n_hvp",
-    "step_size",
-    "step_curvature",
-    "growth_rate",
-)
-"""Engine diagnostics averaged over the epoch's architecture steps (columns ``hg_<key>``)."""
+DIAGNOSTIC_MEANS = epoch_means()
+"""Engine diagnostics averaged over the epoch's architecture steps (columns ``hg_<key>``): the
+fields of :class:`~idarts_plugin.hypergrad.Diagnostics` and its ``solve`` marked
+:data:`~idarts_plugin.hypergrad.diagnostics.EPOCH_MEAN`, in their order."""
 
 
 def _mean(values: Sequence[float]) -> float:

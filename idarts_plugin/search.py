@@ -550,17 +550,15 @@ def _fit(trainer: Any, run: _Run, net: _Supernet, guard: _SignalGuard) -> float:
     Raises:
         SearchError: too many non-finite steps in a row.
     """
-    from .hypergrad import NeumannDivergenceWarning
     from .strategy.module import NonFiniteStepsError
 
     start = time.perf_counter()
     # A diverged Neumann solve is counted per epoch (hg_diverged_steps) and reported in one
-    # line per epoch by the recorder, not as a warning per step.
+    # line per epoch by the recorder, not as a log line per step.
     solver_log = logging.getLogger("idarts_plugin.hypergrad.solvers")
     per_step = _DropDivergenceNotes()
     solver_log.addFilter(per_step)
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=NeumannDivergenceWarning)
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings(
             "ignore", message=".*LightningModule.*has parameters that were not used.*"

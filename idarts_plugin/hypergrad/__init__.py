@@ -29,10 +29,10 @@ if TYPE_CHECKING:
         make_curvature,
         power_iteration,
     )
+    from .diagnostics import Diagnostics, SolveInfo
     from .functional import module_loss, split_parameters
     from .methods import (
         METHODS,
-        Diagnostics,
         HypergradResult,
         Implicit,
         Method,
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
         LinearSolver,
         Neumann,
         NeumannDivergenceWarning,
-        SolveInfo,
         WarmStart,
         Zero,
     )
@@ -68,7 +67,7 @@ _LAZY = {
     "module_loss": "functional",
     "split_parameters": "functional",
     "METHODS": "methods",
-    "Diagnostics": "methods",
+    "Diagnostics": "diagnostics",
     "HypergradResult": "methods",
     "Implicit": "methods",
     "Method": "methods",
@@ -83,7 +82,7 @@ _LAZY = {
     "LinearSolver": "solvers",
     "Neumann": "solvers",
     "NeumannDivergenceWarning": "solvers",
-    "SolveInfo": "solvers",
+    "SolveInfo": "diagnostics",
     "WarmStart": "solvers",
     "Zero": "solvers",
     "MethodSpec": "spec",

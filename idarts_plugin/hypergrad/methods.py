@@ -12,9 +12,8 @@ architecture tensor. Two families exist:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, cast
 
 import torch
@@ -29,6 +28,7 @@ from .autodiff import (
     make_curvature,
     norm,
 )
+from .diagnostics import Diagnostics, SolveInfo
 from .distributed import Reduce, reduced
 from .solvers import (
     Amended,
@@ -37,7 +37,6 @@ from .solvers import (
     GrowthMonitor,
     LinearSolver,
     Neumann,
-    SolveInfo,
     WarmStart,
     Zero,
 )
@@ -54,72 +53,6 @@ __all__ = [
     "make_method",
     "method_options",
 ]
-
-
-@dataclass(frozen=True)
-class Diagnostics:
-    """What one hypergradient computation did, ready to log.
-
-    Attributes:
-        method: the method's name.
-        hvp: ``"exact"``, ``"finite_difference"`` or ``"none"``.
-        n_hvp: Hessian-vector and mixed products taken (power iterations included).
-        n_grad: first-order gradient evaluations (forward + backward passes) besides them.
-        direct_norm: ``‖∇α L_val‖`` (at the unrolled weights for DARTS-V2).
-        implicit_norm: norm of the second-order term that is subtracted.
-        solution_norm: ``‖x‖`` (the approximate ``H⁻¹ ∇w L_val``; ``ξ ∇w' L_val`` for DARTS-V2).
-        hypergrad_norm: norm of the returned gradient.
-        val_loss: the validation loss at the point of evaluation.
-        converged: whether the solver met its stopping rule.
-        diverged: whether a series blew up and was truncated.
-        terms_used: Neumann terms / CG iterations actually used.
-        residual: relative residual where known.
-        step_size: γ / η / ξ used.
-        lambda_max: estimate of λmax(H) where one was made.
-        step_curvature: ``γ·λ̂`` (step size times that estimate) where both are known; the
-            Neumann series converges only below 2.
-        term_growth: Neumann: the largest ratio of consecutive terms' norms (see
-            :class:`~idarts_plugin.hypergrad.SolveInfo`).
-        growth_rate: Neumann with a growth monitor: its estimate of ``max|1 − γλ(H)|``.
-        growing: a term ratio or the monitored rate is above 1.01: proof that the series
-            amplifies some direction (``γλ > 2`` or ``λ < 0``) instead of converging.
-        finite: whether the returned gradient is finite.
-        note: a remark from the solver.
-    """
-
-    method: str
-    hvp: str
-    n_hvp: int
-    n_grad: int
-    direct_norm: float
-    implicit_norm: float
-    solution_norm: float
-    hypergrad_norm: float
-    val_loss: float
-    converged: bool = True
-    diverged: bool = False
-    terms_used: int = 0
-    residual: float | None = None
-    step_size: float | None = None
-    lambda_max: float | None = None
-    step_curvature: float | None = None
-    term_growth: float | None = None
-    growth_rate: float | None = None
-    growing: bool = False
-    finite: bool = True
-    note: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain dict (for CSV / TensorBoard / Optuna user attributes)."""
-        return dataclasses.asdict(self)
-
-    def scalars(self) -> dict[str, float]:
-        """Numeric fields only, booleans as 0/1 and ``None`` dropped (for metric loggers)."""
-        out: dict[str, float] = {}
-        for key, value in self.as_dict().items():
-            if isinstance(value, bool) or (isinstance(value, (int, float)) and value is not None):
-                out[key] = float(value)
-        return out
 
 
 @dataclass(frozen=True)
@@ -188,38 +121,23 @@ def _finish(
 ) -> HypergradResult:
     out = direct if implicit is None else [d - m for d, m in zip(direct, implicit, strict=True)]
     finite = is_finite(out)
-    note = info.note
     if not finite:
         # Never hand back NaN/inf: fall back to the first-order term, and say so.
-        note = (note + "; " if note else "") + "non-finite second-order term dropped"
+        note = (info.note + "; " if info.note else "") + "non-finite second-order term dropped"
+        info = replace(info, diverged=True, note=note)
         out = direct if is_finite(direct) else [torch.zeros_like(d) for d in direct]
-    step_curvature = (
-        info.step_size * abs(info.lambda_max)
-        if info.step_size is not None and info.lambda_max is not None
-        else None
-    )
     diag = Diagnostics(
         method=name,
         hvp=hvp if n_hvp else "none",
-        n_hvp=n_hvp,
-        n_grad=n_grad,
         direct_norm=norm(direct),
         implicit_norm=norm(implicit) if implicit is not None else 0.0,
         solution_norm=norm(solution) if solution is not None else 0.0,
         hypergrad_norm=norm(out),
+        n_hvp=n_hvp,
+        n_grad=n_grad,
         val_loss=val_loss,
-        converged=info.converged,
-        diverged=info.diverged or not finite,
-        terms_used=info.terms_used,
-        residual=info.residual,
-        step_size=info.step_size,
-        lambda_max=info.lambda_max,
-        step_curvature=step_curvature,
-        term_growth=info.term_growth,
-        growth_rate=info.growth_rate,
-        growing=info.growing,
+        solve=info,
         finite=finite,
-        note=note,
     )
     return HypergradResult(tuple(t.detach() for t in out), diag)
 
@@ -238,7 +156,7 @@ class Implicit:
 
     def __init__(self, solver: LinearSolver) -> None:
         if not hasattr(solver, "solve"):
-            raise TypeError(f"solver must have a solve(curvature, b, info) method, got {solver!r}")
+            raise TypeError(f"solver must have a solve(curvature, b) method, got {solver!r}")
         self.solver = solver
         self.name: str = solver.name
 
@@ -259,16 +177,23 @@ class Implicit:
     ) -> HypergradResult:
         """Compute ``∇α L_val − ∇²_{αw} L_tr · x``."""
         loss_value, direct, b = _val_grads(val_loss, weights, alphas, reduce)
-        info = SolveInfo()
         if isinstance(self.solver, Zero):
             return _finish(
-                self.name, hvp, direct, None, None, info, n_hvp=0, n_grad=1, val_loss=loss_value
+                self.name,
+                hvp,
+                direct,
+                None,
+                None,
+                SolveInfo(),
+                n_hvp=0,
+                n_grad=1,
+                val_loss=loss_value,
             )
         shared = curvature is not None
         if curvature is None:
             curvature = make_curvature(hvp, train_loss, weights, alphas, fd_scale=fd_scale)
         curvature = reduced(curvature, reduce)
-        x = self.solver.solve(curvature, b, info)
+        x, info = self.solver.solve(curvature, b)
         implicit = curvature.mixed(x)
         # the val pass (+ the retained train pass, unless it was the caller's)
         n_grad = 2 if hvp == "exact" and not shared else 1
@@ -353,14 +278,13 @@ class Unrolled:
         w_virtual = [w.detach() - self.lr * g for w, g in zip(weights, g_tr, strict=True)]
         loss_value, direct, v = _val_grads(val_loss, w_virtual, alphas, reduce)
         implicit = [self.lr * m for m in curvature.mixed(v)]
-        info = SolveInfo(terms_used=1, step_size=self.lr)
         return _finish(
             self.name,
             hvp,
             direct,
             implicit,
             [self.lr * x for x in v],
-            info,
+            SolveInfo(terms_used=1, step_size=self.lr),
             n_hvp=curvature.n_products,
             n_grad=n_grad,
             val_loss=loss_value,

@@ -1,9 +1,12 @@
 """The hypergradient problem of a network: its losses and the curvature the implicit term uses.
 
-:func:`module_problem` turns ``(model, criterion, batches, parameter names)`` into what
-:func:`~idarts_plugin.hypergrad.compute_hypergradient` takes: the training and validation loss
-functions and, where the curvature differs from the plain minibatch Hessian, a ready curvature
-operator. :class:`CurvatureSpec` says which curvature:
+:func:`network_problem` turns ``(model, criterion, batches, α)`` into one architecture step's
+:class:`NetworkProblem` (the weights, α, the losses and the curvature, in float32), ready to
+solve with a method; :func:`module_problem`, which it calls, turns ``(model, criterion,
+batches, parameter names)`` into what :func:`~idarts_plugin.hypergrad.compute_hypergradient`
+takes: the training and validation loss functions and, where the curvature differs from the
+plain minibatch Hessian, a ready curvature operator. :class:`CurvatureSpec` says which
+curvature:
 
 * ``kind="hessian"`` (default) or ``"ggn"`` (the generalised Gauss–Newton matrix, positive
   semi-definite for cross-entropy; :class:`~idarts_plugin.hypergrad.GaussNewtonCurvature`);
@@ -20,15 +23,26 @@ direct term is first-order DARTS' own).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
-from .autodiff import GaussNewtonCurvature, LossFn, TrainCurvature, make_curvature
-from .functional import module_loss, module_outputs
+from .api import compute_hypergradient
+from .autodiff import (
+    ExactCurvature,
+    GaussNewtonCurvature,
+    LossFn,
+    TrainCurvature,
+    make_curvature,
+)
+from .distributed import Reduce
+from .functional import module_loss, module_outputs, split_parameters
+from .methods import HypergradResult, Method
 from .spec import CurvatureSpec
 
-__all__ = ["MeanCurvature", "module_problem"]
+__all__ = ["MeanCurvature", "NetworkProblem", "module_problem", "network_problem"]
 
 
 class MeanCurvature:
@@ -132,3 +146,132 @@ def module_problem(
 
 def _bound(criterion: Callable[[Any, Any], Tensor], targets: Any) -> Callable[[Tensor], Tensor]:
     return lambda outputs: criterion(outputs, targets)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkProblem:
+    """One architecture step's hypergradient problem of a network (:func:`network_problem`).
+
+    Attributes:
+        weights: the network's weight tensors (its parameters that are not α), in order.
+        alphas: the architecture tensors, in the caller's order.
+        train_loss: ``L_tr(weights, alphas)`` on the step's training batch.
+        val_loss: ``L_val(weights, alphas)`` on the validation batch.
+        curvature: the ready curvature operator, or ``None`` for the plain Hessian (the method
+            builds it from ``train_loss``).
+        hvp: ``"exact"`` or ``"finite_difference"``.
+        device_type: the weights' device type (autocast is off there while solving).
+        shares_step_graph: whether ``curvature`` is the weight step's own loss graph.
+    """
+
+    weights: list[Tensor]
+    alphas: list[Tensor]
+    train_loss: LossFn
+    val_loss: LossFn
+    curvature: TrainCurvature | None
+    hvp: str
+    device_type: str
+    shares_step_graph: bool
+
+    def hypergradient(
+        self,
+        method: Method,
+        *,
+        reduce: Reduce | None = None,
+        weight_decay: float | Sequence[float] = 0.0,
+    ) -> HypergradResult:
+        """:func:`~idarts_plugin.hypergrad.compute_hypergradient` of the problem, in float32.
+
+        Raises:
+            FloatingPointError: ``lr="auto"`` with a λ̂ of 0 or non-finite.
+        """
+        with torch.autocast(device_type=self.device_type, enabled=False):
+            return compute_hypergradient(
+                self.train_loss,
+                self.val_loss,
+                self.weights,
+                self.alphas,
+                method=method,
+                hvp=self.hvp,
+                curvature=self.curvature,
+                reduce=reduce,
+                weight_decay=weight_decay,
+            )
+
+    def weight_gradients(self) -> list[tuple[Tensor, Tensor | None]] | None:
+        """``(weight, ∇w L_tr)`` pairs when the weight step's graph was used, else ``None``.
+
+        What the step loss' ``backward()`` would accumulate into the weights (``None`` for a
+        weight it does not depend on), so the weight step can skip its backward pass.
+        """
+        if not self.shares_step_graph or not isinstance(self.curvature, ExactCurvature):
+            return None
+        return list(zip(self.weights, self.curvature.weight_gradients(), strict=True))
+
+
+def network_problem(
+    model: nn.Module,
+    criterion: Callable[[Any, Any], Tensor],
+    train_batches: Sequence[tuple[Any, Any]],
+    val_batch: tuple[Any, Any],
+    *,
+    alphas: Sequence[Tensor],
+    curvature: CurvatureSpec | None = None,
+    hvp: str = "exact",
+    step_loss: Tensor | None = None,
+) -> NetworkProblem:
+    """The hypergradient problem of ``model`` at its current parameters, built in float32.
+
+    The model's parameters are split into the weights (every parameter not in ``alphas``, in
+    the model's order) and α (in ``alphas``' order); the losses and the curvature are those of
+    :func:`module_problem`, built with autocast off (every product is float32).
+
+    Args:
+        model: the network (train mode during a search); nothing is written into it.
+        criterion: ``criterion(outputs, targets) -> scalar``.
+        train_batches: ``(inputs, targets)`` pairs, the step's own first (see
+            :func:`module_problem`).
+        val_batch: the validation ``(inputs, targets)``.
+        alphas: the architecture parameters, all of them parameters of ``model``.
+        curvature: which curvature (default: the plain minibatch Hessian).
+        hvp: ``"exact"`` or ``"finite_difference"``.
+        step_loss: the weight step's training loss on ``train_batches[0]``, computed from the
+            model's own parameters; its graph then serves the curvature (exact products),
+            unless it was computed under autocast (low precision: a float32 pass instead).
+
+    Raises:
+        RuntimeError: an element of ``alphas`` is not a parameter of ``model``.
+    """
+    alpha_ids = {id(p) for p in alphas}
+    w_names, weights, a_names, found = split_parameters(model, lambda _n, p: id(p) in alpha_ids)
+    if len(found) != len(alphas):
+        raise RuntimeError("some architecture parameters are not parameters of the model")
+    name_of = {id(p): n for n, p in zip(a_names, found, strict=True)}
+    device_type = weights[0].device.type if weights else "cpu"
+    if step_loss is not None and torch.is_autocast_enabled(device_type):
+        step_loss = None  # a low-precision graph: take float32 products instead
+    with torch.autocast(device_type=device_type, enabled=False):
+        train_loss, val_loss, operator = module_problem(
+            model,
+            criterion,
+            train_batches,
+            val_batch,
+            weight_names=w_names,
+            alpha_names=[name_of[id(p)] for p in alphas],
+            weights=weights,
+            alphas=alphas,
+            curvature=curvature,
+            hvp=hvp,
+        )
+        if step_loss is not None:
+            operator = ExactCurvature.from_loss(step_loss, weights, alphas)
+    return NetworkProblem(
+        weights=list(weights),
+        alphas=list(alphas),
+        train_loss=train_loss,
+        val_loss=val_loss,
+        curvature=operator,
+        hvp=hvp,
+        device_type=device_type,
+        shares_step_graph=step_loss is not None,
+    )

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 import torch
@@ -28,6 +27,7 @@ from torch import Tensor
 
 from .autodiff import TrainCurvature, axpy, dot, is_finite, norm, power_iteration, scale
 from .checks import check_int, check_number
+from .diagnostics import SolveInfo, grows
 from .spec import check_method_option
 
 __all__ = [
@@ -47,55 +47,13 @@ _logger = logging.getLogger(__name__)
 
 
 class NeumannDivergenceWarning(RuntimeWarning):
-    """The Neumann series grew instead of shrinking and was truncated."""
+    """The Neumann series grew instead of shrinking and was truncated.
 
-
-@dataclass
-class SolveInfo:
-    """What a solver reports about one solve (filled in place, read by the diagnostics).
-
-    Attributes:
-        n_products: Hessian-vector products spent (power iterations included).
-        converged: whether the solver met its own stopping rule.
-        diverged: whether the iteration blew up and was truncated.
-        terms_used: Neumann terms summed (j = 0..terms_used-1) or CG iterations done.
-        residual: relative residual ``‖b − A x‖ / ‖b‖`` where the solver knows it.
-        step_size: the γ (Neumann) or η (amended) used.
-        lambda_max: the estimate of H's dominant eigenvalue, where one was made.
-        term_growth: Neumann: the largest ratio ``‖term_j‖ / ‖term_{j−1}‖`` (or, warm
-            started, of consecutive residuals). ``‖(I − γH)t‖ ≤ max|1 − γλ|·‖t‖``, so a ratio
-            above 1 *proves* that some eigenvalue has ``γλ > 2`` or is negative, and the series
-            amplifies that direction instead of converging.
-        growth_rate: Neumann with a :class:`GrowthMonitor`: its estimate of
-            ``ρ = max|1 − γλ(H)|`` (the series' worst amplification per term), from a power
-            iteration carried across solves; like the term ratios it never exceeds ρ, so a
-            value above 1 is proof as well.
-        note: a short human-readable remark (why it stopped).
+    No longer issued: a truncated series is one warning of this module's logger
+    (``idarts_plugin.hypergrad.solvers``) and ``Diagnostics.solve.diverged``. Kept so that
+    code filtering it still imports.
     """
 
-    n_products: int = 0
-    converged: bool = True
-    diverged: bool = False
-    terms_used: int = 0
-    residual: float | None = None
-    step_size: float | None = None
-    lambda_max: float | None = None
-    term_growth: float | None = None
-    growth_rate: float | None = None
-    note: str = ""
-
-    @property
-    def growing(self) -> bool:
-        """Whether a term ratio or the monitor's ``ρ̂`` exceeds :data:`GROWTH_FLAG`."""
-        return any(r is not None and r > GROWTH_FLAG for r in (self.term_growth, self.growth_rate))
-
-
-GROWTH_FLAG = 1.01
-"""A term ratio (or monitored ``max|1 − γλ|``) above this flags the series as growing.
-
-Both are lower bounds of ``ρ = max|1 − γλ(H)|``, so anything above 1 is proof that some
-direction grows; the 1 % margin only absorbs rounding and finite-difference error. (γλ = 2.05
-grows by 1.05 per term, a negative eigenvalue γλ = −0.12 by 1.12.)"""
 
 NEUMANN_TOL = 1e-3
 """A Neumann solve counts as converged when its residual proxy ``‖(I − γH)^K b‖ / ‖b‖`` (cold)
@@ -111,9 +69,13 @@ class LinearSolver(Protocol):
         ...
 
     def solve(
-        self, curvature: TrainCurvature, b: Sequence[Tensor], info: SolveInfo
-    ) -> list[Tensor]:
-        """Return ``x ≈ H⁻¹ b`` (an empty-effect list of zeros is allowed)."""
+        self, curvature: TrainCurvature, b: Sequence[Tensor]
+    ) -> tuple[list[Tensor], SolveInfo]:
+        """Return ``x ≈ H⁻¹ b`` (a list of zeros is allowed) and what the solve did.
+
+        ``b`` and ``curvature``'s point are not written into; a solver may update only the
+        state it carries across solves (a warm start, a λ̂ estimate).
+        """
         ...
 
 
@@ -124,11 +86,10 @@ class Zero:
     name: str = field(default="first_order", init=False)
 
     def solve(
-        self, curvature: TrainCurvature, b: Sequence[Tensor], info: SolveInfo
-    ) -> list[Tensor]:
+        self, curvature: TrainCurvature, b: Sequence[Tensor]
+    ) -> tuple[list[Tensor], SolveInfo]:
         """Return zeros shaped like ``b``."""
-        info.terms_used = 0
-        return [torch.zeros_like(x) for x in b]
+        return [torch.zeros_like(x) for x in b], SolveInfo(terms_used=0)
 
 
 @dataclass(frozen=True)
@@ -150,14 +111,11 @@ class Amended:
         check_method_option("amended", "lr", self.lr, label="amended lr (η)")
 
     def solve(
-        self, curvature: TrainCurvature, b: Sequence[Tensor], info: SolveInfo
-    ) -> list[Tensor]:
+        self, curvature: TrainCurvature, b: Sequence[Tensor]
+    ) -> tuple[list[Tensor], SolveInfo]:
         """Return ``η H b``."""
         hb = curvature.hvp(b)
-        info.n_products += 1
-        info.terms_used = 1
-        info.step_size = self.lr
-        return scale(self.lr, hb)
+        return scale(self.lr, hb), SolveInfo(terms_used=1, step_size=self.lr)
 
 
 class AutoStepSize:
@@ -232,14 +190,17 @@ class AutoStepSize:
         self,
         curvature: TrainCurvature,
         like: Sequence[Tensor],
-        info: SolveInfo,
         *,
         cap: float | None = None,
-    ) -> float:
-        """Return γ for this solve, estimating ``λmax`` when due (products counted in ``info``).
+    ) -> SolveInfo:
+        """Choose γ for this solve, estimating ``λmax`` when due.
 
         With ``cap``, γ = ``min(cap, safety/λ̂)`` (the curvature-safe rule), and an estimate of
         0 or a non-finite one gives γ = ``cap`` (with a note) instead of an error.
+
+        Returns:
+            The solve's report so far: ``step_size`` (γ), ``lambda_max`` (λ̂) and, when γ
+            fell back to its cap, a ``note``.
         """
         due = self._lambda is None or self._calls % self.refresh_every == 0
         self._calls += 1
@@ -256,26 +217,26 @@ class AutoStepSize:
                     start = _mixed(start, self.mix, self._gen)
                 iters = self.warm_iterations
             lam, vec = power_iteration(curvature.hvp, start, iterations=iters)
-            info.n_products += iters
             self._vector = [v.detach() for v in vec]
             if self.decay and self._lambda is not None and math.isfinite(lam) and lam > 0:
                 lam = max(lam, self.decay * abs(self._lambda))
             self._lambda = lam
         assert self._lambda is not None
-        info.lambda_max = self._lambda
         lam_abs = abs(self._lambda)
         if cap is not None:
             if lam_abs == 0.0 or not math.isfinite(lam_abs):
-                info.note = f"λ̂ = {self._lambda!r}: γ falls back to its cap {cap:.3g}"
                 self._vector = None  # restart the estimate from a fresh vector next time
-                return cap
-            return min(cap, self.safety / lam_abs)
-        if lam_abs == 0.0 or not math.isfinite(lam_abs):
+                note = f"λ̂ = {self._lambda!r}: γ falls back to its cap {cap:.3g}"
+                return SolveInfo(step_size=cap, lambda_max=self._lambda, note=note)
+            gamma = min(cap, self.safety / lam_abs)
+        elif lam_abs == 0.0 or not math.isfinite(lam_abs):
             raise FloatingPointError(
                 f"cannot choose γ automatically: the Hessian's dominant eigenvalue estimate is "
                 f"{self._lambda!r}; pass a numeric lr instead"
             )
-        return self.safety / lam_abs
+        else:
+            gamma = self.safety / lam_abs
+        return SolveInfo(step_size=gamma, lambda_max=self._lambda)
 
 
 def _mixed(vector: Sequence[Tensor], share: float, gen: torch.Generator) -> list[Tensor]:
@@ -327,27 +288,26 @@ class GrowthMonitor:
         self._calls = int(state.get("calls", 0))
 
     def observe(
-        self, curvature: TrainCurvature, gamma: float, like: Sequence[Tensor], info: SolveInfo
-    ) -> None:
-        """Take this solve's product when due; record ``ρ̂`` in ``info.growth_rate``."""
+        self, curvature: TrainCurvature, gamma: float, like: Sequence[Tensor]
+    ) -> float | None:
+        """Take this solve's product when due; return its ``ρ̂`` (``None`` when none was made)."""
         due = self._calls % self.every == 0
         self._calls += 1
         if not due:
-            return
+            return None
         u = self._u
         if u is None or [t.shape for t in u] != [x.shape for x in like]:
             gen = torch.Generator(device="cpu").manual_seed(self.seed)
             u = [torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device) for x in like]
             u = scale(1.0 / norm(u), u)
         y = axpy(-gamma, curvature.hvp(u), u)
-        info.n_products += 1
         rate = norm(y)
         if not math.isfinite(rate) or rate == 0.0:
             self._u = None  # start again from a random vector
-            return
+            return None
         self._u = [t.detach() for t in scale(1.0 / rate, y)]
         self._rate = rate
-        info.growth_rate = rate
+        return rate
 
 
 class WarmStart:
@@ -399,9 +359,9 @@ class Neumann:
 
     Uses ``K`` Hessian-vector products (plus the power iterations of ``lr="auto"``). The
     series converges when ``0 < γλ < 2`` for every eigenvalue λ of H; when a term grows past
-    ``max_growth · ‖b‖`` or stops being finite the series is truncated before it, a
-    :class:`NeumannDivergenceWarning` is issued and ``info.diverged`` is set, so the result is
-    always finite.
+    ``max_growth · ‖b‖`` or stops being finite the series is truncated before it, a warning is
+    logged and the returned :class:`SolveInfo` says ``diverged``, so the result is always
+    finite.
 
     The series is the Richardson iteration ``x ← x + γ(b − H x)`` from ``x = 0``; with
     ``warm_start`` it starts instead from the previous solve's ``x`` and takes ``K`` such steps
@@ -412,7 +372,7 @@ class Neumann:
 
     The error of the truncated series along an eigendirection is ``|1 − γλ|^(K+1)`` of its
     share of ``H⁻¹b`` (729× at γλ = 10 and K = 2); every term ratio above 1, and the
-    :class:`GrowthMonitor`'s ``ρ̂`` above 1, is flagged (``info.growing``).
+    :class:`GrowthMonitor`'s ``ρ̂`` above 1, is flagged (:attr:`SolveInfo.growing`).
 
     Args:
         steps: K ≥ 0 (K = 0 gives ``x = γ b``).
@@ -474,26 +434,27 @@ class Neumann:
         return f"Neumann(steps={self.steps}, lr={lr!r}, max_growth={self.max_growth}{extra})"
 
     def solve(
-        self, curvature: TrainCurvature, b: Sequence[Tensor], info: SolveInfo
-    ) -> list[Tensor]:
-        """Sum the series; truncate (and warn) if it diverges."""
+        self, curvature: TrainCurvature, b: Sequence[Tensor]
+    ) -> tuple[list[Tensor], SolveInfo]:
+        """Sum the series; truncate (and log a warning) if it diverges."""
         if self.auto is not None:
-            gamma = self.auto.step_size(curvature, b, info, cap=self.max_lr)
+            info = self.auto.step_size(curvature, b, cap=self.max_lr)
         else:
             assert self.lr is not None
-            gamma = self.lr
-        info.step_size = gamma
+            info = SolveInfo(step_size=self.lr)
+        gamma = info.step_size
+        assert gamma is not None
         if self.monitor is not None:
-            self.monitor.observe(curvature, gamma, b, info)
+            info = replace(info, growth_rate=self.monitor.observe(curvature, gamma, b))
         start = self.warm_start.start(b) if self.warm_start is not None else None
         if start is not None and is_finite(start):
-            x = self._solve_warm(curvature, b, start, gamma, info)
+            x, info = self._solve_warm(curvature, b, start, gamma, info)
             if x is not None:
-                return x
-            info.note += "; solved cold instead"
-        x = self._solve_cold(curvature, b, gamma, info)
+                return x, info
+            info = replace(info, note=info.note + "; solved cold instead")
+        x, info = self._solve_cold(curvature, b, gamma, info)
         self._keep(x, info)
-        return x
+        return x, info
 
     def _keep(self, x: list[Tensor], info: SolveInfo) -> None:
         """Store ``x`` as the next warm start only if it is finite and nothing grew."""
@@ -505,16 +466,6 @@ class Neumann:
         self.warm_start.x = [t.detach() for t in x]
         self.warm_start.solves += 1
 
-    def _diverged(self, info: SolveInfo, j: int, ratio: float, gamma: float) -> None:
-        info.diverged = True
-        info.converged = False
-        info.note = (
-            f"Neumann series diverged at term {j} (‖term‖/‖b‖ = {ratio:.3g} "
-            f"with γ = {gamma:.3g}); truncated to {j} terms. Use a smaller lr or lr='auto'."
-        )
-        warnings.warn(info.note, NeumannDivergenceWarning, stacklevel=5)
-        _logger.warning(info.note)
-
     def _solve_warm(
         self,
         curvature: TrainCurvature,
@@ -522,69 +473,92 @@ class Neumann:
         x0: list[Tensor],
         gamma: float,
         info: SolveInfo,
-    ) -> list[Tensor] | None:
+    ) -> tuple[list[Tensor] | None, SolveInfo]:
         """K Richardson steps ``x ← x + γ(b − H x)`` from the previous solution.
 
-        Returns ``None`` (and forgets the stored start) when the iteration stops being finite
-        or its residual grows past ``max_growth·‖b‖``: the caller then solves cold.
+        Returns ``x`` and ``info`` completed, or ``None`` (and forgets the stored start) when
+        the iteration stops being finite or its residual grows past ``max_growth·‖b‖``: the
+        caller then solves cold (``info`` then says why).
         """
         assert self.warm_start is not None
         b = [t.detach() for t in b]
         b_norm = norm(b)
         x = list(x0)
-        info.terms_used = 0
+        terms_used = 0
+        growth = info.term_growth
         r_norm = float("nan")
         prev = None
         for j in range(1, self.steps + 1):
             r = [bi - hi for bi, hi in zip(b, curvature.hvp(x), strict=True)]
-            info.n_products += 1
             r_norm = norm(r)
             if prev is not None and prev > 0 and math.isfinite(r_norm):
-                info.term_growth = max(info.term_growth or 0.0, r_norm / prev)
+                growth = max(growth or 0.0, r_norm / prev)
             prev = r_norm
             if not math.isfinite(r_norm) or r_norm > self.max_growth * max(b_norm, 1e-300):
-                info.note = (
+                note = (
                     f"warm-started Neumann iteration left its bounds at step {j} "
                     f"(‖r‖/‖b‖ = {r_norm / max(b_norm, 1e-300):.3g}); stored start dropped"
                 )
-                info.term_growth = None
                 self.warm_start.reset()
-                return None
+                return None, replace(info, terms_used=terms_used, term_growth=None, note=note)
             x = axpy(gamma, r, x)
-            info.terms_used = j
+            terms_used = j
         if self.steps == 0:
             x = scale(gamma, b)  # nothing to iterate with: the K = 0 series
-        info.residual = r_norm / b_norm if b_norm > 0 and self.steps else None
-        info.converged = info.residual is not None and info.residual <= NEUMANN_TOL
+        residual = r_norm / b_norm if b_norm > 0 and self.steps else None
+        info = replace(
+            info,
+            terms_used=terms_used,
+            term_growth=growth,
+            residual=residual,
+            converged=residual is not None and residual <= NEUMANN_TOL,
+        )
         self._keep(x, info)
-        return x
+        return x, info
 
     def _solve_cold(
         self, curvature: TrainCurvature, b: Sequence[Tensor], gamma: float, info: SolveInfo
-    ) -> list[Tensor]:
+    ) -> tuple[list[Tensor], SolveInfo]:
         b_norm = norm(b)
         term = [x.detach() for x in b]
         total = list(term)
-        info.terms_used = 1
+        terms_used = 1
+        growth = info.term_growth
+        diverged = False
+        note = info.note
         for j in range(1, self.steps + 1):
             hv = curvature.hvp(term)
-            info.n_products += 1
             nxt = axpy(-gamma, hv, term)
             nxt_norm = norm(nxt)
             prev_norm = norm(term)
             if prev_norm > 0 and math.isfinite(nxt_norm):
-                info.term_growth = max(info.term_growth or 0.0, nxt_norm / prev_norm)
+                growth = max(growth or 0.0, nxt_norm / prev_norm)
             if not math.isfinite(nxt_norm) or nxt_norm > self.max_growth * max(b_norm, 1e-300):
-                self._diverged(info, j, nxt_norm / b_norm, gamma)
+                diverged = True
+                note = (
+                    f"Neumann series diverged at term {j} (‖term‖/‖b‖ = {nxt_norm / b_norm:.3g} "
+                    f"with γ = {gamma:.3g}); truncated to {j} terms. Use a smaller lr or "
+                    "lr='auto'."
+                )
+                _logger.warning(note)
                 break
             term = nxt
             total = [t + x for t, x in zip(total, term, strict=True)]
-            info.terms_used = j + 1
+            terms_used = j + 1
         # The residual of a truncated series is ‖(I − γH)^{K+1} b‖ / ‖b‖; the last term
         # ‖(I − γH)^K b‖ / ‖b‖ is a free proxy for it.
-        info.residual = norm(term) / b_norm if b_norm > 0 else 0.0
-        info.converged = not info.diverged and not info.growing and info.residual <= NEUMANN_TOL
-        return scale(gamma, total)
+        residual = norm(term) / b_norm if b_norm > 0 else 0.0
+        growing = grows(growth, info.growth_rate)
+        info = replace(
+            info,
+            terms_used=terms_used,
+            term_growth=growth,
+            residual=residual,
+            diverged=diverged,
+            converged=not diverged and not growing and residual <= NEUMANN_TOL,
+            note=note,
+        )
+        return scale(gamma, total), info
 
 
 @dataclass(frozen=True)
@@ -592,7 +566,7 @@ class ConjugateGradient:
     """Conjugate gradient on ``(H + damping·I) x = b`` from ``x = 0``.
 
     H of a network's loss is usually indefinite; CG then meets negative curvature, which it
-    reports (``info.note``) and stops at, returning the last iterate. A ``damping`` of about
+    reports (:attr:`SolveInfo.note`) and stops at, returning the last iterate. A ``damping`` of about
     ``1e-2·λmax`` makes the system positive definite in practice.
 
     Args:
@@ -616,38 +590,40 @@ class ConjugateGradient:
         check_method_option("cg", "damping", self.damping, label="cg damping")
 
     def solve(
-        self, curvature: TrainCurvature, b: Sequence[Tensor], info: SolveInfo
-    ) -> list[Tensor]:
+        self, curvature: TrainCurvature, b: Sequence[Tensor]
+    ) -> tuple[list[Tensor], SolveInfo]:
         """Run CG; see the class docstring for stopping rules."""
         b = [x.detach() for x in b]
         b_norm = norm(b)
         x = [torch.zeros_like(t) for t in b]
         if b_norm == 0.0:
-            info.residual = 0.0
-            return x
+            return x, SolveInfo(residual=0.0)
         r = list(b)
         p = list(b)
         rr = float(dot(r, r))
-        info.converged = False
+        converged = False
+        terms_used = 0
+        note = ""
         for k in range(self.steps):
             ap = curvature.hvp(p)
-            info.n_products += 1
             if self.damping:
                 ap = axpy(self.damping, p, ap)
             pap = float(dot(p, ap))
             if not pap > 0:
-                info.note = f"CG met non-positive curvature pᵀAp = {pap:.3g} at iteration {k}"
+                note = f"CG met non-positive curvature pᵀAp = {pap:.3g} at iteration {k}"
                 break
             a = rr / pap
             x = axpy(a, p, x)
             r = axpy(-a, ap, r)
             rr_new = float(dot(r, r))
-            info.terms_used = k + 1
+            terms_used = k + 1
             if math.sqrt(rr_new) / b_norm <= self.tol:
-                info.converged = True
+                converged = True
                 rr = rr_new
                 break
             p = axpy(rr_new / rr, p, r)
             rr = rr_new
-        info.residual = math.sqrt(rr) / b_norm
-        return x
+        residual = math.sqrt(rr) / b_norm
+        return x, SolveInfo(
+            converged=converged, terms_used=terms_used, residual=residual, note=note
+        )

@@ -12,11 +12,11 @@ import torch
 from nni.nas.oneshot.pytorch.differentiable import DartsLightningModule
 from torch import Tensor, nn
 
-from ..hypergrad import Diagnostics, ExactCurvature, compute_hypergradient, split_parameters
+from ..hypergrad import Diagnostics, SolveInfo
 from ..hypergrad.autodiff import twice_differentiable
 from ..hypergrad.distributed import process_group_mean
 from ..hypergrad.methods import MethodBuilder
-from ..hypergrad.problem import module_problem
+from ..hypergrad.problem import network_problem
 from ..hypergrad.spec import MethodSpec, SearchOptions
 
 __all__ = ["HypergradientDartsModule", "NonFiniteStepsError"]
@@ -43,6 +43,9 @@ def _finite(t: Tensor) -> bool:
 
 _logger = logging.getLogger(__name__)
 
+_WeightGrads = list[tuple[Tensor, Tensor | None]]
+"""``(weight, ∇w L_tr)`` pairs: a weight step's gradients taken from the Hessian terms' graph."""
+
 
 def _split_batch(batch: Any, where: str) -> tuple[Any, Any]:
     if isinstance(batch, (tuple, list)) and len(batch) == 2:
@@ -66,16 +69,15 @@ def _skipped_step(
     diag = Diagnostics(
         method="skipped",
         hvp="none",
-        n_hvp=0,
-        n_grad=0,
         direct_norm=float("nan"),
         implicit_norm=float("nan"),
         solution_norm=float("nan"),
         hypergrad_norm=float("nan"),
+        n_hvp=0,
+        n_grad=0,
         val_loss=float("nan") if val_loss_value is None else val_loss_value,
-        converged=False,
+        solve=SolveInfo(converged=False, note=str(exc)),
         finite=False,
-        note=str(exc),
     )
     return grads, diag
 
@@ -141,7 +143,7 @@ class HypergradientDartsModule(DartsLightningModule):
         self.skipped_weight_steps = 0
         self.skipped_arch_steps = 0
         self.weight_gradients_reused = 0
-        self._pending_weight_grads: list[tuple[Tensor, Tensor | None]] | None = None
+        self._pending_weight_grads: _WeightGrads | None = None
         self._recent_batches: list[tuple[Any, Any]] = []
 
     @property
@@ -266,75 +268,39 @@ class HypergradientDartsModule(DartsLightningModule):
         *,
         weight_lr: float,
         train_loss_value: Tensor | None = None,
-    ) -> tuple[
-        list[nn.Parameter],
-        tuple[Tensor, ...],
-        Diagnostics,
-        list[tuple[Tensor, Tensor | None]] | None,
-    ]:
+    ) -> tuple[list[nn.Parameter], tuple[Tensor, ...], Diagnostics, _WeightGrads | None]:
         """:meth:`hypergradient`, plus the weight step's gradients when they were a by-product.
 
-        The fourth value is ``(weight, ∇w L_tr)`` pairs when ``train_loss_value``'s graph was
-        used (what ``train_loss_value.backward()`` would give the weights), else ``None``.
+        The fourth value: ``(weight, ∇w L_tr)`` pairs if ``train_loss_value``'s graph was used.
         """
+        alphas = self.arch_parameters()
+        problem = network_problem(
+            self.training_module.model,
+            self._criterion(),
+            self._curvature_batches(_split_batch(train_batch, "training")),
+            _split_batch(val_batch, "validation"),
+            alphas=alphas,
+            curvature=self.options.curvature_spec,
+            hvp=self.method.hvp,
+            step_loss=train_loss_value,
+        )
+        decay, velocity = self.inner_problem(problem.weights)
+        method = self.method_builder.build(weight_lr=weight_lr, velocity=velocity)
+        try:
+            result = problem.hypergradient(method, reduce=process_group_mean(), weight_decay=decay)
+        except FloatingPointError as exc:  # lr="auto" with a λ̂ of 0 or non-finite
+            return alphas, *_skipped_step(alphas, exc, val_loss_value=None), None
+        return alphas, result.grads, result.diagnostics, problem.weight_gradients()
+
+    def _criterion(self) -> Any:
+        """The evaluator module's ``criterion`` (NNI's Classification/Regression have one)."""
         criterion = getattr(self.training_module, "criterion", None)
         if criterion is None:
             raise TypeError(
                 "the evaluator's module has no `criterion`; hypergradient strategies need one "
                 "(NNI's Classification and Regression evaluators provide it)"
             )
-        alphas = self.arch_parameters()
-        names, weights = self._weight_split(alphas)
-        decay, velocity = self.inner_problem(weights)
-        method = self.method_builder.build(weight_lr=weight_lr, velocity=velocity)
-        device_type = weights[0].device.type if weights else "cpu"
-        if train_loss_value is not None and torch.is_autocast_enabled(device_type):
-            train_loss_value = None  # a low-precision graph: take float32 products instead
-        with torch.autocast(device_type=device_type, enabled=False):
-            train_loss, val_loss, curvature = module_problem(
-                self.training_module.model,
-                criterion,
-                self._curvature_batches(_split_batch(train_batch, "training")),
-                _split_batch(val_batch, "validation"),
-                weights=weights,
-                alphas=alphas,
-                curvature=self.options.curvature_spec,
-                hvp=self.method.hvp,
-                **names,
-            )
-            if train_loss_value is not None:
-                curvature = ExactCurvature.from_loss(train_loss_value, weights, alphas)
-            try:
-                result = compute_hypergradient(
-                    train_loss,
-                    val_loss,
-                    weights,
-                    alphas,
-                    method=method,
-                    hvp=self.method.hvp,
-                    curvature=curvature,
-                    reduce=process_group_mean(),
-                    weight_decay=decay,
-                )
-            except FloatingPointError as exc:  # lr="auto" with a λ̂ of 0 or non-finite
-                return alphas, *_skipped_step(alphas, exc, val_loss_value=None), None
-        by_product = None
-        if train_loss_value is not None and isinstance(curvature, ExactCurvature):
-            by_product = list(zip(weights, curvature.weight_gradients(), strict=True))
-        return alphas, result.grads, result.diagnostics, by_product
-
-    def _weight_split(self, alphas: Sequence[nn.Parameter]) -> tuple[dict[str, Any], list[Tensor]]:
-        """``({"weight_names", "alpha_names"}, weights)`` of the model, α in ``alphas``' order."""
-        model = self.training_module.model
-        alpha_ids = {id(p) for p in alphas}
-        w_names, weights, a_names, found = split_parameters(
-            model, lambda _name, p: id(p) in alpha_ids
-        )
-        if len(found) != len(alphas):
-            raise RuntimeError("some architecture parameters are not parameters of the model")
-        name_of = {id(p): n for n, p in zip(a_names, found, strict=True)}
-        names = {"weight_names": w_names, "alpha_names": [name_of[id(p)] for p in alphas]}
-        return names, list(weights)
+        return criterion
 
     def _curvature_batches(self, current: tuple[Any, Any]) -> list[tuple[Any, Any]]:
         """This step's training batch first, then the previous ones.
@@ -462,7 +428,7 @@ class HypergradientDartsModule(DartsLightningModule):
                 "(validation loss %s%s); α and its optimiser are unchanged",
                 self.trainer.current_epoch,
                 diag.val_loss,
-                f"; {diag.note}" if diag.note else "",
+                f"; {diag.solve.note}" if diag.solve.note else "",
             )
             return False
         self._apply_arch_gradient(arc_optim, alphas, grads, diag)
