@@ -25,8 +25,9 @@ from typing import Any, cast
 
 import yaml
 
+from .budget import ARC_TRAVEL
 from .data import DataConfig, DataError
-from .derive import ARC_TRAVEL, DERIVATIONS
+from .derive import DERIVATIONS
 from .hypergrad.checks import check_choice, check_int, check_number, check_pair
 from .hypergrad.spec import METHOD_OPTIONS, OptionError, SearchOptions
 from .strategy_table import STRATEGY_TABLE
@@ -145,7 +146,7 @@ class StrategyConfig:
     so switching ``strategy.name`` alone works on any config.
 
     ``arc_learning_rate: auto`` sets the architecture step to ``arc_travel / architecture
-    steps`` (at least the papers' 3e-4; see :func:`idarts_plugin.derive.arc_learning_rate_for_budget`);
+    steps`` (at least the papers' 3e-4; see :func:`idarts_plugin.budget.arc_learning_rate_for_budget`);
     ``warmup_epochs: auto`` trains the weights alone for a sixth of the epochs;
     ``derive`` is the rule that turns α into the exported cell (:data:`idarts_plugin.derive.DERIVATIONS`);
     ``inner_weight_decay: true`` differentiates the problem the weights solve,

@@ -13,9 +13,6 @@ NNI, Lightning or torch needed. Three questions a user asks of a finished search
   edges on a path from the input to the output, so a cell whose nodes are disconnected shows
   what is left of it.
 
-The architecture step's learning rate can follow the search's budget:
-:func:`arc_learning_rate_for_budget` (``strategy.arc_learning_rate: auto``).
-
 Example:
     >>> probs = {"e0": {"none": 0.5, "conv": 0.3, "skip": 0.2}}
     >>> derive(probs, "exclude_none")
@@ -31,8 +28,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+# The budget rules live in :mod:`idarts_plugin.budget`; README's NNI example imported this one
+# from here, so it stays importable from here.
+from .budget import arc_learning_rate_for_budget
+from .hypergrad.checks import check_choice
+
 __all__ = [
-    "ARC_TRAVEL",
     "DECIDED_MARGIN",
     "DERIVATIONS",
     "EdgeDecision",
@@ -47,18 +48,6 @@ __all__ = [
     "verdict",
 ]
 
-ARC_TRAVEL = 30.0
-"""Default ``lr × architecture steps`` of ``arc_learning_rate: auto``.
-
-DARTS' CIFAR-10 search takes 50 epochs × 390 architecture steps at Adam lr 3e-4: a product of
-5.85. Adam's mean step is about ``lr × SNR`` of the α gradient, and on CPU-sized searches the
-minibatch noise keeps α near uniform at that product (measured: NNI's DARTS, 240 steps,
-product 6: mean normalised entropy 0.93-0.97). 30 lets the search decide in a few hundred
-steps (``benchmarks/RESULTS.md``, search-quality)."""
-
-PAPER_ARC_LR = 3e-4
-"""DARTS' and iDARTS' architecture learning rate (the floor of ``auto``)."""
-
 DECIDED_MARGIN = 0.1
 """Top-1 margin (``p₁ − p₂``) from which an edge counts as decided."""
 
@@ -69,53 +58,6 @@ MAX_DECIDED_ENTROPY = 0.9
 
 DERIVATIONS = ("argmax", "exclude_none")
 """Derivation rules: NAS-Bench-201's argmax over all ops, DARTS' argmax without ``none``."""
-
-
-MAX_AUTO_ARC_LR = 0.2
-"""The ceiling of ``auto`` (reached below 150 steps)."""
-
-
-WARMUP_SHARE = 6
-"""``warmup_epochs: auto`` = ``epochs // 6``: the weights train alone first (early α
-gradients favour parameter-free ops while the weights are still random)."""
-
-
-def warmup_for_budget(epochs: int) -> int:
-    """Warm-up epochs of ``warmup_epochs: auto``: a sixth of the search, rounded down.
-
-    Example:
-        >>> warmup_for_budget(30), warmup_for_budget(5)
-        (5, 0)
-    """
-    return max(0, int(epochs) // WARMUP_SHARE)
-
-
-def arc_learning_rate_for_budget(
-    arch_steps: int,
-    *,
-    travel: float = ARC_TRAVEL,
-    floor: float = PAPER_ARC_LR,
-    ceiling: float = MAX_AUTO_ARC_LR,
-) -> float:
-    """The architecture learning rate that lets α travel ``travel`` in ``arch_steps`` steps.
-
-    Args:
-        arch_steps: architecture steps the search will take.
-        travel: ``lr × steps`` (see :data:`ARC_TRAVEL`).
-        floor: never below this (the papers' 3e-4, reached at ~20,000 steps).
-        ceiling: never above this.
-
-    Example:
-        >>> arc_learning_rate_for_budget(300)
-        0.1
-        >>> arc_learning_rate_for_budget(10**6)
-        0.0003
-    """
-    if isinstance(arch_steps, bool) or not isinstance(arch_steps, int) or arch_steps < 1:
-        raise ValueError(f"arch_steps must be an integer >= 1, got {arch_steps!r}")
-    if not (isinstance(travel, (int, float)) and math.isfinite(travel) and travel > 0):
-        raise ValueError(f"travel must be a finite number > 0, got {travel!r}")
-    return min(ceiling, max(floor, float(travel) / arch_steps))
 
 
 @dataclass(frozen=True)
@@ -243,8 +185,7 @@ def derive(probs: Mapping[str, Mapping[Any, float]], rule: str = "argmax") -> di
     Raises:
         ValueError: unknown rule (lists the valid ones).
     """
-    if rule not in DERIVATIONS:
-        raise ValueError(f"unknown derivation {rule!r}; valid rules: {', '.join(DERIVATIONS)}")
+    check_choice("derivation", rule, DERIVATIONS, plural="rules")
     out: dict[str, str] = {}
     for label, dist in probs.items():
         items = [(str(c), float(p)) for c, p in dist.items()]

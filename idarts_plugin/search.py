@@ -17,35 +17,33 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import logging
 import os
 import signal
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader
 
 from . import outputs
-from .config import FIRST_ORDER, RunConfig, StrategyConfig, load_run_config
+from .budget import planned_arch_steps, resolve_arc_learning_rate, resolve_warmup_epochs
+from .config import FIRST_ORDER, RunConfig, load_run_config
 from .data import SearchData
 from .derive import decision_record, describe_architecture
 from .outputs import CHECKPOINT, PREVIOUS_CHECKPOINT
 from .runtime import SearchError, prepare_data, resolve_device
 from .spaces import SpaceSpec, load_space
-from .strategy_table import STRATEGY_TABLE
 
 __all__ = [
     "SearchError",
     "SearchInterruptedError",
     "SearchResult",
-    "build_strategy",
     "describe_architecture",
     "run_search",
 ]
@@ -164,143 +162,25 @@ def _warn_about_decision(decision: dict[str, Any], cfg: RunConfig) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _lightning_strategy(trainer_cfg: Any) -> Any:
-    """``"auto"``, or Lightning's DDP strategy for a data-parallel search."""
-    if trainer_cfg.devices == 1 and trainer_cfg.strategy == "auto":
-        return "auto"
-    from pytorch_lightning.strategies import DDPStrategy
+def _arch_budget(cfg: RunConfig, steps_per_epoch: int) -> tuple[float, int, int]:
+    """The run's architecture learning rate, warm-up epochs and planned architecture steps.
 
-    # The hypergradient all-reduces its own products; DDP averages the weight gradients.
-    return DDPStrategy(find_unused_parameters=False)
-
-
-def _precision(value: str | int) -> str:
-    text = str(value)
-    return {"32": "32-true", "64": "64-true"}.get(text, text)
-
-
-def _rank_world() -> tuple[int, int]:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-class EpochSeededSampler(Sampler[int]):
-    """A shuffling sampler whose order depends only on ``(seed, epoch)``.
-
-    Lightning calls :meth:`set_epoch` before every epoch, so a resumed search sees exactly the
-    batches an uninterrupted one would. In a data-parallel run (``torch.distributed``
-    initialised) rank ``r`` of ``W`` takes every ``W``-th index of the same permutation from
-    ``r`` on, so the ranks' ``s``-th batches of size ``B`` together are exactly the ``s``-th
-    batch of size ``W·B`` of a single process.
+    The config's numbers go through the budget rules (:mod:`idarts_plugin.budget`); a
+    first-order strategy takes one architecture step per weight step.
     """
-
-    def __init__(self, n: int, seed: int) -> None:
-        self.n = n
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the permutation of ``epoch``."""
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[int]:
-        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        order = torch.randperm(self.n, generator=gen)
-        rank, world = _rank_world()
-        if world > 1:
-            order = order[: self.n - self.n % world][rank::world]
-        return iter(order.tolist())
-
-    def __len__(self) -> int:
-        _, world = _rank_world()
-        return self.n // world
-
-
-def _loader(
-    ds: Dataset[Any], cfg: RunConfig, seed_offset: int, *, shuffle: bool
-) -> DataLoader[Any]:
-    n = len(ds)  # type: ignore[arg-type]
-    sampler = EpochSeededSampler(n, cfg.trainer.seed + seed_offset) if shuffle else None
-    return DataLoader(
-        ds,
-        batch_size=cfg.trainer.batch_size,
-        sampler=sampler,
-        num_workers=cfg.trainer.num_workers,
-        # A last batch of a handful of samples makes BatchNorm's batch statistics (and the
-        # Hessian of that minibatch) meaningless; search loaders drop it.
-        drop_last=shuffle and n >= cfg.trainer.batch_size,
-        pin_memory=torch.cuda.is_available(),
+    strategy, trainer = cfg.strategy, cfg.trainer
+    warmup = resolve_warmup_epochs(strategy.warmup_epochs, epochs=trainer.epochs)
+    arch_steps = planned_arch_steps(
+        epochs=trainer.epochs,
+        warmup_epochs=warmup,
+        steps_per_epoch=steps_per_epoch,
+        limit_batches=trainer.limit_batches,
+        inner_steps=strategy.inner_steps if strategy.name not in FIRST_ORDER else 1,
     )
-
-
-def resolve_warmup_epochs(cfg: RunConfig) -> int:
-    """``strategy.warmup_epochs`` as a number (``auto``: a sixth of the epochs)."""
-    if cfg.strategy.warmup_epochs == "auto":
-        from .derive import warmup_for_budget
-
-        return warmup_for_budget(cfg.trainer.epochs)
-    return int(cfg.strategy.warmup_epochs)
-
-
-def planned_arch_steps(cfg: RunConfig, steps_per_epoch: int) -> int:
-    """Architecture steps a search will take (for ``arc_learning_rate: auto``)."""
-    per_epoch = steps_per_epoch
-    if cfg.trainer.limit_batches is not None:
-        per_epoch = min(per_epoch, cfg.trainer.limit_batches)
-    inner = cfg.strategy.inner_steps if cfg.strategy.name not in FIRST_ORDER else 1
-    epochs = max(cfg.trainer.epochs - resolve_warmup_epochs(cfg), 1)
-    return max(1, epochs * -(-per_epoch // inner))
-
-
-def resolve_arc_learning_rate(cfg: RunConfig, steps_per_epoch: int) -> float:
-    """``strategy.arc_learning_rate`` as a number (``auto``: fitted to the run's budget)."""
-    lr = cfg.strategy.arc_learning_rate
-    if lr != "auto":
-        return float(lr)
-    from .derive import arc_learning_rate_for_budget
-
-    steps = planned_arch_steps(cfg, steps_per_epoch)
-    return arc_learning_rate_for_budget(steps, travel=cfg.strategy.arc_travel)
-
-
-def build_strategy(
-    cfg: StrategyConfig,
-    *,
-    arc_learning_rate: float | None = None,
-    warmup_epochs: int | None = None,
-) -> Any:
-    """The NNI strategy object for a strategy config.
-
-    The class is the entry's ``nni_class`` in
-    :data:`~idarts_plugin.strategy_table.STRATEGY_TABLE`. The hypergradient strategies get
-    the section's :class:`~idarts_plugin.hypergrad.SearchOptions`
-    (:meth:`StrategyConfig.search_options`); NNI's first-order ones the common keys and their
-    own (``temperature``).
-
-    Args:
-        cfg: the strategy section.
-        arc_learning_rate: the resolved architecture learning rate (required when the config
-            says ``auto``; see :func:`resolve_arc_learning_rate`).
-        warmup_epochs: the resolved warm-up (required when the config says ``auto``; see
-            :func:`resolve_warmup_epochs`).
-    """
-    entry = STRATEGY_TABLE[cfg.name]
-    module, _, name = entry.nni_class.rpartition(".")
-    strategy_class = getattr(importlib.import_module(module), name)
-    options = cfg.search_options(arc_learning_rate=arc_learning_rate, warmup_epochs=warmup_epochs)
-    if not entry.first_order:
-        return strategy_class(options=options)
-    common: dict[str, Any] = {
-        "arc_learning_rate": options.arc_learning_rate,
-        "warmup_epochs": options.warmup_epochs,
-        "gradient_clip_val": options.gradient_clip_val,
-        "log_prob_every_n_step": options.log_prob_every_n_step,
-    }
-    own = entry.nni_kwargs({k: getattr(cfg, k) for k in entry.keys})
-    return strategy_class(**own, **common)
+    arc_lr = resolve_arc_learning_rate(
+        strategy.arc_learning_rate, arch_steps=arch_steps, travel=strategy.arc_travel
+    )
+    return arc_lr, warmup, arch_steps
 
 
 # --------------------------------------------------------------------------------------------
@@ -448,35 +328,33 @@ def _build_supernet(cfg: RunConfig, spec: SpaceSpec) -> _Supernet:
     """Seed, load the data, build the space and the strategy, and wrap them one-shot."""
     import pytorch_lightning as pl
 
-    from .nni_adapter import build_space, search_module
+    from .nni_adapter import build_space, build_strategy, one_shot, search_loader, search_module
 
     pl.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     data = prepare_data(cfg, spec)
     space = build_space(spec, num_classes=data.num_classes, in_channels=data.in_channels)
-    train_loader = _loader(data.weight_train, cfg, 0, shuffle=True)
-    val_loader = _loader(data.arch_val, cfg, 1, shuffle=True)
-    eval_loader = _loader(data.arch_val, cfg, 0, shuffle=False)
+    train_loader = search_loader(data.weight_train, cfg.trainer, seed_offset=0, shuffle=True)
+    val_loader = search_loader(data.arch_val, cfg.trainer, seed_offset=1, shuffle=True)
+    eval_loader = search_loader(data.arch_val, cfg.trainer, seed_offset=0, shuffle=False)
     steps_per_epoch = min(len(train_loader), len(val_loader))
-    arc_lr = resolve_arc_learning_rate(cfg, steps_per_epoch)
+    arc_lr, warmup, arch_steps = _arch_budget(cfg, steps_per_epoch)
     if cfg.strategy.arc_learning_rate == "auto":
         _logger.info(
             "arc_learning_rate auto: %.3g (travel %g over %d architecture steps, "
             "after %d warm-up epochs)",
             arc_lr,
             cfg.strategy.arc_travel,
-            planned_arch_steps(cfg, steps_per_epoch),
-            resolve_warmup_epochs(cfg),
+            arch_steps,
+            warmup,
         )
-    warmup = resolve_warmup_epochs(cfg)
     strategy = build_strategy(cfg.strategy, arc_learning_rate=arc_lr, warmup_epochs=warmup)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=RuntimeWarning, module="nni")
-        supernet = strategy.mutate_model(space)
-    oneshot = strategy.configure_oneshot_module(
-        search_module(data.num_classes, cfg.optimizer, cfg.trainer.epochs)
+    oneshot, loaders = one_shot(
+        strategy,
+        space,
+        search_module(data.num_classes, cfg.optimizer, cfg.trainer.epochs),
+        train_loader,
+        val_loader,
     )
-    oneshot.set_model(supernet)
-    loaders = strategy.train_dataloader(lambda: train_loader, lambda: val_loader)
     return _Supernet(data, oneshot, loaders, eval_loader, arc_lr, warmup)
 
 
@@ -512,35 +390,15 @@ def _callbacks(
 
 
 def _make_trainer(run: _Run, callbacks: list[Any]) -> Any:
-    """Lightning's trainer for the search (TensorBoard logs when tensorboard is installed)."""
-    import pytorch_lightning as pl
+    """Lightning's trainer for the search (:func:`idarts_plugin.nni_adapter.make_trainer`)."""
+    from .nni_adapter import make_trainer
 
-    cfg = run.cfg
-    logger: Any = False
-    try:
-        from pytorch_lightning.loggers import TensorBoardLogger
-
-        logger = TensorBoardLogger(
-            save_dir=str(run.path), name="tb", version="", default_hp_metric=False
-        )
-    except ModuleNotFoundError:
-        _logger.info("tensorboard is not installed: no TensorBoard logs")
-    return pl.Trainer(
-        max_epochs=cfg.trainer.epochs,
+    return make_trainer(
+        run.cfg.trainer,
+        run_path=run.path,
         accelerator=run.accelerator,
-        devices=run.devices if cfg.trainer.devices == 1 else cfg.trainer.devices,
-        strategy=_lightning_strategy(cfg.trainer),
-        use_distributed_sampler=False,  # EpochSeededSampler shards itself (see its docstring)
-        precision=_precision(cfg.trainer.precision),  # type: ignore[arg-type]
-        logger=logger,
+        devices=run.devices,
         callbacks=callbacks,
-        enable_checkpointing=False,
-        enable_progress_bar=cfg.trainer.progress_bar,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_train_batches=cfg.trainer.limit_batches,
-        log_every_n_steps=1,
-        deterministic=False,
     )
 
 

@@ -28,6 +28,7 @@ import yaml
 from torch import Tensor, nn
 
 from .config import ConfigError, SpaceConfig
+from .hypergrad.checks import check_choice, check_int
 
 __all__ = [
     "OP_TABLE",
@@ -183,27 +184,21 @@ def _find_space_file(name: str) -> Path:
 
 def _check_option(kind: str, key: str, value: Any, source: str) -> Any:
     full = f"options.{key}"
-    if kind == "cell" and key == "ops":
-        if not isinstance(value, (list, tuple)) or not value:
-            raise SpaceError(
-                f"must be a non-empty list of op names, got {value!r}", key=full, source=source
-            )
-        for op in value:
-            if op not in OP_TABLE:
-                raise SpaceError(
-                    f"unknown op {op!r}; valid ops: {', '.join(OP_TABLE)}", key=full, source=source
-                )
-        if len(set(value)) != len(value):
-            raise SpaceError(f"ops must be distinct, got {value!r}", key=full, source=source)
-        return list(value)
-    if kind == "cell" and key == "norm":
-        if value not in NORMS:
-            raise SpaceError(
-                f"unknown norm {value!r}; valid: {', '.join(NORMS)}", key=full, source=source
-            )
-        return value
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SpaceError(f"must be an integer >= 1, got {value!r}", key=full, source=source)
+    try:
+        if kind == "cell" and key == "ops":
+            if not isinstance(value, (list, tuple)) or not value:
+                raise ValueError(f"must be a non-empty list of op names, got {value!r}")
+            for op in value:
+                check_choice("op", op, OP_TABLE, plural="ops")
+            if len(set(value)) != len(value):
+                raise ValueError(f"ops must be distinct, got {value!r}")
+            return list(value)
+        if kind == "cell" and key == "norm":
+            return check_choice("norm", value, NORMS, plural="norms")
+        check_int("value", value, minimum=1)
+    except ValueError as exc:
+        message = str(exc).replace("value must", "must")
+        raise SpaceError(message, key=full, source=source) from None
     return value
 
 

@@ -246,7 +246,7 @@ def test_registry_entry_is_consistent(name):
     if info.normalise is not None:
         mean, std = info.normalise
         assert len(mean) == len(std) == channels and all(s > 0 for s in std)
-    assert info.nb201 is None or info.nb201 in nb201.DATASETS
+    assert info.nb201 is None or info.nb201 in nb201.NB201_DATASETS
     assert info.crop_padding is None or 0 < info.crop_padding < height
     DataConfig(name=name)  # a registered name is a valid data.name
     assert augmenter(name, enabled=False) is None

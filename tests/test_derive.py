@@ -1,4 +1,4 @@
-"""What a search decided: margins, verdict, derivation rules, effective cell, α lr budget."""
+"""What a search decided: margins, verdict, derivation rules, effective cell."""
 
 from __future__ import annotations
 
@@ -6,13 +6,7 @@ import math
 
 import pytest
 
-from idarts_plugin.derive import (
-    arc_learning_rate_for_budget,
-    derive,
-    edge_decisions,
-    effective_nb201,
-    verdict,
-)
+from idarts_plugin.derive import derive, edge_decisions, effective_nb201, verdict
 from idarts_plugin.nb201 import format_arch, parse_arch
 
 
@@ -82,22 +76,3 @@ def test_effective_cell(arch, effective, dead):
     eff, dead_nodes = effective_nb201(parse_arch(arch))
     assert format_arch(eff) == effective
     assert dead_nodes == dead
-
-
-def test_arc_learning_rate_fits_the_budget():
-    assert arc_learning_rate_for_budget(300) == pytest.approx(0.1)  # travel 30
-    assert arc_learning_rate_for_budget(300, travel=3.0) == pytest.approx(0.01)
-    # The papers' 19,500 steps give back about their 3e-4; never below it, never above 0.2.
-    assert arc_learning_rate_for_budget(19_500, travel=5.85) == pytest.approx(3e-4)
-    assert arc_learning_rate_for_budget(10**7) == 3e-4
-    assert arc_learning_rate_for_budget(1) == 0.2
-    with pytest.raises(ValueError, match="arch_steps"):
-        arc_learning_rate_for_budget(0)
-    with pytest.raises(ValueError, match="travel"):
-        arc_learning_rate_for_budget(10, travel=-1.0)
-
-
-def test_warmup_is_a_sixth_of_the_epochs():
-    from idarts_plugin.derive import warmup_for_budget
-
-    assert [warmup_for_budget(e) for e in (1, 5, 6, 30, 50)] == [0, 0, 1, 5, 8]

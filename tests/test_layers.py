@@ -6,9 +6,9 @@ the bottom (see ``docs/architecture.md``):
 
 * **engine** ``hypergrad``: torch only; imports nothing of ours above it.
 * **strategy** ``strategy``: NNI strategies over the engine; imports only the engine.
-* **base** ``config``, ``data``, ``spaces``, ``derive``, ``nb201``, ``outputs``, ``runtime``,
-  ``metrics``, ``strategy_table``, ``_optional``, ``_version``: light (no NNI or Lightning);
-  import the engine at most.
+* **base** ``config``, ``data``, ``spaces``, ``derive``, ``budget``, ``nb201``, ``outputs``,
+  ``runtime``, ``metrics``, ``strategy_table``, ``_optional``, ``_version``: light (no NNI or
+  Lightning); import the engine at most.
 * **adapter** ``nni_adapter``: all NNI/Lightning adaptation of a run; imports NNI at its top.
 * **run** ``search``, ``evaluate``, ``ground_truth``, ``objectives``.
 * **top** ``integrations``, ``cli``: may import anything; nothing imports them.
@@ -33,6 +33,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "base": (
         "_optional",
         "_version",
+        "budget",
         "config",
         "data",
         "derive",

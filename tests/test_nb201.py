@@ -21,8 +21,8 @@ import pytest
 
 from idarts_plugin import nb201
 from idarts_plugin.nb201 import (
-    DATASETS,
     EDGES,
+    NB201_DATASETS,
     NB201_OPS,
     NNI_TO_NB201,
     ArchError,
@@ -50,7 +50,7 @@ TABLES = Path(
 VTAO = TABLES / "vtao_nats_bench.csv.gz"
 LAPT = {
     d: TABLES / f"LAPT_nasbench201_{f}.json.gz"
-    for d, f in zip(DATASETS, ("cifar10", "cifar100", "imagenet"), strict=True)
+    for d, f in zip(NB201_DATASETS, ("cifar10", "cifar100", "imagenet"), strict=True)
 }
 BAYESWATCH = TABLES / "bayeswatch_nb201_v1_1_accs.csv.gz"
 HAVE_TABLES = VTAO.is_file() and all(p.is_file() for p in LAPT.values())
@@ -103,7 +103,7 @@ def test_constants():
         "conv_3x3": "nor_conv_3x3",
         "avg_pool_3x3": "avg_pool_3x3",
     }
-    assert DATASETS == ("cifar10", "cifar100", "imagenet16-120")
+    assert NB201_DATASETS == ("cifar10", "cifar100", "imagenet16-120")
 
 
 def test_parse_and_format():
@@ -319,7 +319,9 @@ def test_tables_cover_exactly_the_space(table):
 @needs_tables
 def test_sources_and_combination(table):
     result = table.lookup(RESNET)
-    assert result.arch == RESNET and result.hp == "200" and set(result.results) == set(DATASETS)
+    assert (
+        result.arch == RESNET and result.hp == "200" and set(result.results) == set(NB201_DATASETS)
+    )
     assert (
         result.results["cifar10"].source
         == "val: LAPT_nasbench201_cifar10.json.gz, test: vtao_nats_bench.csv.gz"
@@ -417,7 +419,7 @@ def test_full_synthetic_table_ranks_ties_and_index(tmp_path):
 
 def test_small_table_missing_arch_and_no_rank(tmp_path):
     table = NB201Table.from_path(write_vtao(tmp_path / "mine.csv.gz", {SKIP: (54.3, 15.6, 16.3)}))
-    assert len(table) == 1 and table.datasets() == DATASETS
+    assert len(table) == 1 and table.datasets() == NB201_DATASETS
     result = table.lookup(f" {SKIP} ")
     assert result.arch == SKIP and result.index is None  # not the full file: no official index
     assert result.results["cifar10"].test_acc == 54.3 and result.results["cifar10"].rank is None

@@ -41,7 +41,7 @@ def test_every_key_of_an_entry_is_a_config_field(name):
 def test_the_search_builds_the_entrys_class(name):
     from nni.nas.strategy import DARTS
 
-    from idarts_plugin.search import build_strategy
+    from idarts_plugin.nni_adapter import build_strategy
 
     entry = STRATEGY_TABLE[name]
     cfg = RunConfig.from_dict({"strategy": {"name": name}}).strategy

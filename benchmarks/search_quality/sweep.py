@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from idarts_plugin.derive import warmup_for_budget
+from idarts_plugin.budget import warmup_for_budget
 from idarts_plugin.ground_truth import RECIPE, GroundTruth, table_path
 
 from ..common import RESULTS, Table, machine_line, write_section

@@ -74,15 +74,15 @@ from .errors import (
     TableFormatError,
 )
 from .official import OfficialAPISource
-from .results import DATASETS, HPS, DatasetResult, LookupResult, LookupSource, format_lookup
+from .results import HPS, NB201_DATASETS, DatasetResult, LookupResult, LookupSource, format_lookup
 from .sources import open_source
 from .table import NB201Table
 
 __all__ = [
     "ARCH_FORM",
-    "DATASETS",
     "EDGES",
     "HPS",
+    "NB201_DATASETS",
     "NB201_OPS",
     "NB201_TO_NNI",
     "NNI_TO_NB201",

@@ -107,7 +107,7 @@ class OfficialAPISource:
         return dict(info or {})
 
     def lookup(self, arch: str) -> LookupResult:
-        """Accuracies of ``arch`` on each of :data:`DATASETS` (``rank`` is None).
+        """Accuracies of ``arch`` on each of :data:`NB201_DATASETS` (``rank`` is None).
 
         Raises:
             ArchError: ``arch`` is not a NAS-Bench-201 cell.

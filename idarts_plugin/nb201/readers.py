@@ -14,7 +14,7 @@ from typing import IO
 
 from .arch import NUM_ARCHS, _arch_set, format_arch, parse_arch
 from .errors import ArchError, TableFormatError
-from .results import DATASETS
+from .results import NB201_DATASETS
 
 _logger = logging.getLogger(__name__)
 
@@ -223,7 +223,7 @@ def merge_parts(parts: list[_Part], *, hp: str, where: Path) -> Merged:
         return bw.test, bw.val, bw.index, sources
     vtao = _one([p for p in parts if p.kind == "vtao"], "mean-over-seeds test accuracy CSV")
     lapt: dict[str, _Part] = {}
-    for dataset in DATASETS:
+    for dataset in NB201_DATASETS:
         found = _one(
             [p for p in parts if p.kind == "lapt" and dataset in (*p.val, *p.test)], dataset
         )
@@ -237,7 +237,7 @@ def merge_parts(parts: list[_Part], *, hp: str, where: Path) -> Merged:
             + f"; expected vtao_nats_bench.csv(.gz) and/or LAPT_nasbench201_{{cifar10,cifar100,"
             f"imagenet}}.json(.gz), i.e. {_EXPECTED_FORMATS}"
         )
-    for dataset in DATASETS:
+    for dataset in NB201_DATASETS:
         if dataset in lapt and dataset in lapt[dataset].val:
             val[dataset] = lapt[dataset].val[dataset]
             sources[(dataset, "val")] = lapt[dataset].path.name

@@ -10,9 +10,16 @@ from typing import Protocol
 from .arch import NUM_ARCHS
 from .errors import SourceError
 
-__all__ = ["DATASETS", "HPS", "DatasetResult", "LookupResult", "LookupSource", "format_lookup"]
+__all__ = [
+    "HPS",
+    "NB201_DATASETS",
+    "DatasetResult",
+    "LookupResult",
+    "LookupSource",
+    "format_lookup",
+]
 
-DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16-120")
+NB201_DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16-120")
 """Keys of :attr:`LookupResult.results`."""
 
 HPS = ("200", "12")
@@ -47,7 +54,7 @@ class LookupResult:
     Attributes:
         arch: the canonical arch string.
         index: the official benchmark index (0..15624) if the source knows it.
-        results: a :class:`DatasetResult` for each of :data:`DATASETS` (``"cifar10"``,
+        results: a :class:`DatasetResult` for each of :data:`NB201_DATASETS` (``"cifar10"``,
             ``"cifar100"``, ``"imagenet16-120"``); figures a source lacks are None.
         hp: training epochs of the figures, ``"200"`` (or ``"12"``).
     """

@@ -10,7 +10,7 @@ from pathlib import Path
 from .arch import NUM_ARCHS, _arch_set, format_arch, parse_arch
 from .errors import ArchError, ArchNotFoundError, SourceError, TableFormatError
 from .readers import _EXPECTED_FORMATS, _read_part, merge_parts
-from .results import DATASETS, DatasetResult, LookupResult, _check_hp, _competition_ranks
+from .results import NB201_DATASETS, DatasetResult, LookupResult, _check_hp, _competition_ranks
 
 __all__ = ["NB201Table"]
 
@@ -23,7 +23,7 @@ class NB201Table:
     Build it with :meth:`from_path`, or directly from ``{dataset: {arch: accuracy}}`` mappings.
 
     Args:
-        test: test accuracies (%) per data set in :data:`DATASETS`.
+        test: test accuracies (%) per data set in :data:`NB201_DATASETS`.
         val: validation accuracies (%) per data set.
         index: official benchmark index per arch, where known.
         sources: ``{(dataset, "val" | "test"): description}`` of where the figures come from.
@@ -71,9 +71,9 @@ class NB201Table:
     def _columns(data: Mapping[str, Mapping[str, float]], what: str) -> dict[str, dict[str, float]]:
         columns: dict[str, dict[str, float]] = {}
         for dataset, column in data.items():
-            if dataset not in DATASETS:
+            if dataset not in NB201_DATASETS:
                 raise SourceError(
-                    f"unknown data set {dataset!r} in {what}; expected one of {DATASETS}"
+                    f"unknown data set {dataset!r} in {what}; expected one of {NB201_DATASETS}"
                 )
             bad = next((a for a in column if a not in _arch_set()), None)
             if bad is not None:
@@ -146,7 +146,7 @@ class NB201Table:
 
     def datasets(self) -> tuple[str, ...]:
         """The data sets with at least one figure."""
-        return tuple(d for d in DATASETS if d in self._val or d in self._test)
+        return tuple(d for d in NB201_DATASETS if d in self._val or d in self._test)
 
     def _source(self, dataset: str) -> str:
         val = self._sources.get((dataset, "val"), "")
@@ -156,7 +156,7 @@ class NB201Table:
         return ", ".join(f"{m}: {s}" for m, s in (("val", val), ("test", test)) if s) or "n/a"
 
     def lookup(self, arch: str) -> LookupResult:
-        """Accuracies and rank of ``arch`` on each of :data:`DATASETS`.
+        """Accuracies and rank of ``arch`` on each of :data:`NB201_DATASETS`.
 
         Args:
             arch: an arch string (validated with :func:`parse_arch`).
@@ -185,6 +185,6 @@ class NB201Table:
                 rank=self._ranks.get(dataset, {}).get(canonical),
                 source=self._source(dataset),
             )
-            for dataset in DATASETS
+            for dataset in NB201_DATASETS
         }
         return LookupResult(canonical, self._index.get(canonical), results, self.hp)

@@ -9,6 +9,10 @@ light. Nothing here is built inside a function to delay an import.
   the run recorder callback, the progress bar, checkpoints, the supernet's export.
 * :mod:`~idarts_plugin.nni_adapter.spaces`: the generic cell space as an NNI ``ModelSpace``,
   building any space and freezing it at an architecture.
+* :mod:`~idarts_plugin.nni_adapter.strategies`: the NNI strategy of a strategy config
+  (NNI's DARTS and GumbelDARTS, or ours) and NNI's one-shot wrapping of the space.
+* :mod:`~idarts_plugin.nni_adapter.trainer`: the search's loaders (an epoch-seeded sampler,
+  sharded for data parallelism) and Lightning's trainer (DDP, precision, TensorBoard logs).
 """
 
 from __future__ import annotations
@@ -24,17 +28,24 @@ from .lightning import (
     supernet_accuracy,
 )
 from .spaces import CellSpace, build_space, freeze_architecture
+from .strategies import build_strategy, one_shot
+from .trainer import EpochSeededSampler, make_trainer, search_loader
 
 __all__ = [
     "ArchProgressBar",
     "CellSpace",
+    "EpochSeededSampler",
     "GuardLike",
     "RunRecorder",
     "alpha_rank_spread",
     "build_space",
+    "build_strategy",
     "derived_export",
     "freeze_architecture",
+    "make_trainer",
+    "one_shot",
     "save_checkpoint",
+    "search_loader",
     "search_module",
     "supernet_accuracy",
 ]

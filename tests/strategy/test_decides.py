@@ -7,12 +7,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from idarts_plugin.derive import (
-    arc_learning_rate_for_budget,
-    derive,
-    verdict,
-    warmup_for_budget,
-)
+from idarts_plugin.budget import arc_learning_rate_for_budget, warmup_for_budget
+from idarts_plugin.derive import derive, verdict
 from tests.conftest import requires_nni
 
 pytestmark = requires_nni
