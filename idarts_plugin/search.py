@@ -408,15 +408,11 @@ def _fit(trainer: Any, run: _Run, net: _Supernet, guard: _SignalGuard) -> float:
     Raises:
         SearchError: too many non-finite steps in a row.
     """
+    from .nni_adapter import per_epoch_solver_notes
     from .strategy.module import NonFiniteStepsError
 
     start = time.perf_counter()
-    # A diverged Neumann solve is counted per epoch (hg_diverged_steps) and reported in one
-    # line per epoch by the recorder, not as a log line per step.
-    solver_log = logging.getLogger("idarts_plugin.hypergrad.solvers")
-    per_step = _DropDivergenceNotes()
-    solver_log.addFilter(per_step)
-    with warnings.catch_warnings():
+    with per_epoch_solver_notes(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings(
             "ignore", message=".*LightningModule.*has parameters that were not used.*"
@@ -434,16 +430,7 @@ def _fit(trainer: Any, run: _Run, net: _Supernet, guard: _SignalGuard) -> float:
         except SystemExit:  # Lightning's own SIGTERM exit
             if guard.signum is None:
                 raise
-        finally:
-            solver_log.removeFilter(per_step)
     return time.perf_counter() - start
-
-
-class _DropDivergenceNotes(logging.Filter):
-    """Drops the solver's per-step "Neumann series diverged" log lines during a search."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Neumann series diverged")
 
 
 def _interrupted(trainer: Any, run: _Run, signum: int, completed: int) -> SearchInterruptedError:

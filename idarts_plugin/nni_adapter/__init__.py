@@ -6,7 +6,7 @@ import it only inside the functions that need it, so that importing them (and th
 light. Nothing here is built inside a function to delay an import.
 
 * :mod:`~idarts_plugin.nni_adapter.lightning`: the weight-training module with DARTS' recipe,
-  the run recorder callback, the progress bar, checkpoints, the supernet's export.
+  the run recorder callback (and its per-epoch solver notes), the progress bar, checkpoints, the supernet's export.
 * :mod:`~idarts_plugin.nni_adapter.spaces`: the generic cell space as an NNI ``ModelSpace``,
   building any space and freezing it at an architecture.
 * :mod:`~idarts_plugin.nni_adapter.strategies`: the NNI strategy of a strategy config
@@ -23,6 +23,7 @@ from .lightning import (
     RunRecorder,
     alpha_rank_spread,
     derived_export,
+    per_epoch_solver_notes,
     save_checkpoint,
     search_module,
     supernet_accuracy,
@@ -44,6 +45,7 @@ __all__ = [
     "freeze_architecture",
     "make_trainer",
     "one_shot",
+    "per_epoch_solver_notes",
     "save_checkpoint",
     "search_loader",
     "search_module",

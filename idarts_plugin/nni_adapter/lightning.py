@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -305,6 +306,35 @@ class RunRecorder(pl.Callback):
         if trainer.logger is not None:
             scalars = {f"epoch/{k}": v for k, v in row.items() if isinstance(v, (int, float))}
             trainer.logger.log_metrics(scalars, step=trainer.global_step)
+
+
+class _DropDivergenceNotes(logging.Filter):
+    """Drops the solver's per-step "Neumann series diverged" log lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Neumann series diverged")
+
+
+@contextmanager
+def per_epoch_solver_notes() -> Iterator[None]:
+    """While a search fits: a diverged Neumann solve is reported once per epoch, not per step.
+
+    :class:`RunRecorder` counts the truncated solves (``hg_diverged_steps``) and logs one line
+    per epoch with the keys that avoid them; the solver's own per-step warning is dropped.
+
+    Example:
+        >>> import logging
+        >>> with per_epoch_solver_notes():
+        ...     logging.getLogger("idarts_plugin.hypergrad.solvers").warning(
+        ...         "Neumann series diverged at term 2")  # dropped
+    """
+    solver_log = logging.getLogger("idarts_plugin.hypergrad.solvers")
+    per_step = _DropDivergenceNotes()
+    solver_log.addFilter(per_step)
+    try:
+        yield
+    finally:
+        solver_log.removeFilter(per_step)
 
 
 def _warn_about_epoch(epoch: int, row: dict[str, Any], steps: int) -> None:
