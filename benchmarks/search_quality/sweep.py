@@ -2,7 +2,7 @@
 
 python -m benchmarks.search_quality.sweep [--budgets 120,480,1920,3120] [--depths 1,2]
     [--arms darts,darts-paper-lr,random] [--seeds 3] [--workers 1] [--tables PATH]
-    [--commit] [--smoke] [--no-write]
+    [--commit] [--smoke] [--no-write] [--report]
 
 Every search runs on the ground truth's data (``data.seed`` 0, the recipe's draw, for every
 search seed: seeds vary only the search) with NAS-Bench-201's skeleton at ``cells_per_stage``
@@ -21,7 +21,8 @@ search is cached by its whole config in ``benchmarks/search_quality/sweep_cache/
 benchmark's own cache is read too), so a killed sweep resumes and more seeds, budgets or arms
 extend it. Random search gets NNI's DARTS' (``auto``) mean wall-clock at each point.
 ``--commit`` commits the cache, the ground-truth table, ``RESULTS.md`` and the plot after each
-point. ``--smoke`` (the test suite's) runs one tiny point into a throw-away cache.
+point. ``--smoke`` (the test suite's) runs one tiny point into a throw-away cache; ``--report``
+runs nothing and rewrites the section and the plot from the cache.
 """
 
 from __future__ import annotations
@@ -280,6 +281,17 @@ def finding(judged: list[dict[str, Any]], gt: GroundTruth) -> str:
         "smallest budget."
     ]
     depths = sorted({d for _, d, _ in groups})
+    reference = [
+        f"{b} steps: {_mean([r['share'] for r in rs]):.2f}"
+        for (a, d, b), rs in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][2]))
+        if a == "random" and _mean([r["share"] for r in rs]) is not None
+    ]
+    if reference:
+        lines.append(
+            "For reference, the param-free share of random search's best cells (scored by "
+            "training, not by α): " + ", ".join(reference) + ". On this data pooling cells "
+            "score well, so the share alone is not a loss: the ground-truth drop is."
+        )
     for depth in depths:
         for arm in ARMS:
             points = sorted(
@@ -289,28 +301,33 @@ def finding(judged: list[dict[str, Any]], gt: GroundTruth) -> str:
             )
             if not points or arm == "random":
                 continue
-            first_acc = points[0][2]
-            collapsed = [
-                (b, s, a)
-                for b, s, a in points
-                if (s is not None and s >= 0.5)
-                or (a is not None and first_acc is not None and a < first_acc - 2 * noise)
-            ]
+            first_budget, first_share, _ = points[0]
+            # A collapse is a change with the budget: the smallest budget is the baseline.
+            collapsed = [(b, s, a) for b, s, a in points[1:] if _why(s, a, points[0], noise)]
             span = ", ".join(
                 f"{b}: share {s:.2f}" + ("" if a is None else f", GT {a:.4f}")
                 for b, s, a in points
                 if s is not None
             )
             title = ARMS[arm][0]
+            start = (
+                f" (its cells are already param-free-heavy at {first_budget} steps: share "
+                f"{first_share:.2f})"
+                if first_share is not None and first_share >= 0.5
+                else ""
+            )
             if collapsed:
                 b, s, a = collapsed[0]
                 lines.append(
                     f"- **{title}, {depth} cell(s)/stage: collapses at {b} architecture steps** "
-                    f"(share {s:.2f}" + ("" if a is None else f", GT {a:.4f}") + f"). [{span}]"
+                    f"({_why(s, a, points[0], noise)}){start}. [{span}]"
                 )
                 continue
             trend = _trend([(b, s) for b, s, _ in points if s is not None])
-            text = f"- {title}, {depth} cell(s)/stage: no collapse up to {points[-1][0]} steps [{span}]"
+            text = (
+                f"- {title}, {depth} cell(s)/stage: no collapse up to {points[-1][0]} steps"
+                f"{start} [{span}]"
+            )
             if trend is not None:
                 slope, reach = trend
                 text += f"; param-free share {slope:+.3f} per doubling of the budget"
@@ -321,6 +338,22 @@ def finding(judged: list[dict[str, Any]], gt: GroundTruth) -> str:
                 )
             lines.append(text + ".")
     return "\n".join(lines)
+
+
+def _why(
+    share: float | None,
+    acc: float | None,
+    first: tuple[int, float | None, float | None],
+    noise: float,
+) -> str:
+    """Why a point counts as collapsed against the arm's smallest budget ``first`` ("" if not)."""
+    first_budget, _, first_acc = first
+    out = []
+    if share is not None and share >= 0.5:
+        out.append(f"param-free share {share:.2f} ≥ 0.5")
+    if acc is not None and first_acc is not None and acc < first_acc - 2 * noise:
+        out.append(f"GT {acc:.4f}, {first_acc - acc:.4f} below its {first_budget}-step value")
+    return "; ".join(out)
 
 
 def _trend(points: Sequence[tuple[int, float]]) -> tuple[float, float | None] | None:
@@ -451,8 +484,10 @@ def write(judged: list[dict[str, Any]], gt: GroundTruth, command: str, workers: 
             f"Budgets (architecture steps = (epochs − warm-up) × batches of 64, warm-up and α lr "
             f"`auto`): {budgets}. Data: the ground truth's 10,000-image Fashion-MNIST subset "
             f"(`data.seed` 0 for every search seed), one thread per search, {workers} search(es) "
-            "at a time, niced, on 2 cores shared with other jobs (the `search s` column measures "
-            "that too). Found cells are judged with the recipe (one cell per stage) whatever "
+            "per sweep process, on 2 cores shared with other jobs (up to two sweep processes and "
+            "a test run at once: the `search s` column measures that contention too). The "
+            "tables hold every search in `benchmarks/search_quality/sweep_cache/`, whichever "
+            "command ran it (the command above is the last update's). Found cells are judged with the recipe (one cell per stage) whatever "
             "depth they were searched at, and looked up in NAS-Bench-201's CIFAR-10 table "
             "(test accuracy, 200 epochs). Random search gets NNI's DARTS' mean wall-clock at "
             "the same point (ImplicitDARTS costs about 4× that).",
@@ -475,6 +510,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--commit", action="store_true", help="git commit after each point")
     parser.add_argument("--smoke", action="store_true", help="tiny run for the test suite")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="run nothing: rewrite RESULTS.md's section and the plot from the cache",
+    )
     args = parser.parse_args(argv)
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
     unknown = [a for a in arms if a not in ARMS]
@@ -502,6 +542,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     gt = GroundTruth.load(RECIPE)
     source = _open_tables(args.tables)
+    if args.report:
+        everything = judge(everything_cached(cache, run_root), gt, source)
+        write(everything, gt, "python -m benchmarks.search_quality.sweep --report", args.workers)
+        print(finding(everything, gt))
+        return 0
     judged: list[dict[str, Any]] = []
     start = time.perf_counter()
     for budget in budgets:
