@@ -304,8 +304,15 @@ def finding(judged: list[dict[str, Any]], gt: GroundTruth) -> str:
             first_budget, first_share, _ = points[0]
             # A collapse is a change with the budget: the smallest budget is the baseline.
             collapsed = [(b, s, a) for b, s, a in points[1:] if _why(s, a, points[0], noise)]
+            nb201 = {
+                b: _mean([r["nb201_c10"] for r in rs])
+                for (a, d, b), rs in groups.items()
+                if a == arm and d == depth
+            }
             span = ", ".join(
-                f"{b}: share {s:.2f}" + ("" if a is None else f", GT {a:.4f}")
+                f"{b}: share {s:.2f}"
+                + ("" if a is None else f", GT {a:.4f}")
+                + ("" if nb201[b] is None else f", NB201 C10 {nb201[b]:.2f} %")
                 for b, s, a in points
                 if s is not None
             )
