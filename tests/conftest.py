@@ -9,9 +9,23 @@ import warnings
 import pytest
 import torch
 
-# Under pytest-xdist (`make test` runs two workers) each worker gets one thread: two workers
-# with two threads each on the 2-core CI machine would oversubscribe it.
-torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.cpu_count() or 1))
+# Under pytest-xdist (`make test` runs two workers) each worker gets one thread, and so do the
+# programs its tests start: two workers with two threads each on the 2-core CI machine
+# oversubscribe it, and OpenMP's spinning threads then run a tiny search eight times slower.
+THREADS = 1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.cpu_count() or 1)
+torch.set_num_threads(THREADS)
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = "1"
+
+
+@pytest.fixture(autouse=True)
+def _keep_threads():
+    """Restore the worker's thread count after a test that set its own (``trainer.threads``)."""
+    yield
+    if torch.get_num_threads() != THREADS:
+        torch.set_num_threads(THREADS)
+
 
 SERIAL = (
     "tests/integrations/test_nnictl.py",  # NNI's manager gives the tuner a fixed 10 s to connect

@@ -33,7 +33,6 @@ def tiny_config(strategy: str = "implicit", **trainer) -> dict:
             "batch_size": 32,
             "limit_batches": 2,
             "progress_bar": False,
-            "threads": 2,
             **trainer,
         },
     }

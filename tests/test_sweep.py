@@ -91,3 +91,46 @@ def test_sweep_smoke_runs_a_point_with_random_search(capsys):
     assert "Sweep: found cells" in out and "Collapse criterion" in out
     for title in ("NNI's DARTS, α lr auto", "random search"):
         assert title in out
+
+
+def test_a_search_whose_run_directory_has_a_checkpoint_resumes_from_it(tmp_path, monkeypatch):
+    """A sweep's searches keep their run directories, so one killed after an epoch (the end of
+    a session) continues from its checkpoint; its wall-clock keeps the finished epochs'."""
+    import logging
+    import warnings
+
+    import idarts_plugin.search as search
+    from benchmarks.search_quality import bench
+    from idarts_plugin.ground_truth import RECIPE
+
+    class StartedError(Exception):
+        pass
+
+    calls = []
+
+    def run_search(cfg, *, run_dir, resume=False):
+        calls.append((run_dir, resume))
+        raise StartedError
+
+    monkeypatch.setattr(search, "run_search", run_search)
+    job = {
+        "arm": "darts",
+        "seed": 0,
+        "key": "darts-s0-x",
+        "overrides": [*bench.base_overrides(RECIPE, 2, 2), "data.seed=0"],
+        "run_root": str(tmp_path),
+    }
+    run_dir = tmp_path / "darts-s0-x"
+    try:
+        with warnings.catch_warnings(), pytest.raises(StartedError):
+            bench._search(job)  # nothing there yet: a fresh start
+        (run_dir / "checkpoints").mkdir(parents=True)
+        (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
+        with warnings.catch_warnings(), pytest.raises(StartedError):
+            bench._search(job)
+    finally:
+        logging.disable(logging.NOTSET)
+    assert calls == [(run_dir, False), (run_dir, True)]
+    (run_dir / "metrics.csv").write_text("epoch,seconds,train_loss\n0,1.5,0.3\n1,2.25,0.2\n")
+    assert bench._epoch_seconds(run_dir / "metrics.csv") == 3.75
+    assert bench._epoch_seconds(tmp_path / "none.csv") == 0.0

@@ -197,15 +197,22 @@ def _search(job: dict[str, Any]) -> dict[str, Any]:
     from idarts_plugin.config import load_config
     from idarts_plugin.derive import derive, edge_decisions, effective_nb201
     from idarts_plugin.nb201 import arch_from_nni, format_arch, parse_arch
+    from idarts_plugin.outputs import CHECKPOINT
     from idarts_plugin.search import run_search
 
     # job["overrides"] holds data.seed: the search seed itself in this benchmark's protocol (seeds
     # differ in data draw, split, initialisation and order), the recipe's 0 in the budget sweep.
     overrides = [*job["overrides"], f"trainer.seed={job['seed']}", "output.ground_truth=false"]
     cfg = load_config(None, overrides)
+    run_dir = Path(job["run_root"]) / job["key"]
+    # A search killed after an epoch (a session's end, a reboot) continues from its last
+    # checkpoint, bit-identically; its wall-clock adds the finished epochs' seconds (not the
+    # killed process's start-up or its unfinished epoch, which this process redoes).
+    resume = (run_dir / CHECKPOINT).is_file()
+    earlier = _epoch_seconds(run_dir / "metrics.csv") if resume else 0.0
     start = time.perf_counter()
-    result = run_search(cfg, run_dir=Path(job["run_root"]) / job["key"])
-    seconds = time.perf_counter() - start
+    result = run_search(cfg, run_dir=run_dir, resume=resume)
+    seconds = earlier + time.perf_counter() - start
     probs = result.probs
     archs = {}
     for rule in ("argmax", "exclude_none"):
@@ -218,6 +225,7 @@ def _search(job: dict[str, Any]) -> dict[str, Any]:
         **{k: job[k] for k in ("arm", "seed", "key")},
         "archs": archs,
         "seconds": seconds,
+        **({"resumed": True} if resume else {}),
         "entropy_mean": statistics.fmean(d.entropy for d in decisions.values()),
         "margin_min": min(d.margin for d in decisions.values()),
         "margin_mean": statistics.fmean(d.margin for d in decisions.values()),
@@ -228,6 +236,16 @@ def _search(job: dict[str, Any]) -> dict[str, Any]:
         "probs": probs,
         "history": _history(result.run_dir / "metrics.csv"),
     }
+
+
+def _epoch_seconds(path: Path) -> float:
+    """The summed per-epoch wall time of a run's ``metrics.csv`` (0 when it has none)."""
+    import csv
+
+    if not path.is_file():
+        return 0.0
+    with path.open(newline="") as fh:
+        return sum(float(row.get("seconds") or 0.0) for row in csv.DictReader(fh))
 
 
 def _history(path: Path) -> dict[str, list[float | None]]:
@@ -358,7 +376,8 @@ def run(
         batches: batches per epoch (``None``: whole epochs).
         workers: searches at a time (processes of one thread).
         cache: where each search's record is kept (``<arm>-s<seed>-<config hash>.json``).
-        run_root: where the run directories go (throw-away).
+        run_root: where the run directories go; a search whose directory holds a checkpoint
+            resumes from it.
         train_found: train the found cells the ground truth lacks with the recipe.
         extra: overrides after the common ones (e.g. ``space.options.cells_per_stage=2``).
         arms_table: arm name → (title, overrides).

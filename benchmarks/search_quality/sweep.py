@@ -19,7 +19,8 @@ with the shipped ``auto`` warm-up and α learning rate). Each found cell is judg
 The search and cache machinery is the search-quality benchmark's (:func:`bench.run`): each
 search is cached by its whole config in ``benchmarks/search_quality/sweep_cache/`` (the
 benchmark's own cache is read too), so a killed sweep resumes and more seeds, budgets or arms
-extend it. Random search gets NNI's DARTS' (``auto``) mean wall-clock at each point.
+extend it; the run directories stay in ``--run-root`` (``benchmarks/search_quality/runs/``,
+git-ignored), so a search killed after an epoch resumes from its checkpoint. Random search gets NNI's DARTS' (``auto``) mean wall-clock at each point.
 ``--commit`` commits the cache, the ground-truth table, ``RESULTS.md`` and the plot after each
 point. ``--smoke`` (the test suite's) runs one tiny point into a throw-away cache; ``--report``
 runs nothing and rewrites the section and the plot from the cache.
@@ -47,6 +48,7 @@ from . import bench
 
 HERE = Path(__file__).resolve().parent
 SWEEP_CACHE = HERE / "sweep_cache"
+RUN_ROOT = HERE / "runs"
 PLOT = HERE.parent / "search_quality_sweep.png"
 SECTION = "search-quality-sweep"
 REPO = HERE.parents[1]
@@ -518,6 +520,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny run for the test suite")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
+        "--run-root",
+        default=str(RUN_ROOT),
+        help="where the searches' run directories stay (default: %(default)s, git-ignored); "
+        "a search killed after an epoch resumes from its checkpoint there",
+    )
+    parser.add_argument(
         "--report",
         action="store_true",
         help="run nothing: rewrite RESULTS.md's section and the plot from the cache",
@@ -537,9 +545,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown budget(s) {bad}; valid: {', '.join(map(str, BUDGETS))}")
     if args.seeds < 1 or any(d < 1 for d in depths):
         parser.error("--seeds and every depth must be >= 1")
-    run_root = Path(tempfile.mkdtemp(prefix="idarts-sweep-runs-"))
-    cache, sizes = SWEEP_CACHE, dict(BUDGETS)
+    run_root, cache, sizes = Path(args.run_root), SWEEP_CACHE, dict(BUDGETS)
     if args.smoke:
+        run_root = Path(tempfile.mkdtemp(prefix="idarts-sweep-runs-"))
         cache = Path(tempfile.mkdtemp(prefix="idarts-sweep-cache-"))
         budgets, sizes = [2], {2: (1, 2)}
         args.no_write, args.commit = True, False

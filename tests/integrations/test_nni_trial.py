@@ -21,6 +21,7 @@ TINY = (
     "trainer.batch_size=16",
     "space.options.stem_channels=4",
     "data.limit=256",
+    "trainer.threads=1",
 )
 
 

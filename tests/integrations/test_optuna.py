@@ -26,7 +26,6 @@ def write_tune(tmp_path: Path, params: dict, **extra) -> Path:
             "batch_size": 32,
             "limit_batches": 3,
             "progress_bar": False,
-            "threads": 2,
         },
     }
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))

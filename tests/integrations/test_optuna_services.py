@@ -1,6 +1,7 @@
-"""Optuna against real services: PostgreSQL with two workers, and optuna-dashboard's API.
+"""Optuna against real services: a PostgreSQL server for the tests of several workers
+(:func:`postgres_server`, used by ``test_tune_workers.py``), and optuna-dashboard's API.
 
-Both start their server on loopback themselves and stop it, also when the test fails; they
+Each starts its server on loopback itself and stops it, also when the test fails; they
 skip with the reason when the server software is not installed (``make test`` installs
 Debian's ``postgresql`` and the ``dashboard`` / ``postgres`` extras).
 """
@@ -25,7 +26,6 @@ import pytest
 
 from tests.conftest import requires_nni
 from tests.integrations.test_optuna import write_tune
-from tests.integrations.workers import run_workers
 
 optuna = pytest.importorskip(
     "optuna", reason="optuna not installed: pip install 'idarts-plugin[optuna]'"
@@ -106,18 +106,6 @@ def postgres_server():
             [*prefix, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True
         )
         shutil.rmtree(tmp_path, ignore_errors=True)
-
-
-def test_two_workers_share_one_postgres_study(tmp_path):
-    path = write_tune(
-        tmp_path,
-        {"strategy.neumann_steps": {"type": "int", "low": 0, "high": 4}},
-        sampler={"name": "random"},
-        overrides=["trainer.threads=1"],  # two workers share the cores
-    )
-    with postgres_server() as url:
-        trials = run_workers([path, path], url, n_trials=2)  # 2 workers x 2 trials
-    assert len({t.user_attrs["run_dir"] for t in trials}) == 4
 
 
 def test_optuna_dashboard_answers_with_the_trials(tmp_path):

@@ -53,19 +53,11 @@ def test_two_workers_on_sqlite_never_replay(tmp_path):
 
 @requires_nni
 @pytest.mark.slow
-def test_two_workers_on_postgres_never_replay(tmp_path):
-    from tests.integrations.test_optuna_services import postgres_server
-
-    with postgres_server() as url:
-        path = _tune_file(tmp_path)
-        trials = run_workers([path, path], url, n_trials=N_TRIALS)
-        _assert_no_replay(trials)
-
-
-@requires_nni
-@pytest.mark.slow
 def test_workers_on_two_hosts_share_one_postgres_study(tmp_path):
-    """Two "hosts": own working directory, tune file and output each; one PostgreSQL URL."""
+    """Two "hosts": own working directory, tune file and output each; one PostgreSQL URL.
+
+    (Also the test of two workers on one PostgreSQL study: no parameter set replayed, each
+    trial in its own run directory.)"""
     from tests.integrations.test_optuna_services import postgres_server
 
     hosts = [tmp_path / "host-a", tmp_path / "host-b"]
