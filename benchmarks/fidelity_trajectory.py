@@ -575,14 +575,14 @@ def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 def snapshot_point(snap: Any, built: dict[str, Any]) -> Point:
     """The :class:`Point` of a saved snapshot (the supernet and data built once, cached)."""
     from idarts_plugin.config import load_config
-    from idarts_plugin.search import _build_supernet  # the search's own construction
+    from idarts_plugin.search import build_supernet  # the search's own construction
     from idarts_plugin.spaces import load_space
 
     from . import trajectory
 
     if "net" not in built:
         cfg = load_config(trajectory.CONFIG, trajectory.overrides(snap.seed))
-        net = _build_supernet(cfg, load_space(cfg.space))
+        net = build_supernet(cfg, load_space(cfg.space))
         model = net.oneshot.training_module.model
         xt, yt = _tensors(net.data.weight_train)
         xv, yv = _tensors(net.data.arch_val)

@@ -35,6 +35,7 @@ from .strategy_table import STRATEGY_TABLE
 _logger = logging.getLogger(__name__)
 
 __all__ = [
+    "ENGINE_KEYS",
     "FIRST_ORDER",
     "STRATEGIES",
     "ConfigError",
@@ -122,23 +123,33 @@ _COMMON_KEYS = (
 FIRST_ORDER = tuple(name for name, entry in STRATEGY_TABLE.items() if entry.first_order)
 """NNI's own first-order strategies: no hypergradient keys, one weight step per α step."""
 
+_OWN_FIELDS = ("method", "method_options", "method_lr", "arc_learning_rate", "warmup_epochs")
+"""Engine options that :class:`StrategyConfig` declares itself (a strategy's choice, ``auto``)."""
 
-_HYPERGRAD_KEYS = (
-    "inner_steps",
-    "arc_betas",
-    "arc_weight_decay",
-    "hvp",
-    "hessian_batch",
-    "max_nonfinite_steps",
-    "inner_weight_decay",
-    "curvature",
-    "curvature_bn",
-    "hessian_batches",
+ENGINE_KEYS: dict[str, Any] = {
+    k: v for k, v in SearchOptions.run_defaults().items() if k not in _OWN_FIELDS
+}
+"""The strategy keys that are the engine's options, with a run config's defaults
+(:meth:`SearchOptions.run_defaults`): :class:`StrategyConfig` has a field for each, so a new
+:class:`~idarts_plugin.hypergrad.SearchOptions` field is a run-config key without an edit here."""
+
+_HYPERGRAD_KEYS = tuple(
+    k
+    for k in ENGINE_KEYS
+    if k not in _COMMON_KEYS and not any(k in e.keys for e in STRATEGY_TABLE.values())
+)
+"""Keys every strategy with a hypergradient accepts: the engine's options that are neither
+common to all strategies nor some strategies' own (:data:`STRATEGY_TABLE`)."""
+
+_EngineKeys: Any = dataclasses.make_dataclass(
+    "_EngineKeys",
+    [(k, Any, field(default=v)) for k, v in ENGINE_KEYS.items()],
+    frozen=True,
 )
 
 
 @dataclass(frozen=True)
-class StrategyConfig:
+class StrategyConfig(_EngineKeys):  # inherits a field per ENGINE_KEYS entry
     """The search strategy and its outer hyperparameters.
 
     Keys no strategy knows are rejected when the config is loaded, naming the valid ones; keys
@@ -160,31 +171,16 @@ class StrategyConfig:
     name: str = "implicit"
     neumann_steps: int = 2
     neumann_lr: float | str | None = "auto"
-    warm_start: bool = False
     temperature: tuple[float, float] = (1.0, 0.33)
     unrolled_lr: float | None = None
     amended_lr: float | None = None
     method: str = "neumann"
     method_options: dict[str, Any] = field(default_factory=dict)
     method_lr: float | str | None = None
-    inner_steps: int = 1
     arc_learning_rate: float | str = "auto"
     arc_travel: float = ARC_TRAVEL
     derive: str = "exclude_none"
-    arc_betas: tuple[float, float] = (0.5, 0.999)
-    arc_weight_decay: float = 1e-3
     warmup_epochs: int | str = "auto"
-    hvp: str = "exact"
-    gradient_clip_val: float | None = 5.0
-    log_prob_every_n_step: int = 10
-    hessian_batch: str = "separate"
-    max_nonfinite_steps: int = 10
-    inner_weight_decay: bool = True
-    virtual_step: str = "sgd"
-    monitor_every: int = 4
-    curvature: str = "hessian"
-    curvature_bn: str = "batch"
-    hessian_batches: int = 1
 
     def __post_init__(self) -> None:
         k = "strategy."
@@ -462,8 +458,7 @@ class RunConfig:
         for section in _SECTIONS:
             values = dataclasses.asdict(getattr(self, section))
             if section == "strategy":
-                keep = StrategyConfig.valid_keys(self.strategy.name)
-                values = {k: v for k, v in values.items() if k in keep}
+                values = {k: values[k] for k in StrategyConfig.valid_keys(self.strategy.name)}
                 for key in ("arc_betas", "temperature"):
                     if key in values:
                         values[key] = list(values[key])

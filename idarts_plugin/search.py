@@ -44,6 +44,8 @@ __all__ = [
     "SearchError",
     "SearchInterruptedError",
     "SearchResult",
+    "Supernet",
+    "build_supernet",
     "describe_architecture",
     "run_search",
 ]
@@ -258,8 +260,17 @@ class _Run:
 
 
 @dataclass
-class _Supernet:
-    """The one-shot module and what feeds it."""
+class Supernet:
+    """A search's one-shot module and what feeds it (:func:`build_supernet`).
+
+    Attributes:
+        data: the search's data splits.
+        oneshot: NNI's one-shot Lightning module around the strategy and the model space.
+        loaders: the ``{"train": ..., "val": ...}`` loaders it fits on.
+        eval_loader: the architecture-validation split in a fixed order.
+        arc_lr: the resolved architecture learning rate.
+        warmup: the resolved warm-up epochs.
+    """
 
     data: SearchData
     oneshot: Any
@@ -324,8 +335,12 @@ def _open_run(cfg: RunConfig, run_dir: str | os.PathLike[str] | None, resume: bo
     return run
 
 
-def _build_supernet(cfg: RunConfig, spec: SpaceSpec) -> _Supernet:
-    """Seed, load the data, build the space and the strategy, and wrap them one-shot."""
+def build_supernet(cfg: RunConfig, spec: SpaceSpec) -> Supernet:
+    """Seed, load the data, build the space and the strategy, and wrap them one-shot.
+
+    What :func:`run_search` fits, for tools that inspect a search's start (the fidelity
+    benchmark) without running it.
+    """
     import pytorch_lightning as pl
 
     from .nni_adapter import build_space, build_strategy, one_shot, search_loader, search_module
@@ -355,7 +370,7 @@ def _build_supernet(cfg: RunConfig, spec: SpaceSpec) -> _Supernet:
         train_loader,
         val_loader,
     )
-    return _Supernet(data, oneshot, loaders, eval_loader, arc_lr, warmup)
+    return Supernet(data, oneshot, loaders, eval_loader, arc_lr, warmup)
 
 
 def _callbacks(
@@ -402,7 +417,7 @@ def _make_trainer(run: _Run, callbacks: list[Any]) -> Any:
     )
 
 
-def _fit(trainer: Any, run: _Run, net: _Supernet, guard: _SignalGuard) -> float:
+def _fit(trainer: Any, run: _Run, net: Supernet, guard: _SignalGuard) -> float:
     """``trainer.fit`` under the signal guard; the seconds it took.
 
     Raises:
@@ -450,7 +465,7 @@ def _interrupted(trainer: Any, run: _Run, signum: int, completed: int) -> Search
     return SearchInterruptedError(signum, completed, run.path)
 
 
-def _result(run: _Run, net: _Supernet, rows: list[dict[str, Any]], seconds: float) -> SearchResult:
+def _result(run: _Run, net: Supernet, rows: list[dict[str, Any]], seconds: float) -> SearchResult:
     """The finished search: the derived architecture, softmax(α) and the decision record."""
     from .nni_adapter import derived_export
 
@@ -545,7 +560,7 @@ def run_search(
         outputs.RunDirError: the run directory is not writable or the disk is full.
     """
     run = _open_run(config, run_dir, resume)
-    net = _build_supernet(run.cfg, run.spec)
+    net = build_supernet(run.cfg, run.spec)
     guard = _SignalGuard()
     recorder, cbs = _callbacks(run, net.eval_loader, on_epoch, callbacks, guard)
     trainer = _make_trainer(run, cbs)

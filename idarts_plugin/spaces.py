@@ -19,7 +19,7 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +31,12 @@ from .config import ConfigError, SpaceConfig
 from .hypergrad.checks import check_choice, check_int
 
 __all__ = [
+    "CHOICES",
+    "KINDS",
     "OP_TABLE",
     "SPACE_KINDS",
     "SpaceError",
+    "SpaceKind",
     "SpaceSpec",
     "available_spaces",
     "load_space",
@@ -117,19 +120,62 @@ PARAMETER_FREE_OPS = frozenset({"none", "skip_connect", "avg_pool_3x3", "max_poo
 # Space files.
 # --------------------------------------------------------------------------------------------
 
-_SCHEMAS: dict[str, dict[str, Any]] = {
-    "nas-bench-201": {"stem_channels": 16, "cells_per_stage": 5},
-    "darts": {"width": 16, "num_cells": 8},
-    "cell": {
-        "nodes": 3,
-        "ops": ["none", "skip_connect", "conv_1x1", "conv_3x3", "sep_conv_3x3", "avg_pool_3x3"],
-        "channels": 16,
-        "layers": 1,
-        "stages": 2,
-        "norm": "batch",
-    },
-}
-SPACE_KINDS = tuple(_SCHEMAS)
+CHOICES: Mapping[str, Collection[str]] = {"ops": OP_TABLE, "norm": NORMS}
+"""Space options whose values are names → the valid names. A text option takes one of them; a
+list option takes a non-empty list of distinct ones. Every other option is a whole number >= 1."""
+
+PACKAGED = Path(__file__).resolve().parent / "search_spaces"
+"""The shipped space files; ``<kind>.yaml`` among them defines the kind ``<kind>``."""
+
+
+@dataclass(frozen=True)
+class SpaceKind:
+    """A kind of space, as its packaged file ``search_spaces/<kind>.yaml`` defines it.
+
+    Attributes:
+        name: the kind (the file's ``kind`` and stem).
+        defaults: the file's ``options``: every option the kind takes, with its default (the
+            default's type is the option's: a whole number, a name or a list of names from
+            :data:`CHOICES`).
+        input_channels: the image channels the model needs (``None``: any); the file's
+            ``input_channels``.
+    """
+
+    name: str
+    defaults: Mapping[str, Any]
+    input_channels: int | None = None
+
+
+def _read_kinds(folder: Path) -> dict[str, SpaceKind]:
+    """The kinds the files ``folder/<kind>.yaml`` (with ``kind: <kind>``) define."""
+    kinds: dict[str, SpaceKind] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if raw.get("kind") != path.stem:
+            continue  # a preset of another kind
+        defaults = dict(raw.get("options") or {})
+        for key, value in defaults.items():
+            if isinstance(value, (str, list)) and key not in CHOICES:
+                raise SpaceError(
+                    f"option {key!r} takes names: add its valid names to spaces.CHOICES",
+                    key=f"options.{key}",
+                    source=str(path),
+                )
+            if not isinstance(value, (str, list, int)) or isinstance(value, bool):
+                raise SpaceError(
+                    f"a default must be a whole number or names from spaces.CHOICES, got {value!r}",
+                    key=f"options.{key}",
+                    source=str(path),
+                )
+        kinds[path.stem] = SpaceKind(path.stem, defaults, raw.get("input_channels"))
+    return kinds
+
+
+KINDS: Mapping[str, SpaceKind] = _read_kinds(PACKAGED)
+"""Kind → its definition, read from the packaged ``search_spaces/<kind>.yaml`` files: adding
+a kind is its file there, its model in :data:`idarts_plugin.nni_adapter.spaces.BUILDERS` and
+a test."""
+SPACE_KINDS = tuple(KINDS)
 
 
 @dataclass(frozen=True)
@@ -143,7 +189,7 @@ class SpaceSpec:
     @property
     def in_channels(self) -> int | None:
         """Input channels the space needs (NNI's hub spaces: RGB), ``None`` if any."""
-        return None if self.kind == "cell" else 3
+        return KINDS[self.kind].input_channels
 
 
 def space_dirs() -> list[Path]:
@@ -152,7 +198,7 @@ def space_dirs() -> list[Path]:
     env = os.environ.get("IDARTS_SPACES")
     if env:
         dirs.extend(Path(p) for p in env.split(os.pathsep) if p)
-    dirs.append(Path(__file__).resolve().parent / "search_spaces")
+    dirs.append(PACKAGED)
     return dirs
 
 
@@ -183,22 +229,24 @@ def _find_space_file(name: str) -> Path:
 
 
 def _check_option(kind: str, key: str, value: Any, source: str) -> Any:
-    full = f"options.{key}"
+    """``value`` of option ``key``, checked by the type of the kind's default."""
+    default = KINDS[kind].defaults[key]
     try:
-        if kind == "cell" and key == "ops":
+        if isinstance(default, list):
+            item = key.removesuffix("s")
             if not isinstance(value, (list, tuple)) or not value:
-                raise ValueError(f"must be a non-empty list of op names, got {value!r}")
-            for op in value:
-                check_choice("op", op, OP_TABLE, plural="ops")
+                raise ValueError(f"must be a non-empty list of {item} names, got {value!r}")
+            for name in value:
+                check_choice(item, name, CHOICES[key], plural=key)
             if len(set(value)) != len(value):
-                raise ValueError(f"ops must be distinct, got {value!r}")
+                raise ValueError(f"{key} must be distinct, got {value!r}")
             return list(value)
-        if kind == "cell" and key == "norm":
-            return check_choice("norm", value, NORMS, plural="norms")
+        if isinstance(default, str):
+            return check_choice(key, value, CHOICES[key], plural=f"{key}s")
         check_int("value", value, minimum=1)
     except ValueError as exc:
         message = str(exc).replace("value must", "must")
-        raise SpaceError(message, key=full, source=source) from None
+        raise SpaceError(message, key=f"options.{key}", source=source) from None
     return value
 
 
@@ -217,19 +265,22 @@ def load_space(config: SpaceConfig) -> SpaceSpec:
         raise SpaceError(f"malformed YAML: {getattr(exc, 'problem', exc)}", source=source) from None
     if not isinstance(raw, dict):
         raise SpaceError("a space file must be a mapping with 'kind' and 'options'", source=source)
-    unknown = sorted(set(raw) - {"kind", "options", "description"})
+    kind: Any = raw.get("kind")
+    valid = ["kind", "options", "description"]
+    if path.parent == PACKAGED and path.stem == kind:
+        valid.append("input_channels")  # the kind's own file
+    unknown = sorted(set(raw) - set(valid))
     if unknown:
         raise SpaceError(
-            "unknown key; valid keys: kind, options, description", key=unknown[0], source=source
+            f"unknown key; valid keys: {', '.join(valid)}", key=unknown[0], source=source
         )
-    kind = raw.get("kind")
-    if kind not in _SCHEMAS:
+    if kind not in KINDS:
         raise SpaceError(
             f"unknown kind {kind!r}; valid kinds: {', '.join(SPACE_KINDS)}",
             key="kind",
             source=source,
         )
-    options = dict(_SCHEMAS[kind])
+    options = dict(KINDS[kind].defaults)
     file_options = raw.get("options") or {}
     if not isinstance(file_options, dict):
         raise SpaceError("must be a mapping", key="options", source=source)
@@ -237,7 +288,7 @@ def load_space(config: SpaceConfig) -> SpaceSpec:
         for key, value in values.items():
             if key not in options:
                 raise SpaceError(
-                    f"unknown option for a {kind} space; valid options: {', '.join(_SCHEMAS[kind])}",
+                    f"unknown option for a {kind} space; valid options: {', '.join(options)}",
                     key=f"options.{key}" if where == source else f"space.options.{key}",
                     source=where if where == source else None,
                 )

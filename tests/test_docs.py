@@ -19,15 +19,6 @@ DOC = ROOT / "docs" / "architecture.md"
 PACKAGE = "idarts_plugin"
 MAX_FILES = 3
 
-KNOWN_LONG: dict[str, str] = {
-    "An engine method": "the solver, its factory and its torch-free rules are three engine "
-    "modules (solvers, methods, spec); one fewer needs the engine restructured",
-    "A strategy option": "the engine's field, the module that reads it and the run config's "
-    "field live in three layers",
-    "A search space kind": "the space's YAML file, its schema and its model are three files",
-}
-"""Recipes allowed more than :data:`MAX_FILES` files until they are fixed, each with why."""
-
 _NAME = re.compile(r"^[A-Za-z_][\w/]*(\.[A-Za-z_]\w*)*/?$")
 _SECTIONS = ("space", "data", "strategy", "optimizer", "trainer", "output")
 
@@ -148,10 +139,7 @@ def test_every_recipe_names_its_files_and_they_exist(title):
     files = _files(RECIPES[title])
     assert files, f"{title}: no 'Files:' line"
     assert [f for f in files if _path(f) is None] == [], title
-    if title in KNOWN_LONG:
-        assert len(files) > MAX_FILES, f"{title} is down to {len(files)}: drop it from KNOWN_LONG"
-    else:
-        assert len(files) <= MAX_FILES, f"{title}: {len(files)} files"
+    assert len(files) <= MAX_FILES, f"{title}: {len(files)} files"
 
 
 def test_a_wrong_name_is_caught():

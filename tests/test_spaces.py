@@ -103,3 +103,33 @@ def test_darts_genotype_from_an_nni_export():
     )
     assert text.count("sep_conv_3x3") == 8 and "normal_concat=range(2, 6)" in text
     assert "reduce_concat=range(2, 6)" in text
+
+
+@requires_nni
+def test_every_kind_has_a_builder_and_its_file_defines_its_options():
+    from idarts_plugin.nni_adapter.spaces import BUILDERS
+    from idarts_plugin.spaces import CHOICES, KINDS, SPACE_KINDS
+
+    assert set(BUILDERS) == set(SPACE_KINDS) == {"nas-bench-201", "darts", "cell"}
+    for kind in KINDS.values():  # the kind's own file: its options are the defaults
+        assert load_space(SpaceConfig(name=kind.name)).options == dict(kind.defaults)
+    assert set(KINDS["cell"].defaults["ops"]) <= set(CHOICES["ops"])
+    assert KINDS["cell"].input_channels is None and KINDS["darts"].input_channels == 3
+
+
+def test_a_new_kind_file_needs_names_for_its_text_options(tmp_path):
+    from idarts_plugin.spaces import _read_kinds
+
+    (tmp_path / "ring.yaml").write_text("kind: ring\noptions: {size: 4, shape: round}\n")
+    with pytest.raises(SpaceError, match=r"ring\.yaml.*options\.shape.*CHOICES"):
+        _read_kinds(tmp_path)
+    (tmp_path / "ring.yaml").write_text("kind: ring\noptions: {size: 4}\n")
+    (tmp_path / "small-ring.yaml").write_text("kind: ring\noptions: {size: 2}\n")  # a preset
+    assert list(_read_kinds(tmp_path)) == ["ring"]
+
+
+def test_a_users_file_may_not_set_the_kinds_input_channels(tmp_path):
+    f = tmp_path / "mine.yaml"
+    f.write_text("kind: cell\ninput_channels: 3\n")
+    with pytest.raises(SpaceError, match=r"mine\.yaml.*input_channels.*valid keys: kind"):
+        load_space(SpaceConfig(name=str(f)))

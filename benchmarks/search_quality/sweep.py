@@ -283,10 +283,14 @@ def finding(judged: list[dict[str, Any]], gt: GroundTruth) -> str:
         "smallest budget."
     ]
     depths = sorted({d for _, d, _ in groups})
+    means = {  # (arm, depth, budget) → (share, GT accuracy, NB201 C10) of the found cells
+        key: tuple(_mean([r[f] for r in rs]) for f in ("share", "gt_acc", "nb201_c10"))
+        for key, rs in groups.items()
+    }
     reference = [
-        f"{b} steps: {_mean([r['share'] for r in rs]):.2f}"
-        for (a, d, b), rs in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][2]))
-        if a == "random" and _mean([r["share"] for r in rs]) is not None
+        f"{b} steps: {m[0]:.2f}"
+        for (a, d, b), m in sorted(means.items(), key=lambda kv: (kv[0][1], kv[0][2]))
+        if a == "random" and m[0] is not None
     ]
     if reference:
         lines.append(
@@ -296,25 +300,19 @@ def finding(judged: list[dict[str, Any]], gt: GroundTruth) -> str:
         )
     for depth in depths:
         for arm in ARMS:
-            points = sorted(
-                (b, _mean([r["share"] for r in rs]), _mean([r["gt_acc"] for r in rs]))
-                for (a, d, b), rs in groups.items()
-                if a == arm and d == depth
-            )
-            if not points or arm == "random":
+            if arm == "random":
+                continue
+            found = {b: m for (a, d, b), m in means.items() if a == arm and d == depth}
+            points = sorted((b, share, acc) for b, (share, acc, _) in found.items())
+            if not points:
                 continue
             first_budget, first_share, _ = points[0]
             # A collapse is a change with the budget: the smallest budget is the baseline.
             collapsed = [(b, s, a) for b, s, a in points[1:] if _why(s, a, points[0], noise)]
-            nb201 = {
-                b: _mean([r["nb201_c10"] for r in rs])
-                for (a, d, b), rs in groups.items()
-                if a == arm and d == depth
-            }
             span = ", ".join(
                 f"{b}: share {s:.2f}"
                 + ("" if a is None else f", GT {a:.4f}")
-                + ("" if nb201[b] is None else f", NB201 C10 {nb201[b]:.2f} %")
+                + ("" if found[b][2] is None else f", NB201 C10 {found[b][2]:.2f} %")
                 for b, s, a in points
                 if s is not None
             )
@@ -496,8 +494,9 @@ def write(judged: list[dict[str, Any]], gt: GroundTruth, command: str, workers: 
             "per sweep process, on 2 cores shared with other jobs (up to two sweep processes and "
             "a test run at once: the `search s` column measures that contention too). The "
             "tables hold every search in `benchmarks/search_quality/sweep_cache/`, whichever "
-            "command ran it (the command above is the last update's). Found cells are judged with the recipe (one cell per stage) whatever "
-            "depth they were searched at, and looked up in NAS-Bench-201's CIFAR-10 table "
+            "command ran it (the command above is the last update's); a search killed after "
+            "an epoch resumed from its checkpoint (`resumed` in its record). Found cells are "
+            "judged with the recipe (one cell per stage) whatever depth they were searched at, and looked up in NAS-Bench-201's CIFAR-10 table "
             "(test accuracy, 200 epochs). Random search gets NNI's DARTS' mean wall-clock at "
             "the same point (ImplicitDARTS costs about 4× that).",
             *(t.render() for t in tables(judged, gt)),

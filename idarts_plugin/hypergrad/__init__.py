@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         method_options,
     )
     from .solvers import (
+        SOLVERS,
         Amended,
         AutoStepSize,
         ConjugateGradient,
@@ -82,6 +83,7 @@ _LAZY = {
     "LinearSolver": "solvers",
     "Neumann": "solvers",
     "NeumannDivergenceWarning": "solvers",
+    "SOLVERS": "solvers",
     "SolveInfo": "diagnostics",
     "WarmStart": "solvers",
     "Zero": "solvers",
@@ -94,6 +96,7 @@ specs a run config validates with need no torch until a method is built)."""
 
 __all__ = [
     "METHODS",
+    "SOLVERS",
     "Amended",
     "AutoStepSize",
     "ConjugateGradient",

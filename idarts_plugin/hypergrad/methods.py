@@ -12,8 +12,10 @@ architecture tensor. Two families exist:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import Any, Protocol, cast
 
 import torch
@@ -31,12 +33,10 @@ from .autodiff import (
 from .diagnostics import Diagnostics, SolveInfo
 from .distributed import Reduce, reduced
 from .solvers import (
-    Amended,
+    SOLVERS,
     AutoStepSize,
-    ConjugateGradient,
     GrowthMonitor,
     LinearSolver,
-    Neumann,
     WarmStart,
     Zero,
 )
@@ -291,51 +291,27 @@ class Unrolled:
         )
 
 
-def _first_order() -> Implicit:
-    return Implicit(Zero())
+def _implicit(solver: Callable[..., LinearSolver]) -> Callable[..., Implicit]:
+    """The factory of the implicit method that wraps ``solver`` (its keyword arguments)."""
 
+    @functools.wraps(solver)
+    def factory(**options: Any) -> Implicit:
+        return Implicit(solver(**options))
 
-def _neumann(
-    *,
-    steps: int = 5,
-    lr: Any = "auto",
-    max_growth: float = 1e3,
-    max_lr: float | None = None,
-    warm_start: WarmStart | None = None,
-    monitor: GrowthMonitor | None = None,
-) -> Implicit:
-    return Implicit(
-        Neumann(
-            steps=steps,
-            lr=lr,
-            max_growth=max_growth,
-            max_lr=max_lr,
-            warm_start=warm_start,
-            monitor=monitor,
-        )
-    )
-
-
-def _amended(*, lr: float) -> Implicit:
-    return Implicit(Amended(lr=lr))
-
-
-def _cg(*, steps: int = 20, tol: float = 1e-10, damping: float = 0.0) -> Implicit:
-    return Implicit(ConjugateGradient(steps=steps, tol=tol, damping=damping))
+    return factory
 
 
 def _unrolled(*, lr: float, velocity: Sequence[Tensor] | None = None) -> Unrolled:
     return Unrolled(lr=lr, velocity=velocity)
 
 
-METHODS: Mapping[str, Callable[..., Method]] = {
-    "first_order": _first_order,
-    "unrolled": _unrolled,
-    "neumann": _neumann,
-    "amended": _amended,
-    "cg": _cg,
-}
-"""Config name → factory taking that method's options as keyword arguments."""
+METHODS: Mapping[str, Callable[..., Method]] = MappingProxyType(
+    {name: _unrolled if name == "unrolled" else _implicit(SOLVERS[name]) for name in METHOD_OPTIONS}
+)
+"""Config name → factory taking that method's options as keyword arguments: DARTS-V2's unrolled
+step, or an :class:`Implicit` method around a solver of
+:data:`~idarts_plugin.hypergrad.solvers.SOLVERS` (in the order of
+:data:`~idarts_plugin.hypergrad.spec.METHOD_OPTIONS`)."""
 
 
 def method_options(name: str) -> tuple[str, ...]:

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any, Literal, Protocol
 
 import torch
@@ -31,6 +32,7 @@ from .diagnostics import SolveInfo, grows
 from .spec import check_method_option
 
 __all__ = [
+    "SOLVERS",
     "Amended",
     "AutoStepSize",
     "ConjugateGradient",
@@ -627,3 +629,17 @@ class ConjugateGradient:
         return x, SolveInfo(
             converged=converged, terms_used=terms_used, residual=residual, note=note
         )
+
+
+SOLVERS: Mapping[str, Callable[..., LinearSolver]] = MappingProxyType(
+    {
+        "first_order": Zero,
+        "neumann": Neumann,
+        "amended": Amended,
+        "cg": ConjugateGradient,
+    }
+)
+"""Method name → the solver its :class:`~idarts_plugin.hypergrad.Implicit` method uses; the
+solver's keyword arguments are the method's options, stated with their rules in
+:data:`idarts_plugin.hypergrad.spec.METHOD_OPTIONS`. A new solver is one class and one entry
+here (plus its options there); :data:`idarts_plugin.hypergrad.METHODS` follows."""

@@ -153,6 +153,11 @@ def check_method_option(method: str, option: str, value: Any, *, label: str | No
         raise OptionError(str(exc), option=f"method_options.{option}") from None
 
 
+RUN_DEFAULT = "run_default"
+"""Field metadata: the default a run config (``strategy.<option>``) gives an option whose
+recommended value differs from the engine's default (the papers' choice)."""
+
+
 @dataclass(frozen=True)
 class CurvatureSpec:
     """Which matrix the implicit term inverts, and on which examples.
@@ -233,9 +238,9 @@ class MethodSpec:
     lr: LrOption = None
     hvp: str = "exact"
     warm_start: bool = False
-    inner_weight_decay: bool = False
+    inner_weight_decay: bool = field(default=False, metadata={RUN_DEFAULT: True})
     virtual_step: VirtualStep = "sgd"
-    monitor_every: int = 0
+    monitor_every: int = field(default=0, metadata={RUN_DEFAULT: 4})
 
     def __post_init__(self) -> None:
         try:
@@ -348,7 +353,7 @@ class SearchOptions:
     arc_betas: tuple[float, float] = (0.5, 0.999)
     arc_weight_decay: float = 1e-3
     warmup_epochs: int = 0
-    gradient_clip_val: float | None = None
+    gradient_clip_val: float | None = field(default=None, metadata={RUN_DEFAULT: 5.0})
     log_prob_every_n_step: int = 10
     hessian_batch: str = "separate"
     max_nonfinite_steps: int = 10
@@ -403,6 +408,31 @@ class SearchOptions:
         method = [_METHOD_ALIASES.get(f, f) for f in _spec_fields()]
         inverse = {v: k for k, v in _METHOD_ALIASES.items()}
         return (*[inverse.get(f, f) for f in method], *_loop_fields())
+
+    @classmethod
+    def run_defaults(cls) -> dict[str, Any]:
+        """Option (a :meth:`from_kwargs` keyword) → the default a run config gives it.
+
+        The field's :data:`RUN_DEFAULT` metadata where it has one, else its default; options
+        without a default (``method``) are left out.
+
+        Example:
+            >>> d = SearchOptions.run_defaults()
+            >>> d["inner_steps"], d["gradient_clip_val"], "method" in d
+            (1, 5.0, False)
+        """
+        inverse = {v: k for k, v in _METHOD_ALIASES.items()}
+        out: dict[str, Any] = {}
+        for f in (*dataclasses.fields(MethodSpec), *dataclasses.fields(cls)):
+            if not f.init or f.name == "method":
+                continue
+            if RUN_DEFAULT in f.metadata:
+                out[inverse.get(f.name, f.name)] = f.metadata[RUN_DEFAULT]
+            elif f.default is not dataclasses.MISSING:
+                out[inverse.get(f.name, f.name)] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                out[inverse.get(f.name, f.name)] = f.default_factory()
+        return out
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> SearchOptions:

@@ -324,9 +324,14 @@ def per_epoch_solver_notes() -> Iterator[None]:
 
     Example:
         >>> import logging
+        >>> log = logging.getLogger("idarts_plugin.hypergrad.solvers")
+        >>> record = log.makeRecord(log.name, logging.WARNING, "", 0, "Neumann series diverged "
+        ...                         "at term 2", None, None)
         >>> with per_epoch_solver_notes():
-        ...     logging.getLogger("idarts_plugin.hypergrad.solvers").warning(
-        ...         "Neumann series diverged at term 2")  # dropped
+        ...     log.filter(record)  # dropped while a search fits
+        False
+        >>> bool(log.filter(record)), log.filters  # and passed on afterwards
+        (True, [])
     """
     solver_log = logging.getLogger("idarts_plugin.hypergrad.solvers")
     per_step = _DropDivergenceNotes()

@@ -6,7 +6,8 @@ turns a :class:`~idarts_plugin.spaces.SpaceSpec` into an NNI ``ModelSpace``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, cast
 
 from nni.mutable import label_scope
@@ -16,7 +17,7 @@ from torch import Tensor, nn
 from ..config import RunConfig
 from ..spaces import OP_TABLE, SpaceSpec, load_space, norm_layer
 
-__all__ = ["CellSpace", "build_space", "freeze_architecture"]
+__all__ = ["BUILDERS", "CellSpace", "build_space", "freeze_architecture"]
 
 
 class _Cell(nn.Module):
@@ -104,6 +105,46 @@ class CellSpace(ModelSpace):
         return self.classifier(out.mean(dim=(2, 3)))
 
 
+def _nas_bench_201(o: Mapping[str, Any], *, num_classes: int, in_channels: int) -> nn.Module:
+    from nni.nas.hub.pytorch import NasBench201
+
+    return NasBench201(
+        stem_out_channels=o["stem_channels"],
+        num_modules_per_stack=o["cells_per_stage"],
+        num_labels=num_classes,
+    )
+
+
+def _darts(o: Mapping[str, Any], *, num_classes: int, in_channels: int) -> nn.Module:
+    from nni.nas.hub.pytorch import DARTS as DARTS_SPACE
+
+    space = DARTS_SPACE(width=o["width"], num_cells=o["num_cells"], dataset="cifar")
+    if num_classes != space.num_labels:  # the hub space fixes 10 classes for "cifar"
+        space.classifier = nn.Linear(space.classifier.in_features, num_classes)
+        space.num_labels = num_classes
+    return space
+
+
+def _cell(o: Mapping[str, Any], *, num_classes: int, in_channels: int) -> nn.Module:
+    return CellSpace(
+        nodes=o["nodes"],
+        ops=tuple(o["ops"]),
+        channels=o["channels"],
+        layers=o["layers"],
+        stages=o["stages"],
+        norm=o["norm"],
+        in_channels=in_channels,
+        num_classes=num_classes,
+    )
+
+
+BUILDERS: Mapping[str, Callable[..., nn.Module]] = MappingProxyType(
+    {"nas-bench-201": _nas_bench_201, "darts": _darts, "cell": _cell}
+)
+"""Space kind (:data:`idarts_plugin.spaces.KINDS`) → the function ``(options, *, num_classes,
+in_channels)`` that builds its NNI model space from the validated options."""
+
+
 def build_space(spec: SpaceSpec, *, num_classes: int, in_channels: int = 3) -> nn.Module:
     """Instantiate the NNI model space described by ``spec``.
 
@@ -113,33 +154,7 @@ def build_space(spec: SpaceSpec, *, num_classes: int, in_channels: int = 3) -> n
         in_channels: input channels of the data (the hub spaces need 3; see
             :attr:`~idarts_plugin.spaces.SpaceSpec.in_channels`).
     """
-    o = spec.options
-    if spec.kind == "nas-bench-201":
-        from nni.nas.hub.pytorch import NasBench201
-
-        return NasBench201(
-            stem_out_channels=o["stem_channels"],
-            num_modules_per_stack=o["cells_per_stage"],
-            num_labels=num_classes,
-        )
-    if spec.kind == "darts":
-        from nni.nas.hub.pytorch import DARTS as DARTS_SPACE
-
-        space = DARTS_SPACE(width=o["width"], num_cells=o["num_cells"], dataset="cifar")
-        if num_classes != space.num_labels:  # the hub space fixes 10 classes for "cifar"
-            space.classifier = nn.Linear(space.classifier.in_features, num_classes)
-            space.num_labels = num_classes
-        return space
-    return CellSpace(
-        nodes=o["nodes"],
-        ops=tuple(o["ops"]),
-        channels=o["channels"],
-        layers=o["layers"],
-        stages=o["stages"],
-        norm=o.get("norm", "batch"),
-        in_channels=in_channels,
-        num_classes=num_classes,
-    )
+    return BUILDERS[spec.kind](spec.options, num_classes=num_classes, in_channels=in_channels)
 
 
 def freeze_architecture(

@@ -161,9 +161,10 @@ def test_method_options_table_matches_the_factories():
     """spec.METHOD_OPTIONS states each method's options (torch-free); the factories take them."""
     import inspect
 
-    from idarts_plugin.hypergrad import METHODS
+    from idarts_plugin.hypergrad import METHODS, SOLVERS
     from idarts_plugin.hypergrad.spec import METHOD_OPTIONS
 
     assert list(METHODS) == list(METHOD_OPTIONS)
+    assert set(SOLVERS) == set(METHOD_OPTIONS) - {"unrolled"}  # every solver is a method
     for name, factory in METHODS.items():
         assert tuple(inspect.signature(factory).parameters) == tuple(METHOD_OPTIONS[name]), name
