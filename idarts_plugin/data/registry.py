@@ -174,6 +174,21 @@ def _downloadable(
     )
 
 
+def _cifar(classes: int, mean: tuple[float, ...], std: tuple[float, ...]) -> DatasetInfo:
+    """CIFAR-10 or CIFAR-100: 32×32 RGB, padded random crops, NAS-Bench-201's name as ours."""
+    name = f"cifar{classes}"
+    return _downloadable(
+        name,
+        cifar_arrays,
+        classes,
+        (3, 32, 32),
+        f"CIFAR{classes}",
+        normalise=(mean, std),
+        crop_padding=4,
+        nb201=name,
+    )
+
+
 DATASETS: Mapping[str, DatasetInfo] = MappingProxyType(
     {
         info.name: info
@@ -181,26 +196,8 @@ DATASETS: Mapping[str, DatasetInfo] = MappingProxyType(
             DatasetInfo("digits", digits_arrays, 10, (1, 8, 8)),
             _downloadable("fashion-mnist", mnist_like_arrays, 10, (1, 28, 28), "FashionMNIST"),
             _downloadable("mnist", mnist_like_arrays, 10, (1, 28, 28), "MNIST"),
-            _downloadable(
-                "cifar10",
-                cifar_arrays,
-                10,
-                (3, 32, 32),
-                normalise=((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-                crop_padding=4,
-                nb201="cifar10",
-                torchvision="CIFAR10",
-            ),
-            _downloadable(
-                "cifar100",
-                cifar_arrays,
-                100,
-                (3, 32, 32),
-                normalise=((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-                crop_padding=4,
-                nb201="cifar100",
-                torchvision="CIFAR100",
-            ),
+            _cifar(10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+            _cifar(100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
             DatasetInfo(
                 "imagenet16-120",
                 imagenet16_arrays,
