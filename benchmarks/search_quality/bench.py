@@ -362,6 +362,7 @@ def run(
     arms_table: Mapping[str, tuple[str, list[str]]] = ARMS,
     data_seed: int | None = None,
     budget_arm: str = BUDGET_ARM,
+    budget_seeds: int | None = None,
     read_also: Sequence[Path] = (),
     on_record: Callable[[dict[str, Any]], None] | None = None,
     cached_only: bool = False,
@@ -384,6 +385,9 @@ def run(
         data_seed: ``data.seed`` of every search; ``None``: the search seed (this benchmark's
             original protocol: seeds also differ in the data draw).
         budget_arm: the arm whose mean wall-clock random search gets.
+        budget_seeds: average ``budget_arm``'s seeds ``0 .. budget_seeds - 1`` only (``None``:
+            every seed run), so random search's budget, part of its cache key, does not change
+            when ``budget_arm`` gets more seeds than random search.
         read_also: further cache folders to read a record from (never written).
         on_record: called with each record a search of this run produced (e.g. to commit).
         cached_only: run nothing and train nothing: only the records the caches hold.
@@ -431,9 +435,11 @@ def run(
     run_jobs(todo)
     records = [cached(j) for j in jobs]
     if "random" in arms:
-        budget_from = [r for r in records if r and r["arm"] == budget_arm] or [
-            r for r in records if r
-        ]
+        budget_from = [
+            r
+            for r in records
+            if r and r["arm"] == budget_arm and (budget_seeds is None or r["seed"] < budget_seeds)
+        ] or [r for r in records if r]
         budget = statistics.fmean(r["seconds"] for r in budget_from) if budget_from else 60.0
         rjobs = [job("random", s, budget) for s in range(seeds)]
         run_jobs([j for j in rjobs if cached(j) is None])
