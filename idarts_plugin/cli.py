@@ -245,6 +245,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     print(f"epochs: {result.epochs}, search time this run: {result.seconds:.1f} s")
     if decision.get("verdict"):
         print(decision["verdict"]["text"])
+    if decision.get("param_free_share") is not None:
+        print(f"parameter-free share of the cell: {decision['param_free_share']:.2f}")
     rank = decision.get("ground_truth")
     if rank:
         print(rank["text"])

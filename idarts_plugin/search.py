@@ -137,8 +137,14 @@ class SearchResult:
     decision: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
+COLLAPSE_SHARE = 0.5
+"""A derived cell with more than this share of parameter-free ops (skip, pooling, none) gets a
+warning: the sign of DARTS' collapse. The budget sweep (``docs/search_quality.md``) found the
+collapsed cells of DARTS and ImplicitDARTS at 0.67–1.0, random search's best cells at 0.33."""
+
+
 def _warn_about_decision(decision: dict[str, Any], cfg: RunConfig) -> None:
-    """Log the verdict; warn when α ended undecided or the cell has dead nodes."""
+    """Log the verdict; warn of an undecided α, dead nodes or a mostly param-free cell."""
     text = decision["verdict"]["text"]
     if decision["verdict"]["decided"]:
         _logger.info(text)
@@ -156,6 +162,14 @@ def _warn_about_decision(decision: dict[str, Any], cfg: RunConfig) -> None:
             "strategy.derive=exclude_none never picks 'none'",
             decision["dead_nodes"],
             decision["effective_arch"],
+        )
+    share = decision.get("param_free_share")
+    if share is not None and share > COLLAPSE_SHARE:
+        _logger.warning(
+            "the derived cell is %.0f %% parameter-free (skip, pooling, none): the sign of "
+            "DARTS' collapse, which longer searches make worse (docs/search_quality.md); "
+            "check the cell (idarts evaluate) before trusting it, or search fewer epochs",
+            100 * share,
         )
 
 
@@ -475,6 +489,7 @@ def _result(run: _Run, net: Supernet, rows: list[dict[str, Any]], seconds: float
         k: {str(c): float(p) for c, p in v.items()} for k, v in net.oneshot.export_probs().items()
     }
     decision = decision_record(run.spec, probs, export)
+    decision["param_free_share"] = outputs.parameter_free_share(export)
     decision["derivation"] = rule
     decision["arc_learning_rate"] = net.arc_lr
     decision["warmup_epochs"] = net.warmup

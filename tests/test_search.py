@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -58,6 +59,7 @@ def assert_valid_nb201_run(run_dir: Path) -> str:
     assert len(decision["edges"]) == 6
     assert {"top", "margin", "entropy"} <= set(next(iter(decision["edges"].values())))
     assert decision["arc_learning_rate"] > 0 and "effective_arch" in decision
+    assert 0.0 <= decision["param_free_share"] <= 1.0
     header = (run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
     assert sum(h.startswith("margin:") for h in header) == 6
     assert "decided_edges" in header
@@ -372,3 +374,21 @@ def test_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys):
     assert main(["search", "--resume", str(run), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "last.ckpt" in err and "damaged" in err
+
+
+@pytest.mark.parametrize(
+    ("ops", "warned"),
+    [
+        (["skip_connect"] * 5 + ["nor_conv_3x3"], True),
+        (["skip_connect"] * 2 + ["nor_conv_3x3"] * 4, False),
+    ],
+)
+def test_a_mostly_parameter_free_cell_is_warned_about(caplog, ops, warned):
+    from idarts_plugin import outputs
+    from idarts_plugin.search import _warn_about_decision
+
+    share = outputs.parameter_free_share({f"cell/{i}": op for i, op in enumerate(ops)})
+    decision = {"verdict": {"text": "decided", "decided": True}, "param_free_share": share}
+    with caplog.at_level(logging.WARNING, logger="idarts_plugin.search"):
+        _warn_about_decision(decision, RunConfig())
+    assert ("83 % parameter-free" in caplog.text) is warned, caplog.text
