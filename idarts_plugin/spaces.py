@@ -266,9 +266,7 @@ def load_space(config: SpaceConfig) -> SpaceSpec:
     if not isinstance(raw, dict):
         raise SpaceError("a space file must be a mapping with 'kind' and 'options'", source=source)
     kind: Any = raw.get("kind")
-    valid = ["kind", "options", "description"]
-    if path.parent == PACKAGED and path.stem == kind:
-        valid.append("input_channels")  # the kind's own file
+    valid = ("kind", "options", "description", "input_channels")
     unknown = sorted(set(raw) - set(valid))
     if unknown:
         raise SpaceError(
@@ -278,6 +276,14 @@ def load_space(config: SpaceConfig) -> SpaceSpec:
         raise SpaceError(
             f"unknown kind {kind!r}; valid kinds: {', '.join(SPACE_KINDS)}",
             key="kind",
+            source=source,
+        )
+    channels = KINDS[kind].input_channels
+    if raw.get("input_channels", channels) != channels:  # a copy of the kind's file keeps it
+        raise SpaceError(
+            f"a {kind} space takes {'any number of' if channels is None else channels} input "
+            f"channels (search_spaces/{kind}.yaml); leave input_channels out",
+            key="input_channels",
             source=source,
         )
     options = dict(KINDS[kind].defaults)
