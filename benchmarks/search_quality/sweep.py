@@ -20,7 +20,9 @@ The search and cache machinery is the search-quality benchmark's (:func:`bench.r
 search is cached by its whole config in ``benchmarks/search_quality/sweep_cache/`` (the
 benchmark's own cache is read too), so a killed sweep resumes and more seeds, budgets or arms
 extend it; the run directories stay in ``--run-root`` (``benchmarks/search_quality/runs/``,
-git-ignored), so a search killed after an epoch resumes from its checkpoint. Random search gets NNI's DARTS' (``auto``) mean wall-clock at each point.
+git-ignored), so a search killed after an epoch resumes from its checkpoint. Random search gets
+NNI's DARTS' (``auto``) mean wall-clock at each point (of its first two seeds:
+:data:`RANDOM_BUDGET_SEEDS`).
 ``--commit`` commits the cache, the ground-truth table, ``RESULTS.md`` and the plot after each
 point. ``--smoke`` (the test suite's) runs one tiny point into a throw-away cache; ``--report``
 runs nothing and rewrites the section and the plot from the cache.
@@ -312,7 +314,8 @@ def finding(judged: list[dict[str, Any]], gt: GroundTruth) -> str:
                 continue
             first_budget, first_share, _ = points[0]
             # A collapse is a change with the budget: the smallest budget is the baseline.
-            collapsed = [(b, s, a) for b, s, a in points[1:] if _why(s, a, points[0], noise)]
+            why = {b: _why(s, a, points[0], noise) for b, s, a in points[1:]}
+            collapsed = [b for b in why if why[b]]
             span = ", ".join(
                 f"{b}: share {s:.2f}"
                 + ("" if a is None else f", GT {a:.4f}")
@@ -328,10 +331,10 @@ def finding(judged: list[dict[str, Any]], gt: GroundTruth) -> str:
                 else ""
             )
             if collapsed:
-                b, s, a = collapsed[0]
+                b = collapsed[0]
                 lines.append(
                     f"- **{title}, {depth} cell(s)/stage: collapses at {b} architecture steps** "
-                    f"({_why(s, a, points[0], noise)}){start}. [{span}]"
+                    f"({why[b]}){start}. [{span}]"
                 )
                 continue
             trend = _trend([(b, s) for b, s, _ in points if s is not None])
@@ -500,9 +503,10 @@ def write(judged: list[dict[str, Any]], gt: GroundTruth, command: str, workers: 
             "tables hold every search in `benchmarks/search_quality/sweep_cache/`, whichever "
             "command ran it (the command above is the last update's); a search killed after "
             "an epoch resumed from its checkpoint (`resumed` in its record). Found cells are "
-            "judged with the recipe (one cell per stage) whatever depth they were searched at, and looked up in NAS-Bench-201's CIFAR-10 table "
-            "(test accuracy, 200 epochs). Random search gets NNI's DARTS' mean wall-clock at "
-            "the same point (ImplicitDARTS costs about 4× that).",
+            "judged with the recipe (one cell per stage) whatever depth they were searched at, "
+            "and looked up in NAS-Bench-201's CIFAR-10 table (test accuracy, 200 epochs). "
+            "Random search gets the mean wall-clock of NNI DARTS' first two seeds at the same "
+            "point (ImplicitDARTS costs 2–4× that).",
             *(t.render() for t in tables(judged, gt)),
             "**Collapse**\n\n" + finding(judged, gt),
             f"![budget sweep]({PLOT.name})",

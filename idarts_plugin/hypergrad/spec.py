@@ -313,6 +313,9 @@ class MethodSpec:
 _METHOD_ALIASES = {"method": "name", "method_options": "options", "method_lr": "lr"}
 """Keyword names of the method's fields in :meth:`SearchOptions.from_kwargs` (and strategies)."""
 
+_KEYWORD_OF = {name: keyword for keyword, name in _METHOD_ALIASES.items()}
+"""A :class:`MethodSpec` field → its :meth:`SearchOptions.from_kwargs` keyword."""
+
 
 @dataclass(frozen=True)
 class SearchOptions:
@@ -405,9 +408,7 @@ class SearchOptions:
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
         """Every keyword :meth:`from_kwargs` accepts."""
-        method = [_METHOD_ALIASES.get(f, f) for f in _spec_fields()]
-        inverse = {v: k for k, v in _METHOD_ALIASES.items()}
-        return (*[inverse.get(f, f) for f in method], *_loop_fields())
+        return (*[_KEYWORD_OF.get(f, f) for f in _spec_fields()], *_loop_fields())
 
     @classmethod
     def run_defaults(cls) -> dict[str, Any]:
@@ -421,17 +422,16 @@ class SearchOptions:
             >>> d["inner_steps"], d["gradient_clip_val"], "method" in d
             (1, 5.0, False)
         """
-        inverse = {v: k for k, v in _METHOD_ALIASES.items()}
         out: dict[str, Any] = {}
         for f in (*dataclasses.fields(MethodSpec), *dataclasses.fields(cls)):
             if not f.init or f.name == "method":
                 continue
             if RUN_DEFAULT in f.metadata:
-                out[inverse.get(f.name, f.name)] = f.metadata[RUN_DEFAULT]
+                out[_KEYWORD_OF.get(f.name, f.name)] = f.metadata[RUN_DEFAULT]
             elif f.default is not dataclasses.MISSING:
-                out[inverse.get(f.name, f.name)] = f.default
+                out[_KEYWORD_OF.get(f.name, f.name)] = f.default
             elif f.default_factory is not dataclasses.MISSING:
-                out[inverse.get(f.name, f.name)] = f.default_factory()
+                out[_KEYWORD_OF.get(f.name, f.name)] = f.default_factory()
         return out
 
     @classmethod
