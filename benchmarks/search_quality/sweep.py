@@ -74,9 +74,13 @@ SWEEP_ARMS: dict[str, tuple[str, list[str]]] = {
         "NNI's DARTS, paper α lr 3e-4, no warm-up",
         ["strategy.name=darts", "strategy.arc_learning_rate=0.0003", "strategy.warmup_epochs=0"],
     ),
-    "implicit": ("ImplicitDARTS, shipped default", ["strategy.name=implicit"]),
-    "amended": ("AmendedDARTS, shipped default", ["strategy.name=amended"]),
-    "unrolled": ("UnrolledDARTS (DARTS-V2), shipped default", ["strategy.name=unrolled"]),
+    "implicit": ("ImplicitDARTS, paper γ = weight lr", ["strategy.name=implicit"]),
+    "implicit-auto": (
+        "ImplicitDARTS, γ auto, no remedy",
+        ["strategy.name=implicit", "strategy.neumann_lr=auto"],
+    ),
+    "amended": ("AmendedDARTS, its defaults", ["strategy.name=amended"]),
+    "unrolled": ("UnrolledDARTS (DARTS-V2), its defaults", ["strategy.name=unrolled"]),
     "random": ("random search, NNI DARTS' wall-clock, 1-epoch proxy", []),
 }
 """Arm name → (title, config overrides). Every strategy at its shipped defaults."""
