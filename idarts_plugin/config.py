@@ -26,6 +26,7 @@ from typing import Any, cast
 import yaml
 
 from .budget import ARC_TRAVEL
+from .collapse import REMEDY_KEYS, Remedies
 from .data import DataConfig, DataError
 from .derive import DERIVATIONS
 from .hypergrad.checks import check_choice, check_int, check_number, check_pair
@@ -119,6 +120,8 @@ _COMMON_KEYS = (
     "warmup_epochs",
     "gradient_clip_val",
     "log_prob_every_n_step",
+    *REMEDY_KEYS,
+    "perturbation_tune_steps",
 )
 FIRST_ORDER = tuple(name for name, entry in STRATEGY_TABLE.items() if entry.first_order)
 """NNI's own first-order strategies: no hypergradient keys, one weight step per α step."""
@@ -181,6 +184,11 @@ class StrategyConfig(_EngineKeys):  # inherits a field per ENGINE_KEYS entry
     arc_travel: float = ARC_TRAVEL
     derive: str = "exclude_none"
     warmup_epochs: int | str = "auto"
+    beta_decay: float = 0.0
+    beta_decay_schedule: str = "linear"
+    aux_skip: float = 0.0
+    early_stop: str = "off"
+    perturbation_tune_steps: int = 0
 
     def __post_init__(self) -> None:
         k = "strategy."
@@ -189,6 +197,8 @@ class StrategyConfig(_EngineKeys):  # inherits a field per ENGINE_KEYS entry
         _not_auto(k + "warmup_epochs", self.warmup_epochs, "an integer >= 0")
         _num(k + "arc_travel", self.arc_travel, minimum=0, strict=True)
         _choice(k + "derive", self.derive, DERIVATIONS)
+        _checked(k + "perturbation_tune_steps", check_int, self.perturbation_tune_steps, minimum=0)
+        self.remedies()
         temp = self.temperature
         if _checked(k + "temperature", check_pair, temp, low=0, high=math.inf) and min(temp) <= 0:
             raise ConfigError(f"must be two numbers > 0, got {temp!r}", key=k + "temperature")
@@ -196,6 +206,19 @@ class StrategyConfig(_EngineKeys):  # inherits a field per ENGINE_KEYS entry
         # Every other key is the engine's: its own checks, once (no torch needed).
         options = self.search_options(resolved=False)
         object.__setattr__(self, "arc_betas", options.arc_betas)
+
+    def remedies(self) -> Remedies:
+        """The collapse remedies of this section (:class:`idarts_plugin.collapse.Remedies`).
+
+        Raises:
+            ConfigError: an invalid remedy key, named.
+        """
+        values = {key: getattr(self, key) for key in REMEDY_KEYS}
+        try:
+            return Remedies(**values)
+        except ValueError as exc:
+            key = max((k for k in values if k in str(exc)), key=len, default="early_stop")
+            raise ConfigError(str(exc), key="strategy." + key) from None
 
     def _option_kwargs(self) -> dict[str, Any]:
         """The :meth:`SearchOptions.from_kwargs` keywords of this strategy's keys."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Protocol
 
 # The budget rules live in :mod:`idarts_plugin.budget`; README's NNI example imported this one
@@ -36,9 +37,11 @@ from .hypergrad.checks import check_choice
 __all__ = [
     "DECIDED_MARGIN",
     "DERIVATIONS",
+    "Derivation",
     "EdgeDecision",
     "SpaceKind",
     "Verdict",
+    "alpha_rule",
     "arc_learning_rate_for_budget",
     "decision_record",
     "derive",
@@ -56,8 +59,52 @@ DECIDED_SHARE = 2 / 3
 
 MAX_DECIDED_ENTROPY = 0.9
 
-DERIVATIONS = ("argmax", "exclude_none")
-"""Derivation rules: NAS-Bench-201's argmax over all ops, DARTS' argmax without ``none``."""
+
+@dataclass(frozen=True, kw_only=True)
+class Derivation:
+    """One value of ``strategy.derive``: how a search turns into a cell.
+
+    Attributes:
+        summary: one line for help text and docs.
+        needs_supernet: the rule scores ops on the trained supernet (it runs once, after the
+            search, in :mod:`idarts_plugin.nni_adapter.perturbation`), not on α alone.
+        alpha_rule: for a rule that needs the supernet, the α rule that names each epoch's
+            cell while the search runs (``metrics.csv``, the progress bar, the early stop).
+    """
+
+    summary: str
+    needs_supernet: bool = False
+    alpha_rule: str | None = None
+
+
+DERIVATIONS: Mapping[str, Derivation] = MappingProxyType(
+    {
+        "argmax": Derivation(summary="NAS-Bench-201's: the most probable op, none included"),
+        "exclude_none": Derivation(summary="DARTS': the most probable op other than none"),
+        "perturbation": Derivation(
+            summary=(
+                "DARTS-PT (Wang et al., ICLR 2021): per edge, the op whose removal costs the "
+                "trained supernet the most accuracy on the architecture split"
+            ),
+            needs_supernet=True,
+            alpha_rule="exclude_none",
+        ),
+    }
+)
+"""Derivation rule name → :class:`Derivation`. Adding an α rule is one entry plus its branch
+in :func:`derive`; a supernet rule is one entry plus its function in
+:data:`idarts_plugin.nni_adapter.perturbation.SUPERNET_RULES`."""
+
+
+def alpha_rule(rule: str) -> str:
+    """The α rule that names a search's per-epoch cell under derivation rule ``rule``.
+
+    Example:
+        >>> alpha_rule("perturbation"), alpha_rule("argmax")
+        ('exclude_none', 'argmax')
+    """
+    check_choice("derivation", rule, DERIVATIONS, plural="rules")
+    return DERIVATIONS[rule].alpha_rule or rule
 
 
 @dataclass(frozen=True)
@@ -186,6 +233,12 @@ def derive(probs: Mapping[str, Mapping[Any, float]], rule: str = "argmax") -> di
         ValueError: unknown rule (lists the valid ones).
     """
     check_choice("derivation", rule, DERIVATIONS, plural="rules")
+    if DERIVATIONS[rule].needs_supernet:
+        raise ValueError(
+            f"derivation rule {rule!r} scores ops on the trained supernet, not on α: "
+            "use idarts_plugin.nni_adapter.perturbation (a search with strategy.derive "
+            f"{rule!r} runs it at its end)"
+        )
     out: dict[str, str] = {}
     for label, dist in probs.items():
         items = [(str(c), float(p)) for c, p in dist.items()]

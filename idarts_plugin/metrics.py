@@ -20,9 +20,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .collapse import parameter_free_share
 from .derive import DECIDED_MARGIN, edge_decisions
 from .hypergrad.diagnostics import epoch_means
-from .outputs import alpha_entropy, parameter_free_share
+from .outputs import alpha_entropy
 
 __all__ = ["DIAGNOSTIC_MEANS", "alpha_row", "epoch_row"]
 
@@ -126,3 +127,19 @@ def alpha_row(epoch: int, probs: Mapping[str, Mapping[Any, float]]) -> dict[str,
         for choice, p in dist.items():
             row[f"{label}:{choice}"] = float(p)
     return row
+
+
+def probs_from_alpha_row(row: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """softmax(α) per label from an ``alpha_history.csv`` row (the inverse of :func:`alpha_row`).
+
+    Example:
+        >>> probs_from_alpha_row(alpha_row(3, {"e/0": {"none": 0.25, "skip": 0.75}}))
+        {'e/0': {'none': 0.25, 'skip': 0.75}}
+    """
+    out: dict[str, dict[str, float]] = {}
+    for key, value in row.items():
+        if key == "epoch" or value in (None, ""):
+            continue
+        label, _, choice = key.rpartition(":")
+        out.setdefault(label, {})[choice] = float(value)
+    return out

@@ -28,8 +28,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .spaces import PARAMETER_FREE_OPS
-
 __all__ = [
     "CHECKPOINT",
     "PREVIOUS_CHECKPOINT",
@@ -38,7 +36,6 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "check_writable",
-    "parameter_free_share",
     "plot_alpha_history",
     "plot_cell",
     "read_csv_rows",
@@ -159,17 +156,6 @@ def alpha_entropy(probs: Mapping[str, Mapping[Any, float]]) -> dict[str, float]:
         h = -sum(p * math.log(p) for p in ps if p > 0)
         out[label] = h / math.log(len(ps))
     return out
-
-
-def parameter_free_share(export: Mapping[str, Any]) -> float | None:
-    """Share of the argmax choices that are parameter-free ops (skip, pooling, none).
-
-    Returns ``None`` when no exported choice is an op name (e.g. only input choices).
-    """
-    ops = [v for v in export.values() if isinstance(v, str)]
-    if not ops:
-        return None
-    return sum(1 for v in ops if v in PARAMETER_FREE_OPS or "pool" in v or "skip" in v) / len(ops)
 
 
 def _save_png(fig: Any, path: Path, *, dpi: int) -> None:

@@ -33,9 +33,10 @@ from torch.utils.data import DataLoader
 
 from . import outputs
 from .budget import planned_arch_steps, resolve_arc_learning_rate, resolve_warmup_epochs
-from .config import FIRST_ORDER, RunConfig, load_run_config
+from .collapse import collapse_warning, parameter_free_share
+from .config import FIRST_ORDER, ConfigError, RunConfig, load_run_config
 from .data import SearchData
-from .derive import decision_record, describe_architecture
+from .derive import DERIVATIONS, decision_record, describe_architecture
 from .outputs import CHECKPOINT, PREVIOUS_CHECKPOINT
 from .runtime import SearchError, prepare_data, resolve_device
 from .spaces import SpaceSpec, load_space
@@ -137,12 +138,6 @@ class SearchResult:
     decision: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-COLLAPSE_SHARE = 0.5
-"""A derived cell with more than this share of parameter-free ops (skip, pooling, none) gets a
-warning: the sign of DARTS' collapse. The budget sweep (``docs/search_quality.md``) found the
-collapsed cells of DARTS and ImplicitDARTS at 0.67–1.0, random search's best cells at 0.33."""
-
-
 def _warn_about_decision(decision: dict[str, Any], cfg: RunConfig) -> None:
     """Log the verdict; warn of an undecided α, dead nodes or a mostly param-free cell."""
     text = decision["verdict"]["text"]
@@ -163,14 +158,9 @@ def _warn_about_decision(decision: dict[str, Any], cfg: RunConfig) -> None:
             decision["dead_nodes"],
             decision["effective_arch"],
         )
-    share = decision.get("param_free_share")
-    if share is not None and share > COLLAPSE_SHARE:
-        _logger.warning(
-            "the derived cell is %.0f %% parameter-free (skip, pooling, none): the sign of "
-            "DARTS' collapse, which longer searches make worse (docs/search_quality.md); "
-            "check the cell (idarts evaluate) before trusting it, or search fewer epochs",
-            100 * share,
-        )
+    warning = collapse_warning(decision.get("param_free_share"))
+    if warning is not None:
+        _logger.warning(warning)
 
 
 # --------------------------------------------------------------------------------------------
@@ -359,6 +349,12 @@ def build_supernet(cfg: RunConfig, spec: SpaceSpec) -> Supernet:
 
     from .nni_adapter import build_space, build_strategy, one_shot, search_loader, search_module
 
+    if cfg.strategy.aux_skip > 0 and spec.kind == "darts":
+        raise ConfigError(
+            "the auxiliary skip adds each edge's input to its output, but the DARTS space's "
+            "reduction edges halve the resolution; use it with nas-bench-201 or cell spaces",
+            key="strategy.aux_skip",
+        )
     pl.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     data = prepare_data(cfg, spec)
     space = build_space(spec, num_classes=data.num_classes, in_channels=data.in_channels)
@@ -396,6 +392,7 @@ def _callbacks(
 ) -> tuple[Any, list[Any]]:
     """The run recorder, and all callbacks (recorder, ``extra``, the progress bar)."""
     from .nni_adapter import ArchProgressBar, RunRecorder, derived_export
+    from .nni_adapter.remedies import RemedyCallback
 
     rule = run.cfg.strategy.derive
     recorder = RunRecorder(
@@ -406,8 +403,12 @@ def _callbacks(
         on_epoch,
         derive_rule=rule,
         guard=guard,
+        early_stop=run.cfg.strategy.early_stop == "collapse",
     )
-    cbs: list[Any] = [recorder, *extra]
+    remedies = run.cfg.strategy.remedies()
+    # The remedies act before the recorder measures and checkpoints the epoch.
+    cbs: list[Any] = [RemedyCallback(remedies)] if remedies.acts_in_training else []
+    cbs += [recorder, *extra]
     if run.cfg.trainer.progress_bar:
         spec = run.spec
         cbs.append(
@@ -479,30 +480,85 @@ def _interrupted(trainer: Any, run: _Run, signum: int, completed: int) -> Search
     return SearchInterruptedError(signum, completed, run.path)
 
 
-def _result(run: _Run, net: Supernet, rows: list[dict[str, Any]], seconds: float) -> SearchResult:
-    """The finished search: the derived architecture, softmax(α) and the decision record."""
+def _result(run: _Run, net: Supernet, recorder: Any, seconds: float) -> SearchResult:
+    """The finished search: the derived architecture, softmax(α) and the decision record.
+
+    With the early stop, α is the kept epoch's (``decision.early_stop`` says which and why);
+    a rule that needs the supernet (``perturbation``) scores it now
+    (``decision.perturbation``, ``perturbation.json``).
+    """
+    from .metrics import probs_from_alpha_row
     from .nni_adapter import derived_export
 
-    rule = run.cfg.strategy.derive
-    export = derived_export(net.oneshot, rule)
+    cfg = run.cfg
+    rule = cfg.strategy.derive
+    choice = recorder.epoch_choice
     probs = {
         k: {str(c): float(p) for c, p in v.items()} for k, v in net.oneshot.export_probs().items()
     }
+    kept = [
+        r for r in recorder.alpha_rows if choice is not None and int(r["epoch"]) == choice.epoch
+    ]
+    if kept and choice is not None and choice.fired is not None:
+        probs = probs_from_alpha_row(kept[0])
+    export = derived_export(net.oneshot, rule, probs)
+    perturbation = None
+    if DERIVATIONS[rule].needs_supernet:
+        perturbation = _supernet_derivation(cfg, net)
+        export.update(
+            {k: v for k, v in perturbation.chosen.items() if isinstance(export.get(k), str)}
+        )
     decision = decision_record(run.spec, probs, export)
-    decision["param_free_share"] = outputs.parameter_free_share(export)
+    decision["param_free_share"] = parameter_free_share(export)
     decision["derivation"] = rule
     decision["arc_learning_rate"] = net.arc_lr
     decision["warmup_epochs"] = net.warmup
+    decision["remedies"] = cfg.strategy.remedies().as_dict()
+    if choice is not None:
+        decision["early_stop"] = choice.as_dict()
+    if perturbation is not None:
+        decision["perturbation"] = perturbation.as_dict()
+        if run.is_rank_zero:
+            outputs.write_json(run.path / "perturbation.json", perturbation.as_dict())
     return SearchResult(
         run_dir=run.path,
         architecture=dict(export),
         arch_string=describe_architecture(run.spec, export),
         probs=probs,
-        metrics=dict(rows[-1]) if rows else {},
-        epochs=len(rows),
+        metrics=dict(recorder.metrics_rows[-1]) if recorder.metrics_rows else {},
+        epochs=len(recorder.metrics_rows),
         seconds=seconds,
         decision=decision,
     )
+
+
+def _supernet_derivation(cfg: RunConfig, net: Supernet) -> Any:
+    """Run the derivation rule that needs the trained supernet (DARTS-PT)."""
+    from .nni_adapter import search_loader
+    from .nni_adapter.perturbation import SUPERNET_RULES
+
+    tune = cfg.strategy.perturbation_tune_steps
+    tune_loader = (
+        search_loader(net.data.weight_train, cfg.trainer, seed_offset=2, shuffle=True)
+        if tune > 0
+        else None
+    )
+    start = time.perf_counter()
+    result = SUPERNET_RULES[cfg.strategy.derive](
+        net.oneshot,
+        net.eval_loader,
+        seed=cfg.trainer.seed,
+        tune_steps=tune,
+        tune_loader=tune_loader,
+        tune_lr=cfg.optimizer.lr_min,
+    )
+    _logger.info(
+        "derivation %s: %s in %.0f s",
+        cfg.strategy.derive,
+        ", ".join(f"{k}={v}" for k, v in result.chosen.items()),
+        time.perf_counter() - start,
+    )
+    return result
 
 
 def _rank_in_ground_truth(cfg: RunConfig, result: SearchResult) -> None:
@@ -582,7 +638,7 @@ def run_search(
     seconds = _fit(trainer, run, net, guard)
     if guard.signum is not None:
         raise _interrupted(trainer, run, guard.signum, len(recorder.metrics_rows))
-    result = _result(run, net, recorder.metrics_rows, seconds)
+    result = _result(run, net, recorder, seconds)
     if trainer.is_global_zero:
         _report(run, result, net.data.name)
     return result

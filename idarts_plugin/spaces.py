@@ -112,10 +112,6 @@ OP_TABLE: Mapping[str, Callable[..., nn.Module]] = {
 }
 """Op name → factory ``(c, norm="batch")`` of a shape-preserving module with ``c`` channels."""
 
-PARAMETER_FREE_OPS = frozenset({"none", "skip_connect", "avg_pool_3x3", "max_pool_3x3", "zero"})
-"""Ops without weights: a cell dominated by them is the classic sign of DARTS' collapse."""
-
-
 # --------------------------------------------------------------------------------------------
 # Space files.
 # --------------------------------------------------------------------------------------------

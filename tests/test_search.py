@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from idarts_plugin.collapse import parameter_free_share
 from idarts_plugin.config import RunConfig
 from tests.conftest import requires_nni
 from tests.helpers import interrupt, killed_on_exit, wait_for_file
@@ -384,10 +385,9 @@ def test_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys):
     ],
 )
 def test_a_mostly_parameter_free_cell_is_warned_about(caplog, ops, warned):
-    from idarts_plugin import outputs
     from idarts_plugin.search import _warn_about_decision
 
-    share = outputs.parameter_free_share({f"cell/{i}": op for i, op in enumerate(ops)})
+    share = parameter_free_share({f"cell/{i}": op for i, op in enumerate(ops)})
     decision = {"verdict": {"text": "decided", "decided": True}, "param_free_share": share}
     with caplog.at_level(logging.WARNING, logger="idarts_plugin.search"):
         _warn_about_decision(decision, RunConfig())

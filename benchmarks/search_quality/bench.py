@@ -149,6 +149,11 @@ ADDED_KEYS: dict[tuple[str, str], Any] = {
     ("strategy", "curvature"): "hessian",
     ("strategy", "curvature_bn"): "batch",
     ("strategy", "hessian_batches"): 1,
+    ("strategy", "beta_decay"): 0.0,
+    ("strategy", "beta_decay_schedule"): "linear",
+    ("strategy", "aux_skip"): 0.0,
+    ("strategy", "early_stop"): "off",
+    ("strategy", "perturbation_tune_steps"): 0,
 }
 """Keys added after searches were cached, with the value that reproduces the earlier searches;
 at that value, or where the strategy ignores them, they are left out of the cache key, so
@@ -180,6 +185,10 @@ def config_key(overrides: Sequence[str], seed: int, extra: str = "") -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
+JUDGED_ARCHS = ("argmax", "exclude_none", "perturbation", "early_stop")
+"""The cells of a record that are trained with the recipe when the ground truth lacks them."""
+
+
 # --------------------------------------------------------------------------------------------
 # One search (in a worker process).
 # --------------------------------------------------------------------------------------------
@@ -199,6 +208,8 @@ def _search(job: dict[str, Any]) -> dict[str, Any]:
     from idarts_plugin.nb201 import arch_from_nni, format_arch, parse_arch
     from idarts_plugin.outputs import CHECKPOINT
     from idarts_plugin.search import run_search
+
+    from .posthoc import add_views
 
     # job["overrides"] holds data.seed: the search seed itself in this benchmark's protocol (seeds
     # differ in data draw, split, initialisation and order), the recipe's 0 in the budget sweep.
@@ -221,7 +232,7 @@ def _search(job: dict[str, Any]) -> dict[str, Any]:
         archs[rule] = arch
         archs[f"{rule}_effective"] = format_arch(effective_nb201(parse_arch(arch))[0])
     decisions = edge_decisions(probs)
-    return {
+    record = {
         **{k: job[k] for k in ("arm", "seed", "key")},
         "archs": archs,
         "seconds": seconds,
@@ -236,6 +247,7 @@ def _search(job: dict[str, Any]) -> dict[str, Any]:
         "probs": probs,
         "history": _history(result.run_dir / "metrics.csv"),
     }
+    return add_views(record, result.run_dir)  # DARTS-PT's and the early stop's cells
 
 
 def _epoch_seconds(path: Path) -> float:
@@ -448,8 +460,7 @@ def run(
     if train_found and not cached_only:
         gt = GroundTruth.load(RECIPE)
         need = sorted(
-            {a for r in found for a in (r["archs"]["argmax"], r["archs"]["exclude_none"])}
-            - set(gt.accs)
+            {a for r in found for k, a in r["archs"].items() if k in JUDGED_ARCHS} - set(gt.accs)
         )
         print(f"{len(need)} found cells to train with the recipe", flush=True)
         _pool_map(_train_found, need, workers)

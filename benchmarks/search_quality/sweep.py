@@ -31,6 +31,7 @@ runs nothing and rewrites the section and the plot from the cache.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import statistics
 import subprocess
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from idarts_plugin.budget import warmup_for_budget
+from idarts_plugin.collapse import COLLAPSE_SHARE, is_collapsed
 from idarts_plugin.ground_truth import RECIPE, GroundTruth, table_path
 
 from ..common import RESULTS, Table, machine_line, write_section
@@ -83,7 +85,21 @@ SWEEP_ARMS: dict[str, tuple[str, list[str]]] = {
     "unrolled": ("UnrolledDARTS (DARTS-V2), its defaults", ["strategy.name=unrolled"]),
     "random": ("random search, NNI DARTS' wall-clock, 1-epoch proxy", []),
 }
-"""Arm name → (title, config overrides). Every strategy at its shipped defaults."""
+"""Arm name → (title, config overrides). Each title says what the arm pins beyond the sweep's
+common settings (``bench.BASE_PINNED`` pins γ = weight lr, so "ImplicitDARTS" alone is the
+paper's γ); the arm that is the run config's default is marked by :func:`arm_title`."""
+
+REMEDY_ARMS: dict[str, tuple[str, list[str]]] = {
+    "implicit-auto-beta": (
+        "ImplicitDARTS, γ auto, β-decay 2 (linear)",
+        ["strategy.name=implicit", "strategy.neumann_lr=auto", "strategy.beta_decay=2.0"],
+    ),
+    "implicit-auto-auxskip": (
+        "ImplicitDARTS, γ auto, auxiliary skip 1 → 0",
+        ["strategy.name=implicit", "strategy.neumann_lr=auto", "strategy.aux_skip=1.0"],
+    ),
+}
+"""The search-changing remedies (issue 29's screen), each on the shipped hypergradient."""
 
 FIDELITY_ARMS: dict[str, tuple[str, list[str]]] = {}
 """The hook for "the best estimator from the fidelity work" (issue 20): add one entry of
@@ -91,11 +107,70 @@ config overrides, e.g. ``"implicit-best": ("ImplicitDARTS, <estimator>",
 ["strategy.name=implicit", "strategy.neumann_lr=auto", "strategy.neumann_steps=2"])``; it is
 then an arm of ``--arms`` like the others, cached by its own config."""
 
-ARMS: dict[str, tuple[str, list[str]]] = {**SWEEP_ARMS, **FIDELITY_ARMS}
+SEARCH_ARMS: dict[str, tuple[str, list[str]]] = {**SWEEP_ARMS, **REMEDY_ARMS, **FIDELITY_ARMS}
+"""Every arm that runs searches of its own."""
+
+VIEW_TITLES = {"perturbation": "DARTS-PT derivation", "early_stop": "early stop on collapse"}
+VIEW_OVERRIDES = {
+    "perturbation": "strategy.derive=perturbation",
+    "early_stop": "strategy.early_stop=collapse",
+}
+
+VIEWS: dict[str, tuple[str, str]] = {
+    f"{arm}+{view}": (arm, view)
+    for arm in ("darts", "implicit", "implicit-auto", "amended", "unrolled", *REMEDY_ARMS)
+    for view in VIEW_TITLES
+}
+"""Arms that need no search of their own: ``name → (search arm, view)``. They judge the search
+arm's cells under a remedy that does not change the search up to where it acts (DARTS-PT's
+derivation on the final supernet, the early stop's epoch from the α history;
+:mod:`benchmarks.search_quality.posthoc`), read from the same cached record."""
+
+ARMS: dict[str, tuple[str, list[str]]] = {
+    **SEARCH_ARMS,
+    **{
+        name: (
+            f"{SEARCH_ARMS[arm][0]}, {VIEW_TITLES[view]}",
+            [*SEARCH_ARMS[arm][1], VIEW_OVERRIDES[view]],
+        )
+        for name, (arm, view) in VIEWS.items()
+    },
+}
+"""Every arm ``--arms`` takes: name → (title, the config it stands for)."""
+
 CHEAP_ARMS = ("darts", "darts-paper-lr", "random")
 """First-order arms (an ImplicitDARTS step costs about 4× NNI DARTS', benchmarks/RESULTS.md)."""
 BUDGET_ARM = "darts"
 """Random search gets this arm's mean wall-clock at each point."""
+
+
+def view_of(arm: str) -> str:
+    """The ``record["archs"]`` key an arm is judged by (``exclude_none`` for a search arm)."""
+    return VIEWS[arm][1] if arm in VIEWS else "exclude_none"
+
+
+def shipped_default_arm() -> str | None:
+    """The arm that is exactly what ``idarts search`` runs with no strategy override.
+
+    Its strategy section (with the view it is judged by) must equal the run config's defaults
+    once the sweep's common pins (``bench.BASE_PINNED``) are applied; ``None`` if no arm is.
+    """
+    from idarts_plugin.config import load_config
+
+    default = load_config(None, []).strategy
+    for arm, (_, overrides) in ARMS.items():
+        if arm == "random":
+            continue
+        strategy = load_config(None, [*bench.BASE_PINNED, *overrides]).strategy
+        derive = "perturbation" if view_of(arm) == "perturbation" else "exclude_none"
+        if dataclasses.replace(strategy, derive=derive) == default:
+            return arm
+    return None
+
+
+def arm_title(arm: str, default: str | None = None) -> str:
+    """The arm's title; the run config's default arm is titled "shipped default"."""
+    return f"shipped default ({ARMS[arm][0]})" if arm == default else ARMS[arm][0]
 
 
 def arch_steps(epochs: int, batches: int) -> int:
@@ -105,8 +180,8 @@ def arch_steps(epochs: int, batches: int) -> int:
 
 def param_free(arch: str) -> float:
     """Share of the cell's six edges that are parameter-free (none, skip, pooling)."""
+    from idarts_plugin.collapse import parameter_free_share
     from idarts_plugin.nb201 import arch_to_nni
-    from idarts_plugin.outputs import parameter_free_share
 
     share = parameter_free_share(arch_to_nni(arch))
     return float("nan") if share is None else share
@@ -130,7 +205,11 @@ def run_point(
     ``cached_only``: run nothing, return what the caches hold.
     """
     epochs, batches = epochs_batches or BUDGETS[budget]
-    wanted = list(arms)
+    wanted: list[str] = []
+    for arm in arms:  # a view arm reads its search arm's records
+        searched = VIEWS[arm][0] if arm in VIEWS else arm
+        if searched not in wanted:
+            wanted.append(searched)
     if "random" in wanted and BUDGET_ARM not in wanted:
         wanted.insert(0, BUDGET_ARM)  # random search's wall-clock comes from it (cached)
     if not cached_only:
@@ -145,14 +224,20 @@ def run_point(
         run_root=run_root,
         train_found=train_found,
         extra=[f"space.options.cells_per_stage={depth}"],
-        arms_table=ARMS,
+        arms_table=SEARCH_ARMS,
         data_seed=RECIPE.data_seed,
         budget_arm=BUDGET_ARM,
         budget_seeds=RANDOM_BUDGET_SEEDS,
         read_also=[bench.CACHE],
         cached_only=cached_only,
     )
-    return [{**r, "budget": budget, "depth": depth} for r in records if r["arm"] in arms]
+    out = []
+    for r in records:
+        for arm in arms:
+            view = VIEWS.get(arm)
+            if arm == r["arm"] or (view and view[0] == r["arm"] and view[1] in r["archs"]):
+                out.append({**r, "arm": arm, "budget": budget, "depth": depth})
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,7 +258,7 @@ def judge(records: list[dict[str, Any]], gt: GroundTruth, source: Any) -> list[d
     """Each record with its cell's ground-truth accuracy, percentile, NB201 figure, share."""
     out = []
     for r in records:
-        arch = r["archs"]["exclude_none"]
+        arch = r["archs"][view_of(r["arm"])]
         acc = gt.mean(arch)
         nb201 = None
         if source is not None:
@@ -220,6 +305,7 @@ def tables(judged: list[dict[str, Any]], gt: GroundTruth) -> list[Table]:
         ],
     )
     order = list(ARMS)
+    default = shipped_default_arm()
     groups = _groups(judged)
     for arm, depth, budget in sorted(groups, key=lambda k: (k[2], k[1], order.index(k[0]))):
         rs = groups[(arm, depth, budget)]
@@ -227,7 +313,7 @@ def tables(judged: list[dict[str, Any]], gt: GroundTruth) -> list[Table]:
         sweep.add(
             budget,
             depth,
-            ARMS[arm][0],
+            arm_title(arm, default),
             len(rs),
             _ms([r["gt_acc"] for r in rs]),
             _ms([r["percentile"] for r in rs], "{:.0f}"),
@@ -287,8 +373,9 @@ def finding(judged: list[dict[str, Any]], gt: GroundTruth) -> str:
     """
     noise = gt.seed_noise()["pooled_std"]
     groups = _groups(judged)
+    default = shipped_default_arm()
     lines = [
-        f"Collapse criterion: mean param-free share of the found cells ≥ 0.5, or mean ground-"
+        f"Collapse criterion: mean param-free share of the found cells ≥ {COLLAPSE_SHARE:g}, or mean ground-"
         f"truth accuracy more than 2 × {noise:.4f} (seed noise) below the arm's value at its "
         "smallest budget."
     ]
@@ -317,8 +404,9 @@ def finding(judged: list[dict[str, Any]], gt: GroundTruth) -> str:
             if not points:
                 continue
             first_budget, first_share, _ = points[0]
-            # A collapse is a change with the budget: the smallest budget is the baseline.
-            why = {b: _why(s, a, points[0], noise) for b, s, a in points[1:]}
+            # A mean share ≥ 0.5 is a collapse at any point, an arm's only point included; a
+            # drop in accuracy is measured against the arm's smallest budget.
+            why = {b: _why(s, a, points[0], noise) for b, s, a in points}
             collapsed = [b for b in why if why[b]]
             span = ", ".join(
                 f"{b}: share {s:.2f}"
@@ -327,11 +415,11 @@ def finding(judged: list[dict[str, Any]], gt: GroundTruth) -> str:
                 for b, s, a in points
                 if s is not None
             )
-            title = ARMS[arm][0]
+            title = arm_title(arm, default)
             start = (
                 f" (its cells are already param-free-heavy at {first_budget} steps: share "
                 f"{first_share:.2f})"
-                if first_share is not None and first_share >= 0.5
+                if is_collapsed(first_share)
                 else ""
             )
             if collapsed:
@@ -350,7 +438,8 @@ def finding(judged: list[dict[str, Any]], gt: GroundTruth) -> str:
                 slope, reach = trend
                 text += f"; param-free share {slope:+.3f} per doubling of the budget"
                 text += (
-                    f", reaching 0.5 at about {reach:,.0f} steps if the trend held (extrapolation)"
+                    f", reaching {COLLAPSE_SHARE:g} at about {reach:,.0f} steps if the trend held "
+                    "(extrapolation)"
                     if reach is not None
                     else ", not rising: no collapse in sight on this trend"
                 )
@@ -367,8 +456,8 @@ def _why(
     """Why a point counts as collapsed against the arm's smallest budget ``first`` ("" if not)."""
     first_budget, _, first_acc = first
     out = []
-    if share is not None and share >= 0.5:
-        out.append(f"param-free share {share:.2f} ≥ 0.5")
+    if is_collapsed(share):
+        out.append(f"param-free share {share:.2f} ≥ {COLLAPSE_SHARE:g}")
     if acc is not None and first_acc is not None and acc < first_acc - 2 * noise:
         out.append(f"GT {acc:.4f}, {first_acc - acc:.4f} below its {first_budget}-step value")
     return "; ".join(out)
@@ -385,7 +474,7 @@ def _trend(points: Sequence[tuple[int, float]]) -> tuple[float, float | None] | 
     slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
     if slope <= 1e-9:
         return slope, None
-    return slope, 2 ** (mx + (0.5 - my) / slope)
+    return slope, 2 ** (mx + (COLLAPSE_SHARE - my) / slope)
 
 
 def plot(judged: list[dict[str, Any]], path: Path) -> None:
@@ -397,6 +486,7 @@ def plot(judged: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     groups = _groups(judged)
+    default = shipped_default_arm()
     depths = sorted({d for _, d, _ in groups}) or [1]
     fig, axes = plt.subplots(2, len(depths), figsize=(5.5 * len(depths), 7), squeeze=False)
     for col, depth in enumerate(depths):
@@ -414,15 +504,21 @@ def plot(judged: list[dict[str, Any]], path: Path) -> None:
                 if not stats:
                     continue
                 xs = [s[0] for s in stats]
-                ax.plot(xs, [s[1] for s in stats], marker="o", color=f"C{i}", label=ARMS[arm][0])
+                ax.plot(
+                    xs,
+                    [s[1] for s in stats],
+                    marker="o",
+                    color=f"C{i % 10}",
+                    label=arm_title(arm, default),
+                )
                 ax.fill_between(
-                    xs, [s[2] for s in stats], [s[3] for s in stats], color=f"C{i}", alpha=0.15
+                    xs, [s[2] for s in stats], [s[3] for s in stats], color=f"C{i % 10}", alpha=0.15
                 )
         top, bottom = axes[0][col], axes[1][col]
         top.set_title(f"{depth} cell(s) per stage")
         top.set_ylabel("ground-truth accuracy (exclude_none cell)")
         bottom.set_ylabel("param-free share of the cell")
-        bottom.axhline(0.5, color="0.5", linestyle=":", linewidth=1)
+        bottom.axhline(COLLAPSE_SHARE, color="0.5", linestyle=":", linewidth=1)
         for ax in (top, bottom):
             ax.set_xscale("log", base=2)
             ax.set_xlabel("architecture steps")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,8 +22,9 @@ from pytorch_lightning.callbacks import TQDMProgressBar
 from torch.utils.data import DataLoader
 
 from .. import outputs
+from ..collapse import EpochChoice, select_epoch
 from ..config import OptimizerConfig
-from ..derive import derive, describe_architecture
+from ..derive import alpha_rule, derive, describe_architecture
 from ..metrics import alpha_row, epoch_row
 from ..runtime import SearchError
 from ..spaces import SpaceSpec
@@ -82,16 +83,27 @@ def search_module(num_classes: int, optimizer: OptimizerConfig, epochs: int) -> 
     return module
 
 
-def derived_export(pl_module: Any, rule: str) -> dict[str, Any]:
-    """NNI's export with each op label chosen by the derivation rule ``rule``.
+def derived_export(
+    pl_module: Any, rule: str, probs: Mapping[str, Mapping[Any, float]] | None = None
+) -> dict[str, Any]:
+    """NNI's export with each op label chosen by the derivation rule ``rule`` from α.
 
-    ``argmax`` is NNI's own export; ``exclude_none`` replaces the op labels (string choices)
-    with the most probable op other than ``none``; input choices stay as NNI exports them.
+    ``argmax`` on the current α is NNI's own export; ``exclude_none`` replaces the op labels
+    (string choices) with the most probable op other than ``none``; a rule that needs the
+    supernet (``perturbation``) uses its α rule (:func:`idarts_plugin.derive.alpha_rule`).
+    Input choices stay as NNI exports them.
+
+    Args:
+        pl_module: the one-shot module.
+        rule: a derivation rule.
+        probs: softmax(α) to derive from (an earlier epoch's, kept by the early stop);
+            default: the module's current α.
     """
+    rule = alpha_rule(rule)
     export = dict(pl_module.export())
-    if rule == "argmax":
+    if rule == "argmax" and probs is None:
         return export
-    chosen = derive(pl_module.export_probs(), rule)
+    chosen = derive(pl_module.export_probs() if probs is None else probs, rule)
     for label, value in export.items():
         if isinstance(value, str) and label in chosen:
             export[label] = chosen[label]
@@ -187,6 +199,9 @@ class RunRecorder(pl.Callback):
         on_epoch: functions called with ``(epoch, metrics_row)`` on rank 0.
         derive_rule: the derivation rule of the exported architecture.
         guard: a stop request; an interrupted epoch is neither recorded nor saved.
+        early_stop: stop at the first epoch whose cell is collapsed
+            (:func:`idarts_plugin.collapse.select_epoch`); :attr:`epoch_choice` then names the
+            epoch whose cell to keep. Decided from the rows, so a resumed search decides alike.
     """
 
     def __init__(
@@ -199,6 +214,7 @@ class RunRecorder(pl.Callback):
         *,
         derive_rule: str = "argmax",
         guard: GuardLike | None = None,
+        early_stop: bool = False,
     ) -> None:
         self.run_dir = run_dir
         self.space = space
@@ -207,6 +223,8 @@ class RunRecorder(pl.Callback):
         self.on_epoch = tuple(on_epoch)
         self.derive_rule = derive_rule
         self.guard = guard
+        self.early_stop = early_stop
+        self.epoch_choice: EpochChoice | None = None
         self.diags: list[dict[str, float]] = []
         self.seen_steps = 0
         self.epoch_start = time.perf_counter()
@@ -282,6 +300,16 @@ class RunRecorder(pl.Callback):
         if trainer.is_global_zero:
             for hook in self.on_epoch:
                 hook(epoch, row)
+        if self.early_stop:
+            self._check_collapse(trainer, int(getattr(pl_module, "warmup_epochs", 0) or 0))
+
+    def _check_collapse(self, trainer: pl.Trainer, warmup: int) -> None:
+        """The early stop: stop once an epoch's cell is collapsed (same on every rank)."""
+        shares = [(int(r["epoch"]), _number(r.get("param_free_share"))) for r in self.metrics_rows]
+        self.epoch_choice = select_epoch(shares, first=warmup)
+        if self.epoch_choice.fired is not None and not trainer.should_stop:
+            _logger.info("early stop: %s", self.epoch_choice.reason)
+            trainer.should_stop = True
 
     def _write(
         self, trainer: pl.Trainer, row: dict[str, Any], export: dict[str, Any], probs: Any
@@ -375,3 +403,10 @@ def _warn_about_epoch(epoch: int, row: dict[str, Any], steps: int) -> None:
     spread = row.get("alpha_rank_max_diff")
     if spread is not None and spread > 0:
         _logger.error("α differs between ranks by %.3g after epoch %d", spread, epoch)
+
+
+def _number(value: Any) -> float | None:
+    """A row's value as a float (rows read back from CSV hold strings; ``""``: none)."""
+    if value is None or value == "":
+        return None
+    return float(value)

@@ -12,6 +12,7 @@ import torch
 from nni.nas.oneshot.pytorch.differentiable import DartsLightningModule
 from torch import Tensor, nn
 
+from ..collapse import Remedies
 from ..hypergrad import Diagnostics, SolveInfo
 from ..hypergrad.autodiff import twice_differentiable
 from ..hypergrad.distributed import process_group_mean
@@ -125,7 +126,13 @@ class HypergradientDartsModule(DartsLightningModule):
     reused: the Hessian terms get their own float32 pass).
     """
 
-    def __init__(self, training_module: pl.LightningModule, *, options: SearchOptions) -> None:
+    def __init__(
+        self,
+        training_module: pl.LightningModule,
+        *,
+        options: SearchOptions,
+        remedies: Remedies | None = None,
+    ) -> None:
         if not isinstance(options, SearchOptions):
             raise TypeError(f"options must be a SearchOptions, got {options!r}")
         super().__init__(
@@ -136,6 +143,7 @@ class HypergradientDartsModule(DartsLightningModule):
             warmup_epochs=options.warmup_epochs,
         )
         self.options = options
+        self.remedies = remedies or Remedies()
         self.method_builder = MethodBuilder(options.method)
         self.last_diagnostics: Diagnostics | None = None
         self.arch_steps = 0
@@ -165,6 +173,18 @@ class HypergradientDartsModule(DartsLightningModule):
     def max_nonfinite_steps(self) -> int:
         """Non-finite steps in a row before the search stops."""
         return self.options.max_nonfinite_steps
+
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """The remedies that act during training (:class:`~idarts_plugin.nni_adapter.remedies.RemedyCallback`).
+
+        ``idarts search`` adds the same callback to its trainer itself (before its recorder)
+        and builds this module without remedies.
+        """
+        if not self.remedies.acts_in_training:
+            return []
+        from ..nni_adapter.remedies import RemedyCallback
+
+        return [RemedyCallback(self.remedies)]
 
     # -- optimisers -------------------------------------------------------------------------
     def configure_architecture_optimizers(self) -> torch.optim.Optimizer:

@@ -16,6 +16,7 @@ from nni.nas.oneshot.pytorch.base_lightning import BaseOneShotLightningModule
 from nni.nas.strategy import DARTS
 from pytorch_lightning import LightningModule
 
+from ..collapse import REMEDY_KEYS, Remedies
 from ..hypergrad.spec import LrOption, MethodSpec, OptionError, SearchOptions
 from .module import HypergradientDartsModule
 
@@ -58,6 +59,13 @@ class HypergradientDARTS(DARTS):
         virtual_step: DARTS-V2 only: ``"sgd"`` (the paper's plain step) or ``"optimizer"``
             (momentum and weight decay of the SGD weight optimiser, as DARTS' code).
         options: all of the above as one validated object (instead of the keywords).
+        beta_decay: β-DARTS' α regulariser λ (0: off); see :class:`idarts_plugin.collapse.Remedies`.
+        beta_decay_schedule: ``"linear"`` (0 → λ over the search) or ``"constant"``.
+        aux_skip: DARTS-' auxiliary skip's initial weight (0: off), decayed to 0 over the
+            search (spaces whose edges keep their input's shape).
+        remedies: the remedies as one :class:`~idarts_plugin.collapse.Remedies` (instead of
+            the keywords). Its ``early_stop`` needs the per-epoch record of ``idarts search``
+            (:func:`idarts_plugin.search.run_search`) and is refused here.
         **kwargs: passed on to :class:`nni.nas.strategy.DARTS`.
 
     Example:
@@ -66,7 +74,13 @@ class HypergradientDARTS(DARTS):
         {'steps': 10, 'damping': 0.1}
     """
 
-    def __init__(self, *, options: SearchOptions | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        options: SearchOptions | None = None,
+        remedies: Remedies | None = None,
+        **kwargs: Any,
+    ) -> None:
         if kwargs.get("penalty") is not None:
             raise ValueError(
                 "penalty= (NNI's expected-cost penalty) is not supported by the hypergradient "
@@ -74,6 +88,20 @@ class HypergradientDARTS(DARTS):
                 "use nni.nas.strategy.DARTS for a cost-penalised first-order search"
             )
         kwargs.pop("penalty", None)
+        remedy_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in REMEDY_KEYS}
+        if remedies is None:
+            remedies = Remedies(**remedy_kwargs)
+        elif remedy_kwargs:
+            raise TypeError(
+                f"give either remedies= or remedy keywords, not both ({sorted(remedy_kwargs)})"
+            )
+        if remedies.early_stop != "off":
+            raise ValueError(
+                "early_stop decides from the per-epoch record of a search run by idarts search "
+                "or idarts_plugin.search.run_search (strategy.early_stop); it is not available "
+                "on a strategy passed to NasExperiment"
+            )
+        self.remedies = remedies
         ours = {k: kwargs.pop(k) for k in list(kwargs) if k in SearchOptions.option_names()}
         if options is None:
             options = SearchOptions.from_kwargs(**ours)
@@ -97,7 +125,9 @@ class HypergradientDARTS(DARTS):
         self, training_module: LightningModule
     ) -> BaseOneShotLightningModule:
         """Build the Lightning module that applies the hypergradient."""
-        return HypergradientDartsModule(training_module, options=self.options)
+        return HypergradientDartsModule(
+            training_module, options=self.options, remedies=self.remedies
+        )
 
 
 class ImplicitDARTS(HypergradientDARTS):

@@ -1,0 +1,230 @@
+"""DARTS' collapse in one place: the signal, its threshold, the warning and the remedies.
+
+A long DARTS-style search tends to hand back a cell of parameter-free ops (skip connections,
+pooling, ``none``): the *collapse*. The budget sweep (``docs/search_quality.md``) found it in
+every hypergradient this plugin offers once the supernet is well trained. This module holds
+what the rest of the package knows about it, torch-free:
+
+* the **signal**: :func:`parameter_free_share` of a derived cell, and :data:`COLLAPSE_SHARE`,
+  the share from which a cell counts as collapsed (:func:`is_collapsed`);
+* the **warning** a finished search logs (:func:`collapse_warning`);
+* the **remedies** a search can apply (:class:`Remedies`): β-DARTS' α regulariser, DARTS-'
+  auxiliary skip, and the early stop that keeps the cell from before the collapse
+  (:func:`select_epoch`). Perturbation-based derivation (DARTS-PT) is a derivation rule
+  (:data:`idarts_plugin.derive.DERIVATIONS`).
+
+Example:
+    >>> parameter_free_share({"e0": "skip_connect", "e1": "nor_conv_3x3"})
+    0.5
+    >>> is_collapsed(0.5), is_collapsed(0.33)
+    (True, False)
+    >>> select_epoch([(0, 0.0), (1, 0.33), (2, 0.5), (3, 0.83)]).epoch
+    1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .hypergrad.checks import check_choice, check_number
+from .hypergrad.regularizers import SCHEDULES
+
+__all__ = [
+    "COLLAPSE_SHARE",
+    "EARLY_STOPS",
+    "PARAMETER_FREE_OPS",
+    "REMEDY_KEYS",
+    "EpochChoice",
+    "Remedies",
+    "aux_skip_coefficient",
+    "collapse_warning",
+    "is_collapsed",
+    "parameter_free_share",
+    "select_epoch",
+]
+
+PARAMETER_FREE_OPS = frozenset({"none", "skip_connect", "avg_pool_3x3", "max_pool_3x3", "zero"})
+"""Ops without weights (any op whose name contains ``pool`` or ``skip`` counts too)."""
+
+COLLAPSE_SHARE = 0.5
+"""A cell with at least this share of parameter-free ops counts as collapsed: the early stop
+fires, the sweep's finding calls the point a collapse, and a search warns. The sweep found the
+collapsed cells of DARTS, ImplicitDARTS and AmendedDARTS at 0.67–1.0 and random search's best
+cells at 0.33 (``docs/search_quality.md``)."""
+
+REMEDY_KEYS = ("beta_decay", "beta_decay_schedule", "aux_skip", "early_stop")
+"""The run config's strategy keys of :class:`Remedies` (common to every strategy)."""
+
+EARLY_STOPS = ("off", "collapse")
+"""``strategy.early_stop``: ``off``, or ``collapse``: stop at the first epoch whose derived
+cell is collapsed and keep the cell of the epoch before it (:func:`select_epoch`)."""
+
+
+def is_parameter_free(op: str) -> bool:
+    """Whether an op name is a parameter-free op (skip, pooling, none, zero)."""
+    return op in PARAMETER_FREE_OPS or "pool" in op or "skip" in op
+
+
+def parameter_free_share(export: Mapping[str, Any]) -> float | None:
+    """Share of the chosen ops (string values of NNI's export dict) that are parameter-free.
+
+    Returns ``None`` when no exported choice is an op name (e.g. only input choices).
+    """
+    ops = [v for v in export.values() if isinstance(v, str)]
+    if not ops:
+        return None
+    return sum(1 for v in ops if is_parameter_free(v)) / len(ops)
+
+
+def is_collapsed(share: float | None) -> bool:
+    """Whether a cell's parameter-free share reaches :data:`COLLAPSE_SHARE`."""
+    return share is not None and share >= COLLAPSE_SHARE
+
+
+def collapse_warning(share: float | None) -> str | None:
+    """The warning a finished search logs for its derived cell (``None``: not collapsed)."""
+    if not is_collapsed(share):
+        return None
+    assert share is not None
+    return (
+        f"the derived cell is {100 * share:.0f} % parameter-free (skip, pooling, none): the "
+        "sign of DARTS' collapse, which longer searches make worse (docs/search_quality.md); "
+        "check the cell (idarts evaluate) before trusting it, or use a remedy: "
+        "strategy.derive=perturbation, strategy.early_stop=collapse, strategy.beta_decay, "
+        "strategy.aux_skip"
+    )
+
+
+def aux_skip_coefficient(initial: float, *, epoch: int, epochs: int) -> float:
+    """DARTS-' auxiliary-skip weight in ``epoch``: ``initial · (1 − epoch/epochs)``.
+
+    Linear from ``initial`` in the first epoch towards 0; after the search (and in the
+    derivation) it is 0.
+
+    Example:
+        >>> [aux_skip_coefficient(1.0, epoch=e, epochs=4) for e in range(5)]
+        [1.0, 0.75, 0.5, 0.25, 0.0]
+    """
+    if epochs <= 0:
+        return 0.0
+    return initial * max(0.0, 1.0 - epoch / epochs)
+
+
+@dataclass(frozen=True)
+class EpochChoice:
+    """Which epoch's cell a search hands back, and why.
+
+    Attributes:
+        epoch: the chosen epoch (its α gives the cell).
+        fired: the epoch whose cell was collapsed (``None``: the signal never fired).
+        reason: one line for ``summary.json`` and the log.
+    """
+
+    epoch: int
+    fired: int | None
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for ``summary.json``."""
+        return {"epoch": self.epoch, "fired_at": self.fired, "reason": self.reason}
+
+
+def select_epoch(shares: Sequence[tuple[int, float | None]], *, first: int = 0) -> EpochChoice:
+    """The epoch to keep: the last one before the first collapsed cell.
+
+    Args:
+        shares: ``(epoch, parameter-free share of that epoch's derived cell)``, in order.
+        first: epochs before this one (the warm-up, α still at its start) cannot fire the
+            signal.
+
+    Example:
+        >>> select_epoch([(0, 0.67), (1, 0.33)], first=1).reason
+        'no epoch reached a parameter-free share of 0.5: the last epoch (1) is kept'
+        >>> select_epoch([(0, 0.5), (1, 0.5)]).epoch
+        0
+    """
+    if not shares:
+        raise ValueError("select_epoch needs at least one epoch")
+    previous: int | None = None
+    for epoch, share in shares:
+        if epoch >= first and is_collapsed(share):
+            kept = previous if previous is not None else epoch
+            return EpochChoice(
+                epoch=kept,
+                fired=epoch,
+                reason=(
+                    f"epoch {epoch}'s cell is {100 * (share or 0):.0f} % parameter-free "
+                    f"(≥ {COLLAPSE_SHARE:g}): the cell of epoch {kept} is kept"
+                    + ("" if previous is not None else " (no earlier epoch to keep)")
+                ),
+            )
+        previous = epoch
+    last = shares[-1][0]
+    return EpochChoice(
+        epoch=last,
+        fired=None,
+        reason=(
+            f"no epoch reached a parameter-free share of {COLLAPSE_SHARE:g}: "
+            f"the last epoch ({last}) is kept"
+        ),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Remedies:
+    """The collapse remedies a search applies (all off by default).
+
+    Each composes with every strategy: none touches the hypergradient itself.
+
+    Args:
+        beta_decay: λ of β-DARTS' α regulariser (0: off); see
+            :class:`idarts_plugin.hypergrad.regularizers.BetaDecay`.
+        beta_decay_schedule: its schedule (``linear`` or ``constant``).
+        aux_skip: DARTS-' auxiliary skip on every edge, its initial weight (0: off; the paper
+            uses 1), decayed linearly to 0 over the search (:func:`aux_skip_coefficient`).
+            Only for spaces whose edges keep their input's shape (NAS-Bench-201, ``cell``).
+        early_stop: one of :data:`EARLY_STOPS`.
+
+    Raises:
+        ValueError: an invalid value, named by its key.
+
+    Example:
+        >>> Remedies(beta_decay=2.0).active
+        True
+        >>> Remedies().active
+        False
+    """
+
+    beta_decay: float = 0.0
+    beta_decay_schedule: str = "linear"
+    aux_skip: float = 0.0
+    early_stop: str = "off"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "beta_decay", check_number("beta_decay", self.beta_decay, minimum=0)
+        )
+        check_choice("beta_decay_schedule", self.beta_decay_schedule, SCHEDULES, plural="schedules")
+        object.__setattr__(self, "aux_skip", check_number("aux_skip", self.aux_skip, minimum=0))
+        check_choice("early_stop", self.early_stop, EARLY_STOPS)
+
+    @property
+    def active(self) -> bool:
+        """Whether any remedy that acts during the search is on."""
+        return self.beta_decay > 0 or self.aux_skip > 0 or self.early_stop != "off"
+
+    @property
+    def acts_in_training(self) -> bool:
+        """Whether a remedy changes the training itself (β-decay, auxiliary skip)."""
+        return self.beta_decay > 0 or self.aux_skip > 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for ``summary.json``."""
+        return {
+            "beta_decay": self.beta_decay,
+            "beta_decay_schedule": self.beta_decay_schedule,
+            "aux_skip": self.aux_skip,
+            "early_stop": self.early_stop,
+        }

@@ -1,0 +1,149 @@
+"""The collapse remedies that act during a search, as one Lightning callback.
+
+:class:`RemedyCallback` works with any of NNI's DARTS-style one-shot modules (NNI's own
+first-order DARTS and this plugin's hypergradient modules), because it touches neither their
+training step nor their hypergradient:
+
+* **β-decay** (β-DARTS): a step pre-hook on the architecture optimiser adds
+  ``λ_t · ∂R/∂α`` (:class:`~idarts_plugin.hypergrad.regularizers.BetaDecay`, closed form) to
+  α's gradient just before Adam uses it, whatever computed that gradient. The regulariser
+  depends on α alone, so its gradient is direct only: nothing flows through the weights.
+* **auxiliary skip** (DARTS-): a forward hook on every mixed edge adds ``β_t · x`` to its
+  output, with ``β_t`` decayed linearly to 0 over the search
+  (:func:`~idarts_plugin.collapse.aux_skip_coefficient`); after the search the hooks are gone.
+
+Both schedules are functions of the epoch, so a resumed search picks them up where it left.
+The early stop on the collapse signal is the run recorder's (it needs the per-epoch rows).
+
+Example:
+    >>> from idarts_plugin.collapse import Remedies
+    >>> RemedyCallback(Remedies(beta_decay=1.0)).regulariser
+    BetaDecay(weight=1.0, schedule='linear')
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+
+from ..collapse import Remedies, aux_skip_coefficient
+from ..hypergrad.regularizers import BetaDecay
+
+__all__ = ["AuxSkipShapeError", "RemedyCallback", "mixed_edges"]
+
+_logger = logging.getLogger(__name__)
+
+
+class AuxSkipShapeError(ValueError):
+    """An edge's output does not have its input's shape, so no auxiliary skip fits it."""
+
+
+def mixed_edges(pl_module: Any) -> list[nn.Module]:
+    """The supernet's mixed edges: modules holding one architecture tensor ``_arch_alpha``."""
+    return [m for m in pl_module.supernet_modules() if hasattr(m, "_arch_alpha")]
+
+
+class RemedyCallback(pl.Callback):
+    """Apply β-decay and the auxiliary skip of a :class:`~idarts_plugin.collapse.Remedies`.
+
+    Args:
+        remedies: which remedies, with their weights and schedule.
+
+    Attributes:
+        coefficient: the β-decay λ of the current epoch.
+        aux_weight: the auxiliary skip's weight in the current epoch.
+    """
+
+    def __init__(self, remedies: Remedies) -> None:
+        self.remedies = remedies
+        self.regulariser = (
+            BetaDecay(weight=remedies.beta_decay, schedule=remedies.beta_decay_schedule)
+            if remedies.beta_decay > 0
+            else None
+        )
+        self.coefficient = 0.0
+        self.aux_weight = 0.0
+        self._edge_hooks: list[Any] = []
+        self._optimizer_hook: Any = None
+
+    # -- schedules --------------------------------------------------------------------------
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        """Set this epoch's λ and β; install the hooks on the first epoch."""
+        epoch, epochs = trainer.current_epoch, int(trainer.max_epochs or 1)
+        if self.regulariser is not None:
+            warmup = int(getattr(pl_module, "warmup_epochs", 0) or 0)
+            self.coefficient = self.regulariser.coefficient(
+                epoch=epoch, first=warmup, last=epochs - 1
+            )
+            if self._optimizer_hook is None:
+                self._optimizer_hook = _arch_optimizer(trainer).register_step_pre_hook(
+                    self._add_regulariser
+                )
+        if self.remedies.aux_skip > 0:
+            self.aux_weight = aux_skip_coefficient(
+                self.remedies.aux_skip, epoch=epoch, epochs=epochs
+            )
+            if not self._edge_hooks:
+                self._edge_hooks = [
+                    m.register_forward_hook(self._aux_skip) for m in mixed_edges(pl_module)
+                ]
+        pl_module.log_dict(
+            {"remedy/beta_decay": self.coefficient, "remedy/aux_skip": self.aux_weight},
+            on_step=False,
+            on_epoch=True,
+        )
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        """Remove the hooks: after the search the supernet has no auxiliary skip."""
+        self.teardown_hooks()
+
+    def teardown_hooks(self) -> None:
+        """Remove every hook this callback installed (idempotent)."""
+        for handle in self._edge_hooks:
+            handle.remove()
+        self._edge_hooks = []
+        if self._optimizer_hook is not None:
+            self._optimizer_hook.remove()
+            self._optimizer_hook = None
+        self.aux_weight = 0.0
+
+    # -- the hooks --------------------------------------------------------------------------
+    def _add_regulariser(self, optimizer: torch.optim.Optimizer, *_: Any) -> None:
+        """Add ``λ_t ∂R/∂α`` to the gradient of every α the architecture optimiser steps."""
+        if self.regulariser is None or self.coefficient == 0.0:
+            return
+        params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        if not params:
+            return
+        for p, g in zip(
+            params, self.regulariser.grads(params, coefficient=self.coefficient), strict=True
+        ):
+            p.grad.add_(g.to(p.grad.dtype))
+
+    def _aux_skip(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> Any:
+        if self.aux_weight == 0.0:
+            return output
+        x = args[0] if args else None
+        if not isinstance(x, Tensor) or not isinstance(output, Tensor) or x.shape != output.shape:
+            raise AuxSkipShapeError(
+                f"strategy.aux_skip adds each edge's input to its output, but edge "
+                f"{getattr(module, 'label', module)!r} maps {_shape(x)} to {_shape(output)}; "
+                "use it with spaces whose edges keep the shape (nas-bench-201, cell)"
+            )
+        return output + self.aux_weight * x
+
+
+def _shape(x: Any) -> str:
+    return str(tuple(x.shape)) if isinstance(x, Tensor) else type(x).__name__
+
+
+def _arch_optimizer(trainer: pl.Trainer) -> torch.optim.Optimizer:
+    """The architecture optimiser NNI marks with ``is_arch_optimizer``."""
+    for opt in trainer.optimizers:
+        if getattr(opt, "is_arch_optimizer", False):
+            return getattr(opt, "optimizer", opt)
+    raise RuntimeError("no architecture optimiser found (NNI marks it is_arch_optimizer)")
