@@ -138,9 +138,10 @@ def batch_statistics(model: nn.Module) -> Iterator[None]:
 
 
 def _set_mask(
-    mixtures: Sequence[_Mixture], names: Sequence[str], weight: Callable[[int], float]
+    mixtures: Sequence[_Mixture], names: Sequence[str], keep: Callable[[str], bool]
 ) -> None:
-    mask = torch.tensor([weight(i) for i in range(len(names))])
+    """Every mixture of one label: weight 1 where ``keep(op)``, else 0 (times softmax(α))."""
+    mask = torch.tensor([1.0 if keep(op) else 0.0 for op in names])
     for mixture in mixtures:
         mixture.mask = mask
 

@@ -1,0 +1,83 @@
+"""Collapse knowledge: the signal, the threshold, the early stop's chosen epoch, the remedies."""
+
+from __future__ import annotations
+
+import pytest
+
+from idarts_plugin.collapse import (
+    COLLAPSE_SHARE,
+    Remedies,
+    aux_skip_coefficient,
+    collapse_warning,
+    is_collapsed,
+    parameter_free_share,
+    select_epoch,
+)
+
+
+def test_parameter_free_share_counts_skip_pooling_and_none():
+    export = {"a": "none", "b": "skip_connect", "c": "max_pool_3x3", "d": "conv_3x3", "x": [0]}
+    assert parameter_free_share(export) == 0.75
+    assert parameter_free_share({"input": [0, 1]}) is None
+
+
+def test_collapse_threshold_is_inclusive_and_warns():
+    assert is_collapsed(COLLAPSE_SHARE) and not is_collapsed(COLLAPSE_SHARE - 0.01)
+    assert not is_collapsed(None)
+    assert collapse_warning(0.33) is None
+    text = collapse_warning(5 / 6)
+    assert text is not None and "83 %" in text and "strategy.derive=perturbation" in text
+
+
+def test_early_stop_keeps_the_epoch_before_the_first_collapsed_cell():
+    shares = [(0, 0.83), (1, 0.83), (2, 0.33), (3, 0.33), (4, 0.67), (5, 0.17), (6, 1.0)]
+    choice = select_epoch(shares, first=2)  # the warm-up's cells (α uniform) cannot fire
+    assert (choice.epoch, choice.fired) == (3, 4)
+    assert "epoch 4" in choice.reason and "epoch 3 is kept" in choice.reason
+    assert choice.as_dict() == {"epoch": 3, "fired_at": 4, "reason": choice.reason}
+
+
+def test_early_stop_without_a_collapse_keeps_the_last_epoch():
+    choice = select_epoch([(0, 0.0), (1, 0.33), (2, 0.17)])
+    assert (choice.epoch, choice.fired) == (2, None)
+
+
+def test_early_stop_firing_at_the_first_architecture_epoch_keeps_the_warm_up_cell():
+    assert select_epoch([(0, 0.33), (1, 0.67)], first=1).epoch == 0
+    alone = select_epoch([(0, 0.67)])
+    assert (alone.epoch, alone.fired) == (0, 0) and "no earlier epoch" in alone.reason
+    with pytest.raises(ValueError):
+        select_epoch([])
+
+
+def test_aux_skip_decays_linearly_to_zero():
+    assert [aux_skip_coefficient(2.0, epoch=e, epochs=4) for e in range(6)] == [
+        2.0,
+        1.5,
+        1.0,
+        0.5,
+        0.0,
+        0.0,
+    ]
+    assert aux_skip_coefficient(1.0, epoch=0, epochs=0) == 0.0
+
+
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        ({"beta_decay": -1}, "beta_decay"),
+        ({"beta_decay_schedule": "cosine"}, "beta_decay_schedule"),
+        ({"aux_skip": float("inf")}, "aux_skip"),
+        ({"early_stop": "yes"}, "early_stop"),
+    ],
+)
+def test_remedies_validate_and_name_the_key(kwargs, key):
+    with pytest.raises(ValueError, match=key):
+        Remedies(**kwargs)
+
+
+def test_remedies_say_which_act_in_training():
+    assert not Remedies().active
+    assert Remedies(early_stop="collapse").active
+    assert not Remedies(early_stop="collapse").acts_in_training
+    assert Remedies(aux_skip=1.0).acts_in_training and Remedies(beta_decay=0.5).acts_in_training

@@ -1,0 +1,118 @@
+"""Each collapse remedy end to end on the tiny search, and with every strategy."""
+
+from __future__ import annotations
+
+import csv
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from idarts_plugin.config import RunConfig
+from tests.conftest import requires_nni
+from tests.test_search import assert_valid_nb201_run, tiny_config
+
+pytestmark = [requires_nni, pytest.mark.slow]
+
+
+def _search(tmp_path, name, strategy="implicit", **keys):
+    from idarts_plugin.search import run_search
+
+    cfg = tiny_config(strategy, epochs=3)
+    cfg["strategy"].update({"warmup_epochs": 1, **keys})
+    result = run_search(RunConfig.from_dict(cfg), run_dir=tmp_path / name)
+    assert_valid_nb201_run(tmp_path / name)
+    summary = json.loads((tmp_path / name / "summary.json").read_text())
+    return result, summary
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    return _search(tmp_path_factory.mktemp("base"), "run")
+
+
+@pytest.mark.parametrize("keys", [{"beta_decay": 20.0}, {"aux_skip": 1.0}])
+def test_a_training_remedy_changes_the_search_and_is_recorded(tmp_path, baseline, keys):
+    result, summary = _search(tmp_path, "run", **keys)
+    base_result, _ = baseline
+    key, value = next(iter(keys.items()))
+    assert summary["decision"]["remedies"][key] == value
+    moved = [
+        abs(result.probs[e][op] - base_result.probs[e][op])
+        for e in result.probs
+        for op in result.probs[e]
+    ]
+    assert max(moved) > 1e-4  # same seed, same data: only the remedy differs
+
+
+def test_perturbation_derivation_records_its_scores(tmp_path):
+    result, summary = _search(tmp_path, "run", derive="perturbation", perturbation_tune_steps=1)
+    pt = json.loads((tmp_path / "run" / "perturbation.json").read_text())
+    assert summary["decision"]["perturbation"] == pt
+    assert summary["decision"]["derivation"] == "perturbation"
+    assert sorted(pt["order"]) == sorted(result.probs) and pt["tune_steps"] == 1
+    for label, edge in pt["edges"].items():
+        assert result.architecture[label] == edge["chosen"] != "none"
+        chosen_score = edge["accuracy_without"][edge["chosen"]]
+        assert chosen_score == min(edge["accuracy_without"].values())
+
+
+def test_early_stop_keeps_the_epoch_its_rule_picks_from_the_rows(tmp_path):
+    from idarts_plugin.collapse import select_epoch
+
+    result, summary = _search(tmp_path, "run", early_stop="collapse")
+    with (tmp_path / "run" / "metrics.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    expected = select_epoch(
+        [(int(r["epoch"]), float(r["param_free_share"])) for r in rows], first=1
+    )
+    assert summary["decision"]["early_stop"] == expected.as_dict()
+    if expected.fired is not None:
+        assert int(rows[-1]["epoch"]) == expected.fired  # it stopped there
+
+
+def test_the_recorder_stops_the_search_at_the_first_collapsed_epoch(tmp_path):
+    from idarts_plugin.nni_adapter import RunRecorder
+
+    recorder = RunRecorder(tmp_path, None, None, ([], []), early_stop=True)
+    recorder.metrics_rows += [
+        {"epoch": "0", "param_free_share": "0.83"},  # read back from CSV: strings
+        {"epoch": "1", "param_free_share": "0.33"},
+        {"epoch": 2, "param_free_share": 0.67},
+    ]
+    trainer = SimpleNamespace(should_stop=False)
+    recorder._check_collapse(trainer, warmup=1)
+    assert trainer.should_stop and recorder.epoch_choice.epoch == 1
+
+
+@pytest.mark.parametrize("strategy", ["darts", "amended", "unrolled"])
+def test_every_remedy_composes_with_each_strategy(tmp_path, strategy):
+    result, summary = _search(
+        tmp_path,
+        "run",
+        strategy,
+        beta_decay=5.0,
+        aux_skip=1.0,
+        early_stop="collapse",
+        derive="perturbation",
+    )
+    decision = summary["decision"]
+    assert decision["remedies"] == {
+        "beta_decay": 5.0,
+        "beta_decay_schedule": "linear",
+        "aux_skip": 1.0,
+        "early_stop": "collapse",
+    }
+    assert "early_stop" in decision and "perturbation" in decision
+
+
+def test_aux_skip_is_refused_on_the_darts_space():
+    from idarts_plugin.config import ConfigError
+    from idarts_plugin.search import build_supernet
+    from idarts_plugin.spaces import load_space
+
+    cfg = RunConfig.from_dict(
+        {"space": {"name": "darts"}, "strategy": {"aux_skip": 1.0}, "data": {"name": "digits"}}
+    )
+    with pytest.raises(ConfigError, match="strategy.aux_skip"):
+        build_supernet(cfg, load_space(cfg.space))
