@@ -60,7 +60,7 @@ def test_perturbation_derivation_records_its_scores(tmp_path):
 def test_early_stop_keeps_the_epoch_its_rule_picks_from_the_rows(tmp_path):
     from idarts_plugin.collapse import select_epoch
 
-    result, summary = _search(tmp_path, "run", early_stop="collapse")
+    _result, summary = _search(tmp_path, "run", early_stop="collapse")
     with (tmp_path / "run" / "metrics.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     expected = select_epoch(
@@ -87,7 +87,7 @@ def test_the_recorder_stops_the_search_at_the_first_collapsed_epoch(tmp_path):
 
 @pytest.mark.parametrize("strategy", ["darts", "amended", "unrolled"])
 def test_every_remedy_composes_with_each_strategy(tmp_path, strategy):
-    result, summary = _search(
+    _result, summary = _search(
         tmp_path,
         "run",
         strategy,

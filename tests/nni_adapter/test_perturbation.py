@@ -84,7 +84,7 @@ def make_problem():
 def test_pt_keeps_the_op_whose_removal_costs_most_not_the_largest_alpha():
     from idarts_plugin.nni_adapter.perturbation import perturbation_derive
 
-    oneshot, model, bn, loader, alpha = make_problem()
+    oneshot, _model, bn, loader, alpha = make_problem()
     assert oneshot._edges[0].names[int(alpha.argmax())] == "avg_pool_3x3"  # α's choice
     stats = (bn.running_mean.clone(), bn.running_var.clone(), int(bn.num_batches_tracked))
     alpha_before = alpha.detach().clone()
@@ -108,7 +108,7 @@ def test_pt_keeps_the_op_whose_removal_costs_most_not_the_largest_alpha():
 def test_pt_ties_go_to_the_larger_alpha():
     from idarts_plugin.nni_adapter.perturbation import perturbation_derive
 
-    oneshot, model, _, loader, alpha = make_problem()
+    oneshot, _model, _, loader, alpha = make_problem()
     with torch.no_grad():  # both ops now read the signal: removing either costs nothing
         for e in oneshot._edges:
             e.ops["avg_pool_3x3"] = nn.Identity()

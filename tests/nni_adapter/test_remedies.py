@@ -36,7 +36,7 @@ def _setup(*, aux_skip=0.0, beta_decay=0.0, shape_preserving=True):
 
 
 def test_aux_skip_adds_the_decayed_input_and_is_gone_after_the_search():
-    callback, trainer, module, edge, alpha, _, logged = _setup(aux_skip=1.0)
+    callback, trainer, module, edge, _alpha, _, logged = _setup(aux_skip=1.0)
     x = torch.randn(3, 2)
     plain = edge(x)
     expected = {0: 1.0, 1: 0.75, 2: 0.5, 3: 0.25}
