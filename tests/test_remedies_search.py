@@ -114,5 +114,5 @@ def test_aux_skip_is_refused_on_the_darts_space():
     cfg = RunConfig.from_dict(
         {"space": {"name": "darts"}, "strategy": {"aux_skip": 1.0}, "data": {"name": "digits"}}
     )
-    with pytest.raises(ConfigError, match="strategy.aux_skip"):
+    with pytest.raises(ConfigError, match=r"strategy\.aux_skip"):
         build_supernet(cfg, load_space(cfg.space))

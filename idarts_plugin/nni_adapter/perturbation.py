@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -111,7 +111,7 @@ def _masked_edges(edges: Sequence[nn.Module]) -> Iterator[dict[str, list[_Mixtur
     mixtures: dict[str, list[_Mixture]] = {}
     try:
         for e, softmax in zip(edges, originals, strict=True):
-            mixture = _Mixture(softmax)
+            mixture = _Mixture(cast(nn.Module, softmax))
             e._softmax = mixture
             mixtures.setdefault(str(e.label), []).append(mixture)
         yield mixtures
@@ -137,11 +137,9 @@ def batch_statistics(model: nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def _set_mask(
-    mixtures: Sequence[_Mixture], names: Sequence[str], keep: Callable[[str], bool]
-) -> None:
-    """Every mixture of one label: weight 1 where ``keep(op)``, else 0 (times softmax(α))."""
-    mask = torch.tensor([1.0 if keep(op) else 0.0 for op in names])
+def _set_mask(mixtures: Sequence[_Mixture], names: Sequence[str], keep: Collection[str]) -> None:
+    """Every mixture of one label: weight 1 for the ops in ``keep``, else 0 (times softmax(α))."""
+    mask = torch.tensor([1.0 if op in keep else 0.0 for op in names])
     for mixture in mixtures:
         mixture.mask = mask
 
@@ -212,16 +210,18 @@ def perturbation_derive(
     if tune_steps > 0 and tune_loader is None:
         raise ValueError("tune_steps > 0 needs the weight split as tune_loader")
     model = pl_module.training_module.model
-    first = {}  # one module per label: cells that share a label share α and the decision
+    first: dict[
+        str, nn.Module
+    ] = {}  # one module per label: cells that share a label share α and the decision
     for e in edges:
         first.setdefault(str(e.label), e)
     order = list(first)
     random.Random(seed).shuffle(order)
-    alphas = list({id(e._arch_alpha): e._arch_alpha for e in edges}.values())
+    alphas = list({id(e._arch_alpha): cast(Tensor, e._arch_alpha) for e in edges}.values())
     scores: list[EdgeScore] = []
     with _masked_edges(edges) as mixtures:
         for position, label in enumerate(order):
-            edge = first[label]
+            edge: Any = first[label]  # NNI's mixed layer: names, _softmax, _arch_alpha
             names = [str(n) for n in edge.names]
             with torch.no_grad():
                 prob = dict(zip(names, edge._softmax(edge._arch_alpha).tolist(), strict=True))
@@ -229,11 +229,11 @@ def perturbation_derive(
             base = _accuracy(model, score_loader)
             without = {}
             for op in candidates:
-                _set_mask(mixtures[label], names, lambda name, op=op: name != op)
+                _set_mask(mixtures[label], names, set(names) - {op})
                 without[op] = _accuracy(model, score_loader)
             # The most costly removal; ties go to the larger α, then to the op listed first.
             chosen = min(candidates, key=lambda op: (without[op], -prob[op]))
-            _set_mask(mixtures[label], names, lambda name, c=chosen: name == c)
+            _set_mask(mixtures[label], names, {chosen})
             scores.append(EdgeScore(label, position, base, without, chosen))
             _logger.info(
                 "perturbation: edge %s -> %s (accuracy %.4f; without each op: %s)",
