@@ -59,13 +59,65 @@ def test_collapse_is_found_where_the_share_reaches_one_half_and_the_plot_draws(t
     assert [r["share"] for r in judged[:2]] == [0.0, 0.0]
     text = sweep.finding(judged, gt)
     assert "NNI's DARTS, α lr auto, 1 cell(s)/stage: collapses at 1920" in text
-    assert "ImplicitDARTS, shipped default, 1 cell(s)/stage: no collapse up to 1920" in text
+    assert "ImplicitDARTS, paper γ = weight lr, 1 cell(s)/stage: no collapse up to 1920" in text
     assert "not rising" in text
     table, cells = sweep.tables(judged, gt)
     assert [r[0] for r in table.rows] == ["120", "120", "480", "480", "1920", "1920"]
     assert len(cells.rows) == len(records) and cells.rows[0][-2] == "0.00 0.50"
     sweep.plot(judged, tmp_path / "sweep.png")
     assert (tmp_path / "sweep.png").stat().st_size > 0
+
+
+def test_an_arms_only_point_with_a_mean_share_of_one_half_is_a_collapse():
+    from benchmarks.search_quality import sweep
+    from idarts_plugin.ground_truth import LANDMARKS, RECIPE, GroundTruth
+
+    gt = GroundTruth.load(RECIPE)
+    skip, conv = LANDMARKS["all-skip"], LANDMARKS["all-conv3x3"]
+    records = [
+        _record("amended", 1920, 0, skip),
+        _record("amended", 1920, 1, skip),
+        _record("implicit-auto", 1920, 0, conv),
+    ]
+    text = sweep.finding(sweep.judge(records, gt, source=None), gt)
+    assert "AmendedDARTS, its defaults, 1 cell(s)/stage: collapses at 1920" in text
+    assert "param-free share 1.00 ≥ 0.5" in text
+    assert "no collapse up to 1920" in text  # the all-conv arm
+
+
+def test_exactly_one_arm_is_the_shipped_default_and_it_is_the_run_configs_default():
+    import dataclasses
+
+    from benchmarks.search_quality import bench, sweep
+    from idarts_plugin.config import load_config
+
+    default = sweep.shipped_default_arm()
+    assert default is not None
+    titles = [sweep.arm_title(arm, default) for arm in sweep.ARMS]
+    assert sum("shipped default" in t for t in titles) == 1
+    assert sum("shipped default" in title for title, _ in sweep.ARMS.values()) == 0
+    # What the arm searches is what `idarts search` runs with no strategy override: the
+    # sweep's pins (data, budget, one thread) leave the strategy section alone but for the
+    # derivation rule, which the arm's view stands for.
+    overrides = [*bench.BASE_PINNED, *sweep.ARMS[default][1]]
+    pinned = load_config(None, overrides).strategy
+    shipped = load_config(None, []).strategy
+    assert dataclasses.replace(pinned, derive=shipped.derive) == shipped
+    assert sweep.view_of(default) in ("exclude_none", shipped.derive)
+
+
+def test_view_arms_read_their_search_arms_records():
+    from benchmarks.search_quality import sweep
+
+    record = {
+        **_record("implicit-auto", 1920, 0, "a"),
+        "archs": {"exclude_none": "a", "perturbation": "b"},
+    }
+    assert sweep.view_of("implicit-auto+perturbation") == "perturbation"
+    assert sweep.VIEWS["implicit-auto+early_stop"] == ("implicit-auto", "early_stop")
+    assert "DARTS-PT" in sweep.ARMS["implicit-auto+perturbation"][0]
+    assert "strategy.derive=perturbation" in sweep.ARMS["implicit-auto+perturbation"][1]
+    assert record["archs"][sweep.view_of("implicit-auto+perturbation")] == "b"
 
 
 def test_a_rising_share_is_extrapolated():
