@@ -4,8 +4,9 @@ python -m benchmarks.paper_nb201 [--config examples/configs/cifar10-nb201-paper.
     [--seeds 4] [--arms darts,implicit] [--out runs/paper-nb201] [--tables PATH]
     [--set section.key=value ...]
 
-Every search runs the config (the full-size space, the DARTS weight recipe, the paper's α lr
-3e-4 and no warm-up) with ``trainer.seed`` 0 .. seeds - 1; the data split is ``data.seed``, the
+Every search runs the config (iDARTS' NAS-Bench-201 protocol: the full-size space, SGD 0.01 →
+0.001 with Nesterov momentum, 30 epochs, α lr 3e-4, no warm-up, argmax derivation) with
+``trainer.seed`` 0 .. seeds - 1; the data split is ``data.seed``, the
 same for every search. Each found cell is then looked up in NAS-Bench-201's own table (CIFAR-10
 test accuracy after 200 epochs; ``idarts lookup``'s sources: ``--tables``, else
 ``$IDARTS_NB201``, else ``../shared/data/nb201`` beside the repository), and the result is

@@ -29,7 +29,7 @@ from .budget import ARC_TRAVEL
 from .collapse import REMEDY_KEYS, Remedies
 from .data import DataConfig, DataError
 from .derive import DERIVATIONS
-from .hypergrad.checks import check_choice, check_int, check_number, check_pair
+from .hypergrad.checks import check_bool, check_choice, check_int, check_number, check_pair
 from .hypergrad.spec import METHOD_OPTIONS, OptionError, SearchOptions
 from .strategy_table import STRATEGY_TABLE
 
@@ -290,18 +290,24 @@ class StrategyConfig(_EngineKeys):  # inherits a field per ENGINE_KEYS entry
 
 @dataclass(frozen=True)
 class OptimizerConfig:
-    """The weight optimiser: SGD with momentum and a cosine schedule (DARTS' recipe)."""
+    """The weight optimiser: SGD with momentum (``nesterov``: Nesterov's) and a cosine schedule."""
 
     lr: float = 0.025
     lr_min: float = 0.001
     momentum: float = 0.9
     weight_decay: float = 3e-4
+    nesterov: bool = False
 
     def __post_init__(self) -> None:
         _num("optimizer.lr", self.lr, minimum=0, strict=True)
         _num("optimizer.lr_min", self.lr_min, minimum=0)
         _num("optimizer.momentum", self.momentum, minimum=0)
         _num("optimizer.weight_decay", self.weight_decay, minimum=0)
+        _checked("optimizer.nesterov", check_bool, self.nesterov)
+        if self.nesterov and self.momentum <= 0:
+            raise ConfigError(
+                "Nesterov momentum needs optimizer.momentum > 0", key="optimizer.nesterov"
+            )
         if self.lr_min > self.lr:
             raise ConfigError(
                 f"must be <= optimizer.lr ({self.lr}), got {self.lr_min}", key="optimizer.lr_min"

@@ -53,10 +53,14 @@ class SearchModule(ClassificationModule):
     recipe: tuple[OptimizerConfig, int]
 
     def configure_optimizers(self) -> Any:
-        """SGD with momentum and a per-epoch cosine schedule to ``optimizer.lr_min``."""
+        """SGD with (Nesterov) momentum and a per-epoch cosine schedule to ``optimizer.lr_min``."""
         opt, epochs = self.recipe
         sgd = torch.optim.SGD(
-            self.parameters(), lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay
+            self.parameters(),
+            lr=opt.lr,
+            momentum=opt.momentum,
+            weight_decay=opt.weight_decay,
+            nesterov=opt.nesterov,
         )
         cosine = torch.optim.lr_scheduler.CosineAnnealingLR(sgd, T_max=epochs, eta_min=opt.lr_min)
         return {"optimizer": sgd, "lr_scheduler": {"scheduler": cosine, "interval": "epoch"}}
