@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,9 +54,6 @@ COLLAPSE_SHARE = 0.5
 fires, the sweep's finding calls the point a collapse, and a search warns. The sweep found the
 collapsed cells of DARTS, ImplicitDARTS and AmendedDARTS at 0.67–1.0 and random search's best
 cells at 0.33 (``docs/search_quality.md``)."""
-
-REMEDY_KEYS = ("beta_decay", "beta_decay_schedule", "aux_skip", "early_stop")
-"""The run config's strategy keys of :class:`Remedies` (common to every strategy)."""
 
 EARLY_STOPS = ("off", "collapse")
 """``strategy.early_stop``: ``off``, or ``collapse``: stop at the first epoch whose derived
@@ -228,3 +226,8 @@ class Remedies:
             "aux_skip": self.aux_skip,
             "early_stop": self.early_stop,
         }
+
+
+REMEDY_KEYS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Remedies)}
+"""The run config's strategy keys of :class:`Remedies` with their defaults (every strategy
+takes them; :class:`idarts_plugin.config.StrategyConfig` has a field for each)."""

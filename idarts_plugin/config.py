@@ -146,13 +146,13 @@ common to all strategies nor some strategies' own (:data:`STRATEGY_TABLE`)."""
 
 _EngineKeys: Any = dataclasses.make_dataclass(
     "_EngineKeys",
-    [(k, Any, field(default=v)) for k, v in ENGINE_KEYS.items()],
+    [(k, Any, field(default=v)) for k, v in {**ENGINE_KEYS, **REMEDY_KEYS}.items()],
     frozen=True,
 )
 
 
 @dataclass(frozen=True)
-class StrategyConfig(_EngineKeys):  # inherits a field per ENGINE_KEYS entry
+class StrategyConfig(_EngineKeys):  # inherits a field per ENGINE_KEYS and REMEDY_KEYS entry
     """The search strategy and its outer hyperparameters.
 
     Keys no strategy knows are rejected when the config is loaded, naming the valid ones; keys
@@ -184,10 +184,6 @@ class StrategyConfig(_EngineKeys):  # inherits a field per ENGINE_KEYS entry
     arc_travel: float = ARC_TRAVEL
     derive: str = "exclude_none"
     warmup_epochs: int | str = "auto"
-    beta_decay: float = 0.0
-    beta_decay_schedule: str = "linear"
-    aux_skip: float = 0.0
-    early_stop: str = "off"
     perturbation_tune_steps: int = 0
 
     def __post_init__(self) -> None:

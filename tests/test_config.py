@@ -61,6 +61,12 @@ def test_overrides_parse_yaml_values():
         ("trainer.device=tpu", "trainer.device"),
         ("trainer.batch_size=0", "trainer.batch_size"),
         ("optimizer.lr_min=1.0", "optimizer.lr_min"),
+        ("optimizer.nesterov=1", "optimizer.nesterov"),
+        ("strategy.beta_decay=-2", "strategy.beta_decay"),
+        ("strategy.beta_decay_schedule=cosine", "strategy.beta_decay_schedule"),
+        ("strategy.aux_skip=yes", "strategy.aux_skip"),
+        ("strategy.early_stop=patience", "strategy.early_stop"),
+        ("strategy.perturbation_tune_steps=-1", "strategy.perturbation_tune_steps"),
         ("bogus.key=1", "bogus"),
     ],
 )
@@ -146,7 +152,11 @@ def test_every_loop_key_is_an_engine_option_and_every_option_is_a_key():
     from idarts_plugin.hypergrad.spec import SearchOptions
 
     options = set(SearchOptions.option_names())
-    config_only = {"name", "arc_travel", "derive", "temperature"}  # read by the run, not the engine
+    from idarts_plugin.collapse import REMEDY_KEYS
+
+    # read by the run, not the engine: the remedies are the search's (collapse.Remedies)
+    config_only = {"name", "arc_travel", "derive", "temperature", "perturbation_tune_steps"}
+    config_only |= set(REMEDY_KEYS)
     renamed = {"neumann_steps", "neumann_lr", "unrolled_lr", "amended_lr"}  # the method's
     fields = {f.name for f in dataclasses.fields(StrategyConfig)}
     assert fields - config_only - renamed <= options
