@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -25,6 +27,28 @@ def test_example_config_loads_and_round_trips():
     assert cfg.data.name == "digits"
     again = RunConfig.from_dict(yaml.safe_load(cfg.to_yaml()))
     assert again == cfg
+
+
+def test_the_example_shows_every_key_with_its_default():
+    """examples/configs/digits-nb201.yaml lists every key (the strategy's: those of its name)
+    at its default, except the keys its comments mark `demo`."""
+    demo = {("space", "options"), ("trainer", "epochs"), ("trainer", "threads")}
+    raw = yaml.safe_load(Path(EXAMPLE).read_text())
+    defaults = RunConfig().to_dict()
+    text = Path(EXAMPLE).read_text()
+    for section, values in defaults.items():
+        keys = StrategyConfig.valid_keys(values["name"]) if section == "strategy" else values
+        assert sorted(raw[section]) == sorted(keys), section
+        for key in keys:
+            if (section, key) in demo:
+                assert re.search(rf"^ *{key}:.*# demo", text, flags=re.MULTILINE), key
+                continue
+            expected = (
+                list(defaults[section][key])
+                if isinstance(defaults[section][key], tuple)
+                else defaults[section][key]
+            )
+            assert raw[section][key] == expected, f"{section}.{key}"
 
 
 def test_overrides_parse_yaml_values():
