@@ -23,7 +23,6 @@ from typing import Any
 from .collapse import parameter_free_share
 from .derive import DECIDED_MARGIN, edge_decisions
 from .hypergrad.diagnostics import epoch_means
-from .outputs import alpha_entropy
 
 __all__ = ["DIAGNOSTIC_MEANS", "alpha_row", "epoch_row"]
 
@@ -95,11 +94,11 @@ def epoch_row(
     if diags:
         row["val_loss"] = _mean([d["val_loss"] for d in diags])
     row["supernet_val_acc"] = supernet_val_acc
-    entropies = alpha_entropy(probs)
+    decisions = edge_decisions(probs)  # each edge's entropy and margin, computed once
+    entropies = {label: d.entropy for label, d in decisions.items()}
     if entropies:
         row["alpha_entropy_mean"] = _mean(list(entropies.values()))
         row["alpha_entropy_min"] = min(entropies.values())
-    decisions = edge_decisions(probs)
     if decisions:
         margins = [d.margin for d in decisions.values()]
         row["alpha_margin_min"] = min(margins)

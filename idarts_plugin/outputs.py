@@ -32,7 +32,6 @@ __all__ = [
     "CHECKPOINT",
     "PREVIOUS_CHECKPOINT",
     "RunDirError",
-    "alpha_entropy",
     "atomic_write_bytes",
     "atomic_write_text",
     "check_writable",
@@ -144,18 +143,6 @@ def read_csv_rows(path: Path) -> list[dict[str, str]]:
 def truncate_epochs(rows: Iterable[Mapping[str, Any]], last_epoch: int) -> list[dict[str, Any]]:
     """Keep rows whose ``epoch`` is at most ``last_epoch`` (for a resumed run)."""
     return [dict(r) for r in rows if int(r["epoch"]) <= last_epoch]
-
-
-def alpha_entropy(probs: Mapping[str, Mapping[Any, float]]) -> dict[str, float]:
-    """Entropy (nats) of each label's softmax(α), normalised by ``log(#choices)`` to [0, 1]."""
-    out = {}
-    for label, dist in probs.items():
-        ps = [float(p) for p in dist.values()]
-        if len(ps) < 2:
-            continue
-        h = -sum(p * math.log(p) for p in ps if p > 0)
-        out[label] = h / math.log(len(ps))
-    return out
 
 
 def _save_png(fig: Any, path: Path, *, dpi: int) -> None:
