@@ -3,7 +3,7 @@
     python -m benchmarks.fidelity                 # full size (CUDA when present, else the CPU)
     python -m benchmarks.fidelity --toy           # seconds; what the test suite runs
     python -m benchmarks.fidelity --device cpu    # force a device
-    python -m benchmarks.fidelity --trajectory    # along real searches (fidelity_trajectory)
+    python -m benchmarks.fidelity_trajectory      # along real searches (its own module)
 
 Set-up: a small real supernet (stem conv+BN, two cells of softmax-mixed ops with ReLU-conv-BN,
 pooling, skip and zero candidates; 6 α tensors of 5 entries) on scikit-learn's digits (8x8),
@@ -704,16 +704,8 @@ def plot(extra: dict[str, Any], path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: print the tables, write the plot and the RESULTS.md section.
-
-    ``--trajectory`` runs :mod:`benchmarks.fidelity_trajectory` instead (its own options follow).
-    """
+    """Command line: print the tables, write the plot and the RESULTS.md section."""
     args_in = sys.argv[1:] if argv is None else argv
-    if "--trajectory" in args_in:
-        from . import fidelity_trajectory
-
-        fidelity_trajectory.main([a for a in args_in if a != "--trajectory"])
-        return
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--toy", action="store_true", help="tiny sizes (seconds)")
     parser.add_argument("--no-write", action="store_true", help="print only")

@@ -1,7 +1,7 @@
 """Fidelity along real searches: each estimator against a large-batch reference at supernet
 snapshots taken early, midway and at the end of real searches on the ground truth's data.
 
-    python -m benchmarks.fidelity --trajectory          # resumable; one snapshot at a time
+    python -m benchmarks.fidelity_trajectory          # resumable; one snapshot at a time
     python -m benchmarks.fidelity_trajectory --toy      # seconds (what the test suite runs)
 
 Per snapshot (:mod:`benchmarks.trajectory`), the problem is the one a search differentiates:
@@ -915,7 +915,7 @@ def main(argv: list[str] | None = None) -> None:
         plot(results, png)
         write_section(
             "fidelity-trajectory",
-            f"python -m benchmarks.fidelity --trajectory{'' if args.draws == DRAWS else f' --draws {args.draws}'}",
+            f"python -m benchmarks.fidelity_trajectory{'' if args.draws == DRAWS else f' --draws {args.draws}'}",
             [
                 machine_line("cpu"),
                 "\n".join(verdict(results)),

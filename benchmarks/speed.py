@@ -89,6 +89,8 @@ def make_arm(name: str, *, stem: int, seed: int = 0) -> Arm:
     from nni.nas.evaluator.pytorch.lightning import ClassificationModule
     from nni.nas.hub.pytorch import NasBench201
 
+    from idarts_plugin.strategy import HypergradientDARTS
+
     torch.manual_seed(seed)
     strategy = METHODS[name]()
     space = NasBench201(stem_out_channels=stem, num_modules_per_stack=1, num_labels=10)
@@ -98,6 +100,8 @@ def make_arm(name: str, *, stem: int, seed: int = 0) -> Arm:
     oneshot.set_model(supernet)
     alphas = list(oneshot.arch_parameters())
     ids = {id(a) for a in alphas}
+    # NNI's DARTS has no options: one weight step per architecture step, its own forward pass.
+    options = strategy.options if isinstance(strategy, HypergradientDARTS) else None
     weights = [p for p in supernet.parameters() if id(p) not in ids]
     return Arm(
         name=name,
@@ -107,9 +111,9 @@ def make_arm(name: str, *, stem: int, seed: int = 0) -> Arm:
         weights=weights,
         w_opt=torch.optim.SGD(weights, lr=0.025, momentum=0.9, weight_decay=3e-4),
         a_opt=torch.optim.Adam(alphas, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3),
-        inner_steps=getattr(strategy, "inner_steps", 1),
-        first_order=not hasattr(strategy, "method"),
-        shared=getattr(strategy, "hessian_batch", "separate") == "shared",
+        inner_steps=1 if options is None else options.inner_steps,
+        first_order=options is None,
+        shared=options is not None and options.hessian_batch == "shared",
         reuse_weight_grads=name != OWN_BACKWARD,
     )
 

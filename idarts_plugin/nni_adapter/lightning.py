@@ -305,7 +305,7 @@ class RunRecorder(pl.Callback):
             for hook in self.on_epoch:
                 hook(epoch, row)
         if self.early_stop:
-            self._check_collapse(trainer, int(getattr(pl_module, "warmup_epochs", 0) or 0))
+            self._check_collapse(trainer, int(pl_module.warmup_epochs))
 
     def _check_collapse(self, trainer: pl.Trainer, warmup: int) -> None:
         """The early stop: stop once an epoch's cell is collapsed (same on every rank)."""

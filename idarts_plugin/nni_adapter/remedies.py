@@ -75,7 +75,7 @@ class RemedyCallback(pl.Callback):
         """Set this epoch's λ and β; install the hooks on the first epoch."""
         epoch, epochs = trainer.current_epoch, int(trainer.max_epochs or 1)
         if self.regulariser is not None:
-            warmup = int(getattr(pl_module, "warmup_epochs", 0) or 0)
+            warmup = int(pl_module.warmup_epochs)  # NNI's DARTS modules all have it
             self.coefficient = self.regulariser.coefficient(
                 epoch=epoch, first=warmup, last=epochs - 1
             )
