@@ -49,7 +49,6 @@ if TYPE_CHECKING:
         GrowthMonitor,
         LinearSolver,
         Neumann,
-        NeumannDivergenceWarning,
         WarmStart,
         Zero,
     )
@@ -82,7 +81,6 @@ _LAZY = {
     "GrowthMonitor": "solvers",
     "LinearSolver": "solvers",
     "Neumann": "solvers",
-    "NeumannDivergenceWarning": "solvers",
     "SOLVERS": "solvers",
     "SolveInfo": "diagnostics",
     "WarmStart": "solvers",
@@ -113,7 +111,6 @@ __all__ = [
     "MethodBuilder",
     "MethodSpec",
     "Neumann",
-    "NeumannDivergenceWarning",
     "OptionError",
     "SearchOptions",
     "SolveInfo",
@@ -132,7 +129,22 @@ __all__ = [
 ]
 
 
+_DEPRECATED = {
+    "NeumannDivergenceWarning": (
+        "NeumannDivergenceWarning is never issued: a truncated Neumann series is one warning "
+        "of the logger 'idarts_plugin.hypergrad.solvers' and Diagnostics.solve.diverged; "
+        "filter the log record (or read the diagnostics) instead"
+    ),
+}
+"""Names kept importable for old code, with what to use instead (a DeprecationWarning)."""
+
+
 def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        import warnings
+
+        warnings.warn(_DEPRECATED[name], DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(f"{__name__}.solvers"), name)
     if name in _LAZY:
         value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
         globals()[name] = value

@@ -49,9 +49,9 @@ _logger = logging.getLogger(__name__)
 
 
 class NeumannDivergenceWarning(RuntimeWarning):
-    """The Neumann series grew instead of shrinking and was truncated.
+    """Deprecated: the Neumann series grew instead of shrinking and was truncated.
 
-    No longer issued: a truncated series is one warning of this module's logger
+    Never issued (importing it from :mod:`idarts_plugin.hypergrad` warns): a truncated series is one warning of this module's logger
     (``idarts_plugin.hypergrad.solvers``) and ``Diagnostics.solve.diverged``. Kept so that
     code filtering it still imports.
     """

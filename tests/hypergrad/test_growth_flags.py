@@ -3,8 +3,6 @@ bad solve (issue 20): every case here was missed before (closed forms, float64).
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 
@@ -12,7 +10,6 @@ from idarts_plugin.hypergrad import (
     AutoStepSize,
     GrowthMonitor,
     Neumann,
-    NeumannDivergenceWarning,
     WarmStart,
     compute_hypergradient,
 )
@@ -40,9 +37,7 @@ def diag_problem(gamma_lambdas, b):
 
 def solves(problem, method, n):
     tr, va, w, a = problem
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NeumannDivergenceWarning)
-        return [compute_hypergradient(tr, va, w, a, method=method).diagnostics for _ in range(n)]
+    return [compute_hypergradient(tr, va, w, a, method=method).diagnostics for _ in range(n)]
 
 
 # γλ = 2.05 / 2.15 grow by 1.05 / 1.15 per term; γλ = 10 with a 1e-3 share of b hides behind the
@@ -130,11 +125,9 @@ def test_a_diverged_solve_is_never_a_warm_start():
     w, a = [torch.zeros(2, dtype=DT)], [torch.ones(2, dtype=DT)]
     warm = WarmStart()
     solver = Neumann(steps=5, lr=1.0, warm_start=warm)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NeumannDivergenceWarning)
-        first = compute_hypergradient(tr, va, w, a, method=solver)
-        assert first.diagnostics.diverged and warm.x is None
-        second = compute_hypergradient(tr, va, w, a, method=solver)
+    first = compute_hypergradient(tr, va, w, a, method=solver)
+    assert first.diagnostics.diverged and warm.x is None
+    second = compute_hypergradient(tr, va, w, a, method=solver)
     # solved cold again (before: the stored x came back unchanged with terms_used = 0)
     assert second.diagnostics.terms_used >= 1 and second.diagnostics.diverged
     assert torch.equal(first.grads[0], second.grads[0])
@@ -198,3 +191,12 @@ def test_auto_step_size_options_are_validated():
         AutoStepSize(decay=1.0)
     with pytest.raises(ValueError, match="mix"):
         AutoStepSize(mix=-0.1)
+
+
+def test_the_never_issued_divergence_warning_is_deprecated():
+    import idarts_plugin.hypergrad as hypergrad
+
+    with pytest.warns(DeprecationWarning, match="never issued"):
+        klass = hypergrad.NeumannDivergenceWarning
+    assert issubclass(klass, RuntimeWarning)
+    assert "NeumannDivergenceWarning" not in hypergrad.__all__
