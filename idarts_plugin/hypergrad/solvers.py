@@ -21,7 +21,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import torch
 from torch import Tensor
@@ -120,7 +120,52 @@ class Amended:
         return scale(self.lr, hb), SolveInfo(terms_used=1, step_size=self.lr)
 
 
-class AutoStepSize:
+class _CarriedVector:
+    """The state of an estimator that carries one vector across solves.
+
+    A power iteration spread over a search: the vector (warm-starting the next product), the
+    last estimate, and the number of calls (which decide when a product is due). Subclasses
+    name the two in their checkpoints (``_keys``), so saved states keep reading back.
+    """
+
+    _keys: ClassVar[tuple[str, str]] = ("vector", "estimate")
+
+    def __init__(self, *, seed: int) -> None:
+        self.seed = seed
+        self._vector: list[Tensor] | None = None
+        self._estimate: float | None = None
+        self._calls = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """The carried vector, the last estimate and the call count, for checkpoints."""
+        vector, estimate = self._keys
+        return {vector: self._vector, estimate: self._estimate, "calls": self._calls}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        vector, estimate = self._keys
+        self._vector = state.get(vector)
+        self._estimate = state.get(estimate)
+        self._calls = int(state.get("calls", 0))
+
+    def _tick(self, every: int) -> bool:
+        """Count a call; whether a product is due (every ``every``-th call, from the first)."""
+        due = self._calls % every == 0
+        self._calls += 1
+        return due
+
+    def _carried(self, like: Sequence[Tensor]) -> list[Tensor] | None:
+        """The carried vector if it has ``like``'s shapes, else ``None``."""
+        v = self._vector
+        return v if v is not None and [t.shape for t in v] == [x.shape for x in like] else None
+
+    def _fresh(self, like: Sequence[Tensor]) -> list[Tensor]:
+        """A seeded random vector shaped like ``like`` (drawn on the CPU)."""
+        gen = torch.Generator(device="cpu").manual_seed(self.seed)
+        return [torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device) for x in like]
+
+
+class AutoStepSize(_CarriedVector):
     """Chooses the Neumann step ``γ = safety / max|λ(H)|`` by power iteration.
 
     The estimate is made on the Hessian of the *same* minibatch as the solve (a minibatch
@@ -163,30 +208,19 @@ class AutoStepSize:
         if self.safety > 1:
             raise ValueError(f"safety must be in (0, 1], got {safety!r}")
         self.refresh_every = check_int("refresh_every", refresh_every, minimum=1)
-        self.seed = seed
         self.mix = check_number("mix", mix, minimum=0)
         self.decay = check_number("decay", decay, minimum=0)
         if self.decay >= 1:
             raise ValueError(f"decay must be in [0, 1), got {decay!r}")
+        super().__init__(seed=seed)
         self._gen = torch.Generator(device="cpu").manual_seed(seed + 1)
-        self._vector: list[Tensor] | None = None
-        self._lambda: float | None = None
-        self._calls = 0
+
+    _keys = ("vector", "lambda")
 
     @property
     def lambda_max(self) -> float | None:
         """The last estimate of ``max |λ(H)|`` (``None`` before the first)."""
-        return self._lambda
-
-    def state_dict(self) -> dict[str, Any]:
-        """The estimator's state (eigenvector, estimate, calls), for checkpoints."""
-        return {"vector": self._vector, "lambda": self._lambda, "calls": self._calls}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
-        self._vector = state.get("vector")
-        self._lambda = state.get("lambda")
-        self._calls = int(state.get("calls", 0))
+        return self._estimate
 
     def step_size(
         self,
@@ -204,41 +238,36 @@ class AutoStepSize:
             The solve's report so far: ``step_size`` (γ), ``lambda_max`` (λ̂) and, when γ
             fell back to its cap, a ``note``.
         """
-        due = self._lambda is None or self._calls % self.refresh_every == 0
-        self._calls += 1
+        due = self._tick(self.refresh_every) or self._estimate is None
         if due:
-            if self._vector is None or [v.shape for v in self._vector] != [x.shape for x in like]:
-                gen = torch.Generator(device="cpu").manual_seed(self.seed)
-                start = [
-                    torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device) for x in like
-                ]
-                iters = self.iterations
+            start = self._carried(like)
+            if start is None:
+                start, iters = self._fresh(like), self.iterations
             else:
-                start = self._vector
                 if self.mix:
                     start = _mixed(start, self.mix, self._gen)
                 iters = self.warm_iterations
             lam, vec = power_iteration(curvature.hvp, start, iterations=iters)
             self._vector = [v.detach() for v in vec]
-            if self.decay and self._lambda is not None and math.isfinite(lam) and lam > 0:
-                lam = max(lam, self.decay * abs(self._lambda))
-            self._lambda = lam
-        assert self._lambda is not None
-        lam_abs = abs(self._lambda)
+            if self.decay and self._estimate is not None and math.isfinite(lam) and lam > 0:
+                lam = max(lam, self.decay * abs(self._estimate))
+            self._estimate = lam
+        assert self._estimate is not None
+        lam_abs = abs(self._estimate)
         if cap is not None:
             if lam_abs == 0.0 or not math.isfinite(lam_abs):
                 self._vector = None  # restart the estimate from a fresh vector next time
-                note = f"λ̂ = {self._lambda!r}: γ falls back to its cap {cap:.3g}"
-                return SolveInfo(step_size=cap, lambda_max=self._lambda, note=note)
+                note = f"λ̂ = {self._estimate!r}: γ falls back to its cap {cap:.3g}"
+                return SolveInfo(step_size=cap, lambda_max=self._estimate, note=note)
             gamma = min(cap, self.safety / lam_abs)
         elif lam_abs == 0.0 or not math.isfinite(lam_abs):
             raise FloatingPointError(
                 f"cannot choose γ automatically: the Hessian's dominant eigenvalue estimate is "
-                f"{self._lambda!r}; pass a numeric lr instead"
+                f"{self._estimate!r}; pass a numeric lr instead"
             )
         else:
             gamma = self.safety / lam_abs
-        return SolveInfo(step_size=gamma, lambda_max=self._lambda)
+        return SolveInfo(step_size=gamma, lambda_max=self._estimate)
 
 
 def _mixed(vector: Sequence[Tensor], share: float, gen: torch.Generator) -> list[Tensor]:
@@ -248,7 +277,7 @@ def _mixed(vector: Sequence[Tensor], share: float, gen: torch.Generator) -> list
     return [v / nv + (share / nr) * x for v, x in zip(vector, r, strict=True)]
 
 
-class GrowthMonitor:
+class GrowthMonitor(_CarriedVector):
     """Watches ``ρ = max|1 − γλ(H)|``, the Neumann series' worst growth per term.
 
     A short series (K = 1, 2) rarely shows a growing direction in its own terms: ``b`` may hold
@@ -267,48 +296,34 @@ class GrowthMonitor:
         >>> solver = Neumann(steps=2, lr=0.01, monitor=monitor)
     """
 
+    _keys = ("u", "rate")
+
     def __init__(self, *, every: int = 1, seed: int = 0) -> None:
         self.every = check_int("monitor every", every, minimum=1)
-        self.seed = seed
-        self._u: list[Tensor] | None = None
-        self._rate: float | None = None
-        self._calls = 0
+        super().__init__(seed=seed)
 
     @property
     def rate(self) -> float | None:
         """The last ``ρ̂`` (``None`` before the first product)."""
-        return self._rate
-
-    def state_dict(self) -> dict[str, Any]:
-        """The carried vector, the last estimate and the call count, for checkpoints."""
-        return {"u": self._u, "rate": self._rate, "calls": self._calls}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
-        self._u = state.get("u")
-        self._rate = state.get("rate")
-        self._calls = int(state.get("calls", 0))
+        return self._estimate
 
     def observe(
         self, curvature: TrainCurvature, gamma: float, like: Sequence[Tensor]
     ) -> float | None:
         """Take this solve's product when due; return its ``ρ̂`` (``None`` when none was made)."""
-        due = self._calls % self.every == 0
-        self._calls += 1
-        if not due:
+        if not self._tick(self.every):
             return None
-        u = self._u
-        if u is None or [t.shape for t in u] != [x.shape for x in like]:
-            gen = torch.Generator(device="cpu").manual_seed(self.seed)
-            u = [torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device) for x in like]
-            u = scale(1.0 / norm(u), u)
+        u = self._carried(like)
+        if u is None:
+            fresh = self._fresh(like)
+            u = scale(1.0 / norm(fresh), fresh)
         y = axpy(-gamma, curvature.hvp(u), u)
         rate = norm(y)
         if not math.isfinite(rate) or rate == 0.0:
-            self._u = None  # start again from a random vector
+            self._vector = None  # start again from a random vector
             return None
-        self._u = [t.detach() for t in scale(1.0 / rate, y)]
-        self._rate = rate
+        self._vector = [t.detach() for t in scale(1.0 / rate, y)]
+        self._estimate = rate
         return rate
 
 
