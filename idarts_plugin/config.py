@@ -31,7 +31,7 @@ from .data import DataConfig, DataError
 from .derive import DERIVATIONS
 from .hypergrad.checks import check_bool, check_choice, check_int, check_number, check_pair
 from .hypergrad.spec import METHOD_OPTIONS, OptionError, SearchOptions
-from .strategy_table import STRATEGY_TABLE
+from .strategy_table import STRATEGY_TABLE, TABLE_DEFAULTS
 
 _logger = logging.getLogger(__name__)
 
@@ -144,15 +144,24 @@ _HYPERGRAD_KEYS = tuple(
 """Keys every strategy with a hypergradient accepts: the engine's options that are neither
 common to all strategies nor some strategies' own (:data:`STRATEGY_TABLE`)."""
 
+def _key_field(value: Any) -> Any:
+    if isinstance(value, (dict, list)):
+        return field(default_factory=lambda: copy.deepcopy(value))
+    return field(default=value)
+
+
 _EngineKeys: Any = dataclasses.make_dataclass(
     "_EngineKeys",
-    [(k, Any, field(default=v)) for k, v in {**ENGINE_KEYS, **REMEDY_KEYS}.items()],
+    [
+        (k, Any, _key_field(v))
+        for k, v in {**TABLE_DEFAULTS, **ENGINE_KEYS, **REMEDY_KEYS}.items()
+    ],
     frozen=True,
 )
 
 
 @dataclass(frozen=True)
-class StrategyConfig(_EngineKeys):  # inherits a field per ENGINE_KEYS and REMEDY_KEYS entry
+class StrategyConfig(_EngineKeys):  # a field per TABLE_DEFAULTS, ENGINE_KEYS, REMEDY_KEYS entry
     """The search strategy and its outer hyperparameters.
 
     Keys no strategy knows are rejected when the config is loaded, naming the valid ones; keys
@@ -172,14 +181,6 @@ class StrategyConfig(_EngineKeys):  # inherits a field per ENGINE_KEYS and REMED
     """
 
     name: str = "implicit"
-    neumann_steps: int = 2
-    neumann_lr: float | str | None = "auto"
-    temperature: tuple[float, float] = (1.0, 0.33)
-    unrolled_lr: float | None = None
-    amended_lr: float | None = None
-    method: str = "neumann"
-    method_options: dict[str, Any] = field(default_factory=dict)
-    method_lr: float | str | None = None
     arc_learning_rate: float | str = "auto"
     arc_travel: float = ARC_TRAVEL
     derive: str = "exclude_none"

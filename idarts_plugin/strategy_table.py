@@ -18,6 +18,8 @@ Example:
     'neumann_steps'
     >>> [name for name, e in STRATEGY_TABLE.items() if e.first_order]
     ['darts', 'gumbel']
+    >>> dict(entry.defaults)
+    {'neumann_steps': 2, 'neumann_lr': 'auto'}
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["ENGINE_CLASS", "STRATEGY_TABLE", "StrategyEntry", "strategy_help"]
+__all__ = ["ENGINE_CLASS", "STRATEGY_TABLE", "TABLE_DEFAULTS", "StrategyEntry", "strategy_help"]
 
 ENGINE_CLASS = "idarts_plugin.strategy.HypergradientDARTS"
 """The NNI strategy a search builds for every strategy whose gradient comes from the engine
@@ -53,6 +55,9 @@ class StrategyEntry:
             weight step per architecture step.
         named_class: dotted path of the class a Python user constructs for it, taking the
             config's key names as keywords (``None``: none besides ``nni_class``).
+        defaults: the default of each of its keys that is not an engine option (an engine
+            option's default is :meth:`SearchOptions.run_defaults`'): the run config's field,
+            the named class's keyword and the docs all read it here.
 
     Raises:
         ValueError: an inconsistent entry (a key named twice, an ``lr_key`` or option key not
@@ -72,10 +77,15 @@ class StrategyEntry:
     option_keys: Mapping[str, str] = field(default_factory=dict)
     first_order: bool = False
     named_class: str | None = None
+    defaults: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keys", tuple(self.keys))
         object.__setattr__(self, "option_keys", MappingProxyType(dict(self.option_keys)))
+        object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
+        stray = [k for k in self.defaults if k not in self.keys]
+        if stray:
+            raise ValueError(f"defaults {stray} are not among keys {self.keys}")
         if not (self.summary and self.summary.isascii()) or "." not in self.nni_class:
             raise ValueError("an entry needs a one-line ASCII summary and a dotted nni_class")
         if len(set(self.keys)) != len(self.keys):
@@ -145,6 +155,7 @@ STRATEGY_TABLE: Mapping[str, StrategyEntry] = MappingProxyType(
             lr_key="neumann_lr",
             option_keys={"steps": "neumann_steps"},
             named_class="idarts_plugin.strategy.ImplicitDARTS",
+            defaults={"neumann_steps": 2, "neumann_lr": "auto"},
         ),
         "unrolled": StrategyEntry(
             summary="DARTS-V2, one virtual step: unrolled_lr xi",
@@ -153,6 +164,7 @@ STRATEGY_TABLE: Mapping[str, StrategyEntry] = MappingProxyType(
             keys=("unrolled_lr", "virtual_step"),
             lr_key="unrolled_lr",
             named_class="idarts_plugin.strategy.UnrolledDARTS",
+            defaults={"unrolled_lr": None},
         ),
         "amended": StrategyEntry(
             summary="Amended-DARTS, inverse Hessian ~ eta*H: amended_lr eta",
@@ -161,6 +173,7 @@ STRATEGY_TABLE: Mapping[str, StrategyEntry] = MappingProxyType(
             keys=("amended_lr",),
             lr_key="amended_lr",
             named_class="idarts_plugin.strategy.AmendedDARTS",
+            defaults={"amended_lr": None},
         ),
         "darts": StrategyEntry(
             summary="NNI's first-order DARTS",
@@ -172,6 +185,7 @@ STRATEGY_TABLE: Mapping[str, StrategyEntry] = MappingProxyType(
             nni_class="nni.nas.strategy.GumbelDARTS",
             keys=("temperature",),
             first_order=True,
+            defaults={"temperature": (1.0, 0.33)},
         ),
         "hypergradient": StrategyEntry(
             summary="any engine method (idarts methods): method, method_options, method_lr",
@@ -185,10 +199,25 @@ STRATEGY_TABLE: Mapping[str, StrategyEntry] = MappingProxyType(
                 "monitor_every",
             ),
             lr_key="method_lr",
+            defaults={"method": "neumann", "method_options": {}, "method_lr": None},
         ),
     }
 )
 """``strategy.name`` → its :class:`StrategyEntry`, in the order help text lists them."""
+
+
+def _table_defaults() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, entry in STRATEGY_TABLE.items():
+        for key, value in entry.defaults.items():
+            if key in out and out[key] != value:
+                raise ValueError(f"{name}: key {key!r} has two defaults ({out[key]!r}, {value!r})")
+            out[key] = value
+    return out
+
+
+TABLE_DEFAULTS: Mapping[str, Any] = MappingProxyType(_table_defaults())
+"""Every strategy's own (non-engine) key → its default: one field each of the run config."""
 
 
 def strategy_help() -> str:

@@ -94,3 +94,31 @@ def test_the_search_help_lists_every_strategy(capsys):
     out = capsys.readouterr().out
     for name, entry in STRATEGY_TABLE.items():
         assert f"{name}: {entry.summary}" in out
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if STRATEGY_TABLE[n].named_class])
+def test_every_entry_point_resolves_to_the_same_options(name):
+    """The Python class, a run config, an Optuna/NNI parameter set: one default per strategy."""
+    from idarts_plugin.config import load_config, set_value
+    from idarts_plugin.integrations.nni_trial import parameters_to_overrides
+
+    entry = STRATEGY_TABLE[name]
+    resolved = {"arc_learning_rate": 0.01, "warmup_epochs": 2}
+    python = _load(entry.named_class)(**resolved).options
+    config = load_config(None, [f"strategy.name={name}"]).strategy
+    from_config = config.search_options(**resolved)
+    # nnictl's trial and `idarts tune` both set run-config keys on a base config
+    params = parameters_to_overrides({"strategy.name": name})
+    raw: dict = {}
+    for key, value in params.items():
+        raw = set_value(raw, key, value)
+    from_trial = RunConfig.from_dict(raw).strategy.search_options(**resolved)
+    assert python == from_config == from_trial
+    assert {k: getattr(config, k) for k in entry.defaults} == dict(entry.defaults)
+
+
+def test_a_default_for_a_key_the_entry_lacks_is_refused():
+    with pytest.raises(ValueError, match="not among keys"):
+        StrategyEntry(
+            summary="x", nni_class="a.B", keys=("t",), defaults={"u": 1}, first_order=True
+        )

@@ -435,6 +435,28 @@ class SearchOptions:
         return out
 
     @classmethod
+    def for_search(cls, **kwargs: Any) -> SearchOptions:
+        """:meth:`from_kwargs` with a run config's defaults for the options not given.
+
+        So a strategy built in Python and one built from a run config resolve to the same
+        options (the options whose run default differs from the engine's carry
+        :data:`RUN_DEFAULT`: weight-gradient clipping, weight decay in the inner problem, the
+        Neumann growth monitor, which only a Neumann method takes).
+
+        Example:
+            >>> opts = SearchOptions.for_search(method="amended")
+            >>> opts.gradient_clip_val, opts.method.inner_weight_decay, opts.method.monitor_every
+            (5.0, True, 0)
+        """
+        method = kwargs.get("method", "neumann")
+        defaults = {
+            k: v for k, v in cls.run_defaults().items() if k in _RUN_DEFAULT_KEYS and k not in kwargs
+        }
+        if not (isinstance(method, str) and "monitor" in METHOD_OPTIONS.get(method, {})):
+            defaults.pop("monitor_every", None)
+        return cls.from_kwargs(**defaults, **kwargs)
+
+    @classmethod
     def from_kwargs(cls, **kwargs: Any) -> SearchOptions:
         """Build from flat keywords, the method's and the loop's.
 
@@ -461,6 +483,15 @@ class SearchOptions:
         spec["options"] = dict(options) if isinstance(options, Mapping) else options
         loop = {k: v for k, v in kwargs.items() if k in _loop_fields()}
         return cls(method=MethodSpec(**spec), **loop)
+
+
+_RUN_DEFAULT_KEYS = frozenset(
+    _KEYWORD_OF.get(f.name, f.name)
+    for klass in (MethodSpec, SearchOptions)
+    for f in dataclasses.fields(klass)
+    if RUN_DEFAULT in f.metadata
+)
+"""The options whose run-config default differs from the engine's."""
 
 
 def _spec_fields() -> tuple[str, ...]:

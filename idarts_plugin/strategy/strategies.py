@@ -10,14 +10,15 @@ Each is a thin subclass of :class:`nni.nas.strategy.DARTS` that overrides only
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from nni.nas.oneshot.pytorch.base_lightning import BaseOneShotLightningModule
 from nni.nas.strategy import DARTS
 from pytorch_lightning import LightningModule
 
 from ..collapse import REMEDY_KEYS, Remedies
-from ..hypergrad.spec import LrOption, MethodSpec, OptionError, SearchOptions
+from ..hypergrad.spec import MethodSpec, OptionError, SearchOptions
+from ..strategy_table import STRATEGY_TABLE
 from .module import HypergradientDartsModule
 
 __all__ = ["AmendedDARTS", "HypergradientDARTS", "ImplicitDARTS", "UnrolledDARTS"]
@@ -104,7 +105,7 @@ class HypergradientDARTS(DARTS):
         self.remedies = remedies
         ours = {k: kwargs.pop(k) for k in list(kwargs) if k in SearchOptions.option_names()}
         if options is None:
-            options = SearchOptions.from_kwargs(**ours)
+            options = SearchOptions.for_search(**ours)
         elif ours:
             raise TypeError(f"give either options= or keyword options, not both ({sorted(ours)})")
         super().__init__(
@@ -130,41 +131,50 @@ class HypergradientDARTS(DARTS):
         )
 
 
-class ImplicitDARTS(HypergradientDARTS):
+class _TableStrategy(HypergradientDARTS):
+    """A :data:`~idarts_plugin.strategy_table.STRATEGY_TABLE` entry as a Python class.
+
+    It takes the entry's config keys as keywords, with the entry's defaults (the run
+    config's), fixes the entry's method, and reports an invalid value under the key's name.
+    """
+
+    strategy_name: ClassVar[str]
+
+    def __init__(self, **kwargs: Any) -> None:
+        entry = STRATEGY_TABLE[self.strategy_name]
+        own = {k: kwargs.pop(k) for k in list(kwargs) if k in entry.defaults}
+        try:
+            super().__init__(**entry.method_kwargs({**entry.defaults, **own}), **kwargs)
+        except OptionError as exc:
+            raise exc.renamed(entry.renames) from None
+
+
+class ImplicitDARTS(_TableStrategy):
     """iDARTS (Zhang et al., ICML 2021): the implicit gradient with a Neumann series.
 
     Args:
-        neumann_steps: K, the number of Neumann terms beyond the first (paper default 2).
-        neumann_lr: γ; ``None`` (paper default) uses the weight optimiser's current learning
-            rate, ``"auto"`` uses ``0.9/λ̂max`` of the minibatch Hessian (much closer to the
-            exact implicit gradient; see ``benchmarks/RESULTS.md``), ``"safe"`` uses
-            ``min(weight lr, 0.9/λ̂)`` with λ̂ from one warm-started power iteration per step
-            (γ·λ̂ is logged as ``hypergrad/step_curvature``).
+        neumann_steps: K, the number of Neumann terms beyond the first.
+        neumann_lr: γ: ``"auto"`` uses ``0.9/λ̂max`` of the minibatch Hessian (much closer to
+            the exact implicit gradient; see ``benchmarks/RESULTS.md``), ``None`` (the paper's)
+            the weight optimiser's current learning rate, ``"safe"`` ``min(weight lr,
+            0.9/λ̂)`` with λ̂ from one warm-started power iteration per step (γ·λ̂ is logged as
+            ``hypergrad/step_curvature``), or a number.
         **kwargs: see :class:`HypergradientDARTS` (``inner_steps``, ``arc_learning_rate``,
             ``arc_betas``, ``arc_weight_decay``, ``warmup_epochs``, ``hvp``,
-            ``gradient_clip_val``, ...).
+            ``gradient_clip_val``, the remedies, ...).
+
+    The defaults are the run config's (``STRATEGY_TABLE["implicit"].defaults``).
 
     Example:
         >>> strategy = ImplicitDARTS(neumann_steps=2, inner_steps=1)
+        >>> strategy.method.options, strategy.method.lr
+        ({'steps': 2}, 'auto')
     """
 
-    def __init__(
-        self, *, neumann_steps: int = 2, neumann_lr: LrOption = None, **kwargs: Any
-    ) -> None:
-        try:
-            super().__init__(
-                method="neumann",
-                method_options={"steps": neumann_steps},
-                method_lr=neumann_lr,
-                **kwargs,
-            )
-        except OptionError as exc:
-            raise exc.renamed(
-                {"method_options.steps": "neumann_steps", "method_lr": "neumann_lr"}
-            ) from None
+    strategy_name = "implicit"
 
 
-class UnrolledDARTS(HypergradientDARTS):
+class UnrolledDARTS(_TableStrategy):
     """DARTS second order (DARTS-V2): one virtual SGD step of size ξ.
 
     Args:
@@ -178,14 +188,10 @@ class UnrolledDARTS(HypergradientDARTS):
         >>> strategy = UnrolledDARTS(hvp="finite_difference")
     """
 
-    def __init__(self, *, unrolled_lr: float | None = None, **kwargs: Any) -> None:
-        try:
-            super().__init__(method="unrolled", method_lr=unrolled_lr, **kwargs)
-        except OptionError as exc:
-            raise exc.renamed({"method_lr": "unrolled_lr"}) from None
+    strategy_name = "unrolled"
 
 
-class AmendedDARTS(HypergradientDARTS):
+class AmendedDARTS(_TableStrategy):
     """Amended-DARTS (Bi et al., 2019): ``H⁻¹ ≈ ηH`` in the implicit gradient.
 
     Args:
@@ -196,8 +202,4 @@ class AmendedDARTS(HypergradientDARTS):
         >>> strategy = AmendedDARTS(amended_lr=0.01)
     """
 
-    def __init__(self, *, amended_lr: float | None = None, **kwargs: Any) -> None:
-        try:
-            super().__init__(method="amended", method_lr=amended_lr, **kwargs)
-        except OptionError as exc:
-            raise exc.renamed({"method_lr": "amended_lr"}) from None
+    strategy_name = "amended"
