@@ -144,6 +144,7 @@ _HYPERGRAD_KEYS = tuple(
 """Keys every strategy with a hypergradient accepts: the engine's options that are neither
 common to all strategies nor some strategies' own (:data:`STRATEGY_TABLE`)."""
 
+
 def _key_field(value: Any) -> Any:
     if isinstance(value, (dict, list)):
         return field(default_factory=lambda: copy.deepcopy(value))
@@ -152,10 +153,7 @@ def _key_field(value: Any) -> Any:
 
 _EngineKeys: Any = dataclasses.make_dataclass(
     "_EngineKeys",
-    [
-        (k, Any, _key_field(v))
-        for k, v in {**TABLE_DEFAULTS, **ENGINE_KEYS, **REMEDY_KEYS}.items()
-    ],
+    [(k, Any, _key_field(v)) for k, v in {**TABLE_DEFAULTS, **ENGINE_KEYS, **REMEDY_KEYS}.items()],
     frozen=True,
 )
 

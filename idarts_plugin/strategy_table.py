@@ -48,7 +48,8 @@ class StrategyEntry:
             the config's ``strategy.method``).
         keys: its own config keys, beyond the common and (unless first order) hypergradient
             keys.
-        lr_key: the config key of the method's step size (γ, ξ, η; ``None``: first order).
+        lr_key: the config key of the method's step size (γ, ξ, η; ``None``: first order, or
+            a method without one, such as ``cg``).
         option_keys: method option → the config key that sets it (``{"steps":
             "neumann_steps"}``); the other options come from ``strategy.method_options``.
         first_order: one of NNI's own first-order strategies: no hypergradient keys, one
@@ -94,9 +95,8 @@ class StrategyEntry:
             if self.method is not None or self.lr_key is not None or self.option_keys:
                 raise ValueError("a first-order entry has no method, lr_key or option_keys")
             return
-        if self.lr_key is None:
-            raise ValueError("an engine strategy needs lr_key (its step-size key)")
-        missing = [k for k in (self.lr_key, *self.option_keys.values()) if k not in self.keys]
+        named = [k for k in (self.lr_key, *self.option_keys.values()) if k is not None]
+        missing = [k for k in named if k not in self.keys]
         if missing:
             raise ValueError(f"lr_key / option_keys {missing} are not among keys {self.keys}")
         if self.method is None and not {"method", "method_options"} <= set(self.keys):
@@ -124,7 +124,7 @@ class StrategyEntry:
             >>> STRATEGY_TABLE["amended"].method_kwargs({"amended_lr": 0.01})
             {'method': 'amended', 'method_lr': 0.01}
         """
-        if self.first_order or self.lr_key is None:
+        if self.first_order:
             return {}
         if self.method is None:
             kwargs = {"method": values["method"], "method_options": values["method_options"]}
@@ -132,7 +132,8 @@ class StrategyEntry:
             kwargs = {"method": self.method}
             if self.option_keys:
                 kwargs["method_options"] = {o: values[k] for o, k in self.option_keys.items()}
-        kwargs["method_lr"] = values[self.lr_key]
+        if self.lr_key is not None:  # a method without a step size (CG) has none
+            kwargs["method_lr"] = values[self.lr_key]
         return kwargs
 
     def nni_kwargs(self, values: Mapping[str, Any]) -> dict[str, Any]:

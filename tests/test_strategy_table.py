@@ -78,6 +78,8 @@ def test_the_named_class_takes_the_config_keys_and_names_them_in_errors(name):
 def test_an_inconsistent_entry_is_refused():
     with pytest.raises(ValueError, match="not among keys"):
         StrategyEntry(summary="x", nni_class=ENGINE_CLASS, method="cg", lr_key="cg_lr")
+    with pytest.raises(ValueError, match="not among keys"):
+        StrategyEntry(summary="x", nni_class=ENGINE_CLASS, method="cg", option_keys={"steps": "k"})
     with pytest.raises(ValueError, match="first-order"):
         StrategyEntry(summary="x", nni_class="a.B", method="cg", first_order=True)
     with pytest.raises(ValueError, match="twice"):
@@ -122,3 +124,24 @@ def test_a_default_for_a_key_the_entry_lacks_is_refused():
         StrategyEntry(
             summary="x", nni_class="a.B", keys=("t",), defaults={"u": 1}, first_order=True
         )
+
+
+def test_a_method_without_a_step_size_is_one_entry():
+    """Conjugate gradients as a strategy: no lr key, its options from its own keys."""
+    from idarts_plugin.hypergrad.spec import SearchOptions
+
+    entry = StrategyEntry(
+        summary="CG: cg_steps, cg_damping",
+        nni_class=ENGINE_CLASS,
+        method="cg",
+        keys=("cg_steps", "cg_damping"),
+        option_keys={"steps": "cg_steps", "damping": "cg_damping"},
+        defaults={"cg_steps": 10, "cg_damping": 0.1},
+    )
+    kwargs = entry.method_kwargs(entry.defaults)
+    assert kwargs == {"method": "cg", "method_options": {"steps": 10, "damping": 0.1}}
+    assert entry.renames == {
+        "method_options.steps": "cg_steps",
+        "method_options.damping": "cg_damping",
+    }
+    assert SearchOptions.for_search(**kwargs).method.options == {"steps": 10, "damping": 0.1}

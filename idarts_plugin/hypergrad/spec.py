@@ -450,7 +450,9 @@ class SearchOptions:
         """
         method = kwargs.get("method", "neumann")
         defaults = {
-            k: v for k, v in cls.run_defaults().items() if k in _RUN_DEFAULT_KEYS and k not in kwargs
+            k: v
+            for k, v in cls.run_defaults().items()
+            if k in _RUN_DEFAULT_KEYS and k not in kwargs
         }
         if not (isinstance(method, str) and "monitor" in METHOD_OPTIONS.get(method, {})):
             defaults.pop("monitor_every", None)
