@@ -65,24 +65,33 @@ def fit(oneshot, train, val, **limits) -> None:
     trainer.fit(oneshot, train_dataloaders=loaders)
 
 
+PAPER = {"inner_weight_decay": False}
+"""The papers' inner problem (the criterion alone), which the engine references below use;
+a Python strategy otherwise starts from the run config's defaults (weight decay in H)."""
+NEUMANN_PAPER = {**PAPER, "neumann_lr": None, "monitor_every": 0}
+
 STRATEGIES = {
-    "implicit": lambda: __import__("idarts_plugin").ImplicitDARTS(neumann_steps=2),
+    "implicit": lambda: __import__("idarts_plugin").ImplicitDARTS(neumann_steps=2, **NEUMANN_PAPER),
     "implicit-auto": lambda: __import__("idarts_plugin").ImplicitDARTS(
-        neumann_steps=3, neumann_lr="auto"
+        neumann_steps=3, **{**NEUMANN_PAPER, "neumann_lr": "auto"}
     ),
-    "unrolled": lambda: __import__("idarts_plugin").UnrolledDARTS(),
-    "amended": lambda: __import__("idarts_plugin").AmendedDARTS(),
-    "amended-fd": lambda: __import__("idarts_plugin").AmendedDARTS(hvp="finite_difference"),
+    "unrolled": lambda: __import__("idarts_plugin").UnrolledDARTS(**PAPER),
+    "amended": lambda: __import__("idarts_plugin").AmendedDARTS(**PAPER),
+    "amended-fd": lambda: __import__("idarts_plugin").AmendedDARTS(
+        hvp="finite_difference", **PAPER
+    ),
     "cg": lambda: __import__("idarts_plugin").HypergradientDARTS(
-        method="cg", method_options={"steps": 3, "damping": 0.5}
+        method="cg", method_options={"steps": 3, "damping": 0.5}, **PAPER
     ),
     "implicit-shared": lambda: __import__("idarts_plugin").ImplicitDARTS(
-        neumann_steps=2, hessian_batch="shared"
+        neumann_steps=2, hessian_batch="shared", **NEUMANN_PAPER
     ),
     "implicit-safe-warm": lambda: __import__("idarts_plugin").ImplicitDARTS(
-        neumann_steps=2, neumann_lr="safe", warm_start=True
+        neumann_steps=2, warm_start=True, **{**NEUMANN_PAPER, "neumann_lr": "safe"}
     ),
-    "unrolled-shared": lambda: __import__("idarts_plugin").UnrolledDARTS(hessian_batch="shared"),
+    "unrolled-shared": lambda: __import__("idarts_plugin").UnrolledDARTS(
+        hessian_batch="shared", **PAPER
+    ),
 }
 ENGINE = {
     "implicit": ("neumann", {"steps": 2, "lr": 0.05}, "exact"),
