@@ -226,6 +226,7 @@ def plot_cell(
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Circle
 
     n = max(j for _, j, _ in edges) + 1
     xs = [k * 3.2 for k in range(n)]
@@ -266,7 +267,7 @@ def plot_cell(
             bbox={"fc": "white", "ec": "none", "pad": 0.5},
         )
     for k, x in enumerate(xs):
-        ax.add_patch(plt.Circle((x, 0), 0.3, color="lightgray", zorder=3))
+        ax.add_patch(Circle((x, 0), 0.3, color="lightgray", zorder=3))
         ax.text(x, 0, str(k), ha="center", va="center", zorder=4, fontsize=10)
     ax.set_xlim(-0.8, xs[-1] + 0.8)
     ax.set_ylim(-max(2.0, n * 0.7), max(2.0, n * 0.7))

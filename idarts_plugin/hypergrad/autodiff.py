@@ -581,7 +581,8 @@ class WeightDecayed:
 
     def weight_gradients(self) -> list[Tensor | None]:
         """The wrapped operator's (the criterion's gradient, for the weight step)."""
-        return self.inner.weight_gradients()  # type: ignore[attr-defined]
+        grads: list[Tensor | None] = self.inner.weight_gradients()  # type: ignore[attr-defined]
+        return grads
 
 
 def make_curvature(

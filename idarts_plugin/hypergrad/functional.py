@@ -201,6 +201,7 @@ def module_outputs(
         state.update(zip(weight_names, weights, strict=True))
         state.update(zip(alpha_names, alphas, strict=True))
         with evaluate(module):
-            return functional_call(module, state, args, strict=False, tie_weights=True)
+            out: Tensor = functional_call(module, state, args, strict=False, tie_weights=True)
+            return out
 
     return outputs

@@ -93,9 +93,9 @@ class OfficialAPISource:
     def __len__(self) -> int:
         """The number of architectures in the benchmark."""
         try:
-            return len(self.api)
+            return int(len(self.api))
         except TypeError:
-            return NUM_ARCHS
+            return int(NUM_ARCHS)
 
     def _info(self, index: int, dataset: str) -> Mapping[str, Any]:
         if self._has_hp:

@@ -97,7 +97,7 @@ class _Mixture(nn.Module):
         self.mask: Tensor | None = None
 
     def forward(self, alpha: Tensor) -> Tensor:
-        weights = self.softmax(alpha)
+        weights: Tensor = self.softmax(alpha)
         return weights if self.mask is None else weights * self.mask.to(weights)
 
 
@@ -173,7 +173,7 @@ def _tune(
         for x, y in loader:
             opt.zero_grad(set_to_none=True)
             loss = nn.functional.cross_entropy(model(x.to(device)), y.to(device))
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
             done += 1
             if done >= steps:

@@ -62,7 +62,7 @@ class _Reduce(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Body plus shortcut."""
-        return self.body(x) + self.short(x)
+        return cast(Tensor, self.body(x) + self.short(x))
 
 
 class CellSpace(ModelSpace):
@@ -102,27 +102,28 @@ class CellSpace(ModelSpace):
     def forward(self, x: Tensor) -> Tensor:
         """Class scores."""
         out = self.head(self.body(self.stem(x)))
-        return self.classifier(out.mean(dim=(2, 3)))
+        return cast(Tensor, self.classifier(out.mean(dim=(2, 3))))
 
 
 def _nas_bench_201(o: Mapping[str, Any], *, num_classes: int, in_channels: int) -> nn.Module:
     from nni.nas.hub.pytorch import NasBench201
 
-    return NasBench201(
+    space: nn.Module = NasBench201(
         stem_out_channels=o["stem_channels"],
         num_modules_per_stack=o["cells_per_stage"],
         num_labels=num_classes,
     )
+    return space
 
 
 def _darts(o: Mapping[str, Any], *, num_classes: int, in_channels: int) -> nn.Module:
     from nni.nas.hub.pytorch import DARTS as DARTS_SPACE
 
-    space = DARTS_SPACE(width=o["width"], num_cells=o["num_cells"], dataset="cifar")
+    space: Any = DARTS_SPACE(width=o["width"], num_cells=o["num_cells"], dataset="cifar")
     if num_classes != space.num_labels:  # the hub space fixes 10 classes for "cifar"
         space.classifier = nn.Linear(space.classifier.in_features, num_classes)
         space.num_labels = num_classes
-    return space
+    return cast(nn.Module, space)
 
 
 def _cell(o: Mapping[str, Any], *, num_classes: int, in_channels: int) -> nn.Module:
@@ -171,4 +172,4 @@ def freeze_architecture(
     spec = load_space(config.space)
     space = build_space(spec, num_classes=num_classes, in_channels=in_channels)
     frozen = space.freeze(dict(architecture))  # type: ignore[operator]
-    return frozen
+    return cast(nn.Module, frozen)

@@ -59,7 +59,8 @@ def _split_batch(batch: Any, where: str) -> tuple[Any, Any]:
 
 def _loss_of(step_output: Any) -> Tensor:
     """The loss tensor of a ``training_step`` output (a tensor or a dict with ``"loss"``)."""
-    return step_output["loss"] if isinstance(step_output, dict) else step_output
+    loss: Tensor = step_output["loss"] if isinstance(step_output, dict) else step_output
+    return loss
 
 
 def _skipped_step(
