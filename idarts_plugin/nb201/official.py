@@ -93,7 +93,7 @@ class OfficialAPISource:
     def __len__(self) -> int:
         """The number of architectures in the benchmark."""
         try:
-            return int(len(self.api))
+            return len(self.api)
         except TypeError:
             return int(NUM_ARCHS)
 
