@@ -43,6 +43,7 @@ import torch
 from torch import Tensor
 
 from .spec import check_hvp_mode
+from .types import LossFn
 
 __all__ = [
     "ExactCurvature",
@@ -64,9 +65,6 @@ __all__ = [
     "twice_differentiable",
     "with_weight_decay",
 ]
-
-LossFn = Callable[[Sequence[Tensor], Sequence[Tensor]], Tensor]
-"""A scalar loss as a function of the weight tensors and the architecture tensors."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,18 +18,16 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
 import torch
 from torch import Tensor
 
 from .autodiff import TrainCurvature
+from .types import Reduce
 
 __all__ = ["Reduce", "ReducedCurvature", "process_group_mean", "reduced"]
-
-#: Averages a list of tensors over the data-parallel ranks (identity on one process).
-Reduce = Callable[[Sequence[Tensor]], list[Tensor]]
 
 
 def process_group_mean(group: Any = None) -> Reduce | None:

@@ -13,9 +13,10 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 from .checks import check_bool, check_choice, check_int, check_number, check_pair
+from .types import LrOption, VirtualStep
 
 __all__ = [
     "BN_MODES",
@@ -34,8 +35,6 @@ __all__ = [
     "check_method_option",
 ]
 
-LrOption = float | Literal["auto", "safe", "weight_lr"] | None
-VirtualStep = Literal["sgd", "optimizer"]
 VIRTUAL_STEPS = ("sgd", "optimizer")
 HESSIAN_BATCHES = ("separate", "shared")
 LR_WORDS = ("auto", "safe", "weight_lr")
