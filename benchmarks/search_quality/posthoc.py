@@ -1,6 +1,6 @@
 """The remedies that need no new search, applied to a finished search's run directory.
 
-python -m benchmarks.search_quality.posthoc [--cache DIR] [--run-root DIR]
+python -m benchmarks.search_quality.sweep --posthoc   (fills in every cached record)
 
 Perturbation-based derivation (DARTS-PT) scores ops on the final supernet, and the early stop
 on the collapse signal chooses an epoch from the α history; neither changes the search up to
@@ -11,15 +11,13 @@ a search with ``strategy.early_stop: collapse`` would hand back (training up to 
 is the same); DARTS-PT runs on the supernet at the end of the whole search (a search that
 stopped early would score the supernet one epoch after the kept one).
 
-Run as a program, it fills in every cached record that lacks them.
+:func:`fill` adds them to every cached record that lacks them (``sweep --posthoc``).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -100,19 +98,3 @@ def fill(cache: Path, run_root: Path) -> list[str]:
         print(f"{record['key']}: PT {archs['perturbation']}, early stop {archs['early_stop']}")
         done.append(record["key"])
     return done
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Fill in the cached records of the budget sweep."""
-    from .sweep import RUN_ROOT, SWEEP_CACHE
-
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--cache", default=str(SWEEP_CACHE))
-    parser.add_argument("--run-root", default=str(RUN_ROOT))
-    args = parser.parse_args(argv)
-    fill(Path(args.cache), Path(args.run_root))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

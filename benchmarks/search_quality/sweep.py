@@ -2,7 +2,7 @@
 
 python -m benchmarks.search_quality.sweep [--budgets 120,480,1920,3120] [--depths 1,2]
     [--arms darts,darts-paper-lr,random] [--seeds 3] [--workers 1] [--tables PATH]
-    [--commit] [--smoke] [--no-write] [--report]
+    [--commit] [--smoke] [--no-write] [--report] [--posthoc]
 
 Every search runs on the ground truth's data (``data.seed`` 0, the recipe's draw, for every
 search seed: seeds vary only the search) with NAS-Bench-201's skeleton at ``cells_per_stage``
@@ -637,6 +637,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run nothing: rewrite RESULTS.md's section and the plot from the cache",
     )
+    parser.add_argument(
+        "--posthoc",
+        action="store_true",
+        help="search nothing: add DARTS-PT's and the early stop's cells to every cached "
+        "record whose run directory is in --run-root (then train them with the next run)",
+    )
     args = parser.parse_args(argv)
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
     unknown = [a for a in arms if a not in ARMS]
@@ -662,6 +668,11 @@ def main(argv: list[str] | None = None) -> int:
         f"python -m benchmarks.search_quality.sweep --budgets {args.budgets} --depths "
         f"{args.depths} --arms {args.arms} --seeds {args.seeds} --workers {args.workers}"
     )
+    if args.posthoc:
+        from .posthoc import fill
+
+        fill(cache, run_root)
+        return 0
     gt = GroundTruth.load(RECIPE)
     source = _open_tables(args.tables)
     if args.report:
