@@ -116,3 +116,20 @@ def test_aux_skip_is_refused_on_the_darts_space():
     )
     with pytest.raises(ConfigError, match=r"strategy\.aux_skip"):
         build_supernet(cfg, load_space(cfg.space))
+
+
+def test_posthoc_views_score_a_finished_search_from_its_run_directory(tmp_path):
+    """The sweep judges every search under DARTS-PT and the early stop without a new search."""
+    from benchmarks.search_quality.posthoc import views
+    from idarts_plugin.collapse import parameter_free_share, select_epoch
+    from idarts_plugin.nb201 import arch_to_nni, parse_arch
+
+    result, summary = _search(tmp_path, "run")
+    found = views(tmp_path / "run")
+    parse_arch(found["archs"]["perturbation"])
+    assert set(found["perturbation"]["edges"]) == set(result.probs)
+    assert len(found["epoch_cells"]) == 3 and found["epoch_cells"][-1] == summary["arch_string"]
+    shares = [(e, parameter_free_share(arch_to_nni(c))) for e, c in enumerate(found["epoch_cells"])]
+    choice = select_epoch(shares, first=1)
+    assert found["early_stop"] == choice.as_dict()
+    assert found["archs"]["early_stop"] == found["epoch_cells"][choice.epoch]
