@@ -130,24 +130,28 @@ class EpochChoice:
 
 
 def select_epoch(shares: Sequence[tuple[int, float | None]], *, first: int = 0) -> EpochChoice:
-    """The epoch to keep: the last one before the first collapsed cell.
+    """The epoch to keep: the last architecture epoch before the first collapsed cell.
+
+    The warm-up's epochs (α still uniform, its argmax arbitrary) neither fire nor are kept: a
+    search whose first architecture epoch is already collapsed keeps that epoch.
 
     Args:
         shares: ``(epoch, parameter-free share of that epoch's derived cell)``, in order.
-        first: epochs before this one (the warm-up, α still at its start) cannot fire the
-            signal.
+        first: the first architecture epoch (the warm-up's length).
 
     Example:
         >>> select_epoch([(0, 0.67), (1, 0.33)], first=1).reason
         'no epoch reached a parameter-free share of 0.5: the last epoch (1) is kept'
-        >>> select_epoch([(0, 0.5), (1, 0.5)]).epoch
-        0
+        >>> select_epoch([(0, 0.33), (1, 0.5), (2, 0.5)], first=1).epoch
+        1
     """
     if not shares:
         raise ValueError("select_epoch needs at least one epoch")
-    previous: int | None = None
+    previous: int | None = None  # the last architecture epoch (the warm-up's α is uniform)
     for epoch, share in shares:
-        if epoch >= first and is_collapsed(share):
+        if epoch < first:
+            continue
+        if is_collapsed(share):
             kept = previous if previous is not None else epoch
             return EpochChoice(
                 epoch=kept,
@@ -155,7 +159,7 @@ def select_epoch(shares: Sequence[tuple[int, float | None]], *, first: int = 0) 
                 reason=(
                     f"epoch {epoch}'s cell is {100 * (share or 0):.0f} % parameter-free "
                     f"(≥ {COLLAPSE_SHARE:g}): the cell of epoch {kept} is kept"
-                    + ("" if previous is not None else " (no earlier epoch to keep)")
+                    + ("" if previous is not None else " (the first architecture epoch)")
                 ),
             )
         previous = epoch

@@ -42,10 +42,13 @@ def test_early_stop_without_a_collapse_keeps_the_last_epoch():
     assert (choice.epoch, choice.fired) == (2, None)
 
 
-def test_early_stop_firing_at_the_first_architecture_epoch_keeps_the_warm_up_cell():
-    assert select_epoch([(0, 0.33), (1, 0.67)], first=1).epoch == 0
+def test_early_stop_never_keeps_a_warm_up_cell():
+    """The warm-up's α is uniform: its cell is arbitrary, so a search whose first architecture
+    epoch is collapsed keeps that epoch."""
+    choice = select_epoch([(0, 0.33), (1, 0.67), (2, 0.83)], first=1)
+    assert (choice.epoch, choice.fired) == (1, 1) and "first architecture epoch" in choice.reason
     alone = select_epoch([(0, 0.67)])
-    assert (alone.epoch, alone.fired) == (0, 0) and "no earlier epoch" in alone.reason
+    assert (alone.epoch, alone.fired) == (0, 0)
     with pytest.raises(ValueError):
         select_epoch([])
 
