@@ -154,6 +154,7 @@ ADDED_KEYS: dict[tuple[str, str], Any] = {
     ("strategy", "aux_skip"): 0.0,
     ("strategy", "early_stop"): "off",
     ("strategy", "perturbation_tune_steps"): 0,
+    ("optimizer", "nesterov"): False,
 }
 """Keys added after searches were cached, with the value that reproduces the earlier searches;
 at that value, or where the strategy ignores them, they are left out of the cache key, so
