@@ -392,7 +392,7 @@ def _callbacks(
 ) -> tuple[Any, list[Any]]:
     """The run recorder, and all callbacks (recorder, ``extra``, the progress bar)."""
     from .nni_adapter import ArchProgressBar, RunRecorder, derived_export
-    from .nni_adapter.remedies import RemedyCallback
+    from .strategy.remedies import RemedyCallback
 
     rule = run.cfg.strategy.derive
     recorder = RunRecorder(

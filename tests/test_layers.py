@@ -5,10 +5,11 @@ Every ``import`` and ``from ... import`` of the package's modules is read with :
 the bottom (see ``docs/architecture.md``):
 
 * **engine** ``hypergrad``: torch only; imports nothing of ours above it.
-* **strategy** ``strategy``: NNI strategies over the engine; imports only the engine.
-* **base** ``config``, ``data``, ``spaces``, ``derive``, ``budget``, ``nb201``, ``outputs``,
-  ``runtime``, ``metrics``, ``strategy_table``, ``_optional``, ``_version``: light (no NNI or
-  Lightning); import the engine at most.
+* **base** ``config``, ``data``, ``spaces``, ``derive``, ``collapse``, ``budget``, ``nb201``,
+  ``outputs``, ``runtime``, ``metrics``, ``strategy_table``, ``_optional``, ``_version``:
+  light (no NNI or Lightning); import the engine at most.
+* **strategy** ``strategy``: NNI strategies over the engine, reading the strategy table and
+  the remedies from the base; imports the engine and the base.
 * **adapter** ``nni_adapter``: all NNI/Lightning adaptation of a run; imports NNI at its top.
 * **run** ``search``, ``evaluate``, ``ground_truth``, ``objectives``.
 * **top** ``integrations``, ``cli``: may import anything; nothing imports them.
@@ -37,6 +38,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "config",
         "data",
         "derive",
+        "collapse",
         "metrics",
         "nb201",
         "outputs",
@@ -52,7 +54,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
 
 MAY_IMPORT: dict[str, set[str]] = {
     "engine": {"engine"},
-    "strategy": {"engine", "strategy"},
+    "strategy": {"engine", "base", "strategy"},
     "base": {"engine", "base"},
     "adapter": {"engine", "strategy", "base", "adapter"},
     "run": {"engine", "strategy", "base", "adapter", "run"},

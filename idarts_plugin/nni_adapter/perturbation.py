@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from .remedies import mixed_edges
+from ..strategy.remedies import mixed_edges
 
 __all__ = ["SUPERNET_RULES", "EdgeScore", "PerturbationResult", "perturbation_derive"]
 

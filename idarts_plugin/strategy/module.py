@@ -176,14 +176,14 @@ class HypergradientDartsModule(DartsLightningModule):
         return self.options.max_nonfinite_steps
 
     def configure_callbacks(self) -> list[pl.Callback]:
-        """The remedies that act during training (:class:`~idarts_plugin.nni_adapter.remedies.RemedyCallback`).
+        """The remedies that act during training (:class:`~idarts_plugin.strategy.remedies.RemedyCallback`).
 
         ``idarts search`` adds the same callback to its trainer itself (before its recorder)
         and builds this module without remedies.
         """
         if not self.remedies.acts_in_training:
             return []
-        from ..nni_adapter.remedies import RemedyCallback
+        from .remedies import RemedyCallback
 
         return [RemedyCallback(self.remedies)]
 

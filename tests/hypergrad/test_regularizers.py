@@ -67,7 +67,7 @@ def test_regularised_outer_objective_is_the_implicit_term_plus_the_direct_gradie
 def test_the_remedy_hook_adds_the_closed_form_to_a_neumann_hypergradient(quad, point):
     """The callback's optimiser hook turns α.grad = Neumann's term into Neumann + λ softmax(α)."""
     from idarts_plugin.collapse import Remedies
-    from idarts_plugin.nni_adapter.remedies import RemedyCallback
+    from idarts_plugin.strategy.remedies import RemedyCallback
 
     w, a = point
     (neumann,) = hypergradient(

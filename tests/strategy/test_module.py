@@ -311,10 +311,12 @@ def test_shared_weight_step_with_reused_gradient_equals_a_real_backward():
 def test_weight_lr_of_zero_gives_a_first_order_step():
     from idarts_plugin import ImplicitDARTS
 
-    oneshot, trn, val = tiny_problem(ImplicitDARTS(neumann_steps=2))
+    oneshot, trn, val = tiny_problem(ImplicitDARTS(neumann_steps=2, **NEUMANN_PAPER))
     _, grads, diag = oneshot.hypergradient(trn, val, weight_lr=0.0)
     assert diag.method == "first_order" and diag.n_hvp == 0 and diag.finite
-    first = tiny_problem(__import__("idarts_plugin").HypergradientDARTS(method="first_order"))
+    first = tiny_problem(
+        __import__("idarts_plugin").HypergradientDARTS(method="first_order", **PAPER)
+    )
     _, ref, _ = first[0].hypergradient(first[1], first[2], weight_lr=0.05)
     for g, r in zip(grads, ref, strict=True):
         torch.testing.assert_close(g, r)
@@ -374,7 +376,9 @@ def test_inner_problem_follows_the_weight_optimiser(name):
     from idarts_plugin import ImplicitDARTS, UnrolledDARTS
 
     strategy = {
-        "implicit-decay": lambda: ImplicitDARTS(neumann_steps=2, inner_weight_decay=True),
+        "implicit-decay": lambda: ImplicitDARTS(
+            neumann_steps=2, neumann_lr=None, monitor_every=0, inner_weight_decay=True
+        ),
         "unrolled-optimizer": lambda: UnrolledDARTS(virtual_step="optimizer"),
     }[name]()
     oneshot, trn, val = _decayed_momentum_problem(strategy)
@@ -441,9 +445,11 @@ def test_step_size_follows_a_scheduled_weight_lr(name):
             sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5**step)
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
-    strategy = {"implicit": ImplicitDARTS, "unrolled": UnrolledDARTS, "amended": AmendedDARTS}[
-        name
-    ]()
+    strategy = {
+        "implicit": lambda: ImplicitDARTS(**NEUMANN_PAPER),  # γ = None: the weight lr
+        "unrolled": lambda: UnrolledDARTS(**PAPER),
+        "amended": lambda: AmendedDARTS(**PAPER),
+    }[name]()
     torch.manual_seed(0)
     space = NasBench201(stem_out_channels=4, num_modules_per_stack=1, num_labels=3)
     supernet = strategy.mutate_model(space)
@@ -476,7 +482,11 @@ def test_curvature_options_apply_the_engine_gradient_without_side_effects(name):
     from idarts_plugin import ImplicitDARTS
     from idarts_plugin.hypergrad.problem import module_problem
 
-    strategy = ImplicitDARTS(neumann_steps=2, monitor_every=1, **CURVATURE_STRATEGIES[name])
+    strategy = ImplicitDARTS(
+        neumann_steps=2,
+        **{**NEUMANN_PAPER, "monitor_every": 1},
+        **CURVATURE_STRATEGIES[name],
+    )
     oneshot, trn, val = tiny_problem(strategy)
     model = oneshot.training_module.model
     model.train()
@@ -525,7 +535,9 @@ def test_curvature_options_apply_the_engine_gradient_without_side_effects(name):
 def test_hessian_batches_average_over_the_previous_training_batches():
     from idarts_plugin import ImplicitDARTS
 
-    oneshot, trn, val = tiny_problem(ImplicitDARTS(neumann_steps=1, hessian_batches=3))
+    oneshot, trn, val = tiny_problem(
+        ImplicitDARTS(neumann_steps=1, hessian_batches=3, **NEUMANN_PAPER)
+    )
     seen = []
     original = oneshot._curvature_batches
 

@@ -16,7 +16,7 @@ pytestmark = requires_nni
 
 def _setup(*, aux_skip=0.0, beta_decay=0.0, shape_preserving=True):
     from idarts_plugin.collapse import Remedies
-    from idarts_plugin.nni_adapter.remedies import RemedyCallback
+    from idarts_plugin.strategy.remedies import RemedyCallback
 
     alpha = nn.Parameter(torch.tensor([0.0, 1.0]))
     op = nn.Identity() if shape_preserving else Lambda(lambda t: t[..., :1])
@@ -51,7 +51,7 @@ def test_aux_skip_adds_the_decayed_input_and_is_gone_after_the_search():
 
 
 def test_aux_skip_refuses_an_edge_that_changes_the_shape():
-    from idarts_plugin.nni_adapter.remedies import AuxSkipShapeError
+    from idarts_plugin.strategy.remedies import AuxSkipShapeError
 
     callback, trainer, module, edge, *_ = _setup(aux_skip=1.0, shape_preserving=False)
     edge.ops["none"] = Lambda(lambda t: torch.zeros_like(t[..., :1]))
