@@ -46,17 +46,20 @@ AUTO = "ImplicitDARTS K=2, T=1, γ=auto, monitor (run-config default)"
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+HARNESS_H = {"inner_weight_decay": False}
+"""The harness steps the weights itself, outside a Lightning trainer, so a strategy cannot read
+the weight optimiser's decay: every arm differentiates the criterion alone (weight decay in H,
+the run config's default, costs one axpy per product)."""
+PAPER_NEUMANN = {**HARNESS_H, "neumann_lr": None, "monitor_every": 0}
+"""The rows keep the papers' γ = weight lr unless they say otherwise."""
+
+
 def _register() -> None:
     from nni.nas.strategy import DARTS
 
     from idarts_plugin import AmendedDARTS, ImplicitDARTS, UnrolledDARTS
 
-    # The harness steps the weights itself, outside a Lightning trainer, so a strategy cannot
-    # read the weight optimiser's decay: every arm differentiates the criterion alone (weight
-    # decay in H, the run config's default, costs one axpy per product). The rows keep the
-    # papers' γ = weight lr unless they say otherwise.
-    h = {"inner_weight_decay": False}
-    paper = {**h, "neumann_lr": None, "monitor_every": 0}
+    h, paper = HARNESS_H, PAPER_NEUMANN
     METHODS.update(
         {
             "NNI DARTS (first order)": lambda: DARTS(),
@@ -419,13 +422,7 @@ def scaling(*, toy: bool, size: int, batch: int) -> tuple[Table, Table]:
     stem = 4 if toy else 8
     by_k = Table(f"Architecture step time against K (stem {stem})", ["K", "s / arch step", "HVPs"])
     for k in [0, 1, 2, 5, 10] if not toy else [0, 1]:
-        METHODS["_k"] = functools.partial(
-            ImplicitDARTS,
-            neumann_steps=k,
-            neumann_lr=None,
-            monitor_every=0,
-            inner_weight_decay=False,
-        )
+        METHODS["_k"] = functools.partial(ImplicitDARTS, neumann_steps=k, **PAPER_NEUMANN)
         arm = make_arm("_k", stem=stem)
         arm.oneshot.hypergradient(*data[:2], weight_lr=0.025)  # warm-up
         by_k.add(k, f"{arch_step_seconds(arm, data):.3f}", k + 1)
@@ -434,7 +431,7 @@ def scaling(*, toy: bool, size: int, batch: int) -> tuple[Table, Table]:
         ["stem", "s / arch step", "s / training gradient", "s / HVP", "HVP / gradient"],
     )
     for stem in [4] if toy else [4, 8, 16]:
-        METHODS["_k"] = functools.partial(ImplicitDARTS, neumann_steps=2)
+        METHODS["_k"] = functools.partial(ImplicitDARTS, neumann_steps=2, **PAPER_NEUMANN)
         arm = make_arm("_k", stem=stem)
         t_arch = arch_step_seconds(arm, data)
         costs = pass_costs(arm, data[0], reps=reps)
