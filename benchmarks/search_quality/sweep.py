@@ -98,8 +98,17 @@ REMEDY_ARMS: dict[str, tuple[str, list[str]]] = {
         "ImplicitDARTS, γ auto, auxiliary skip 1 → 0",
         ["strategy.name=implicit", "strategy.neumann_lr=auto", "strategy.aux_skip=1.0"],
     ),
+    "darts-beta": (
+        "NNI's DARTS, α lr auto, β-decay 2 (linear)",
+        ["strategy.name=darts", "strategy.beta_decay=2.0"],
+    ),
+    "amended-beta": (
+        "AmendedDARTS, its defaults, β-decay 2 (linear)",
+        ["strategy.name=amended", "strategy.beta_decay=2.0"],
+    ),
 }
-"""The search-changing remedies (issue 29's screen), each on the shipped hypergradient."""
+"""The search-changing remedies (issue 29's screen on the shipped hypergradient), and the
+chosen one on the other hypergradients (does it compose with every strategy?)."""
 
 FIDELITY_ARMS: dict[str, tuple[str, list[str]]] = {}
 """The hook for "the best estimator from the fidelity work" (issue 20): add one entry of
