@@ -193,7 +193,8 @@ class StrategyConfig(_EngineKeys):  # a field per TABLE_DEFAULTS, ENGINE_KEYS, R
         _num(k + "arc_travel", self.arc_travel, minimum=0, strict=True)
         _choice(k + "derive", self.derive, DERIVATIONS)
         _checked(k + "perturbation_tune_steps", check_int, self.perturbation_tune_steps, minimum=0)
-        self.remedies()
+        for key, value in self.remedies().as_dict().items():  # normalised (`off` read as false)
+            object.__setattr__(self, key, value)
         temp = self.temperature
         if _checked(k + "temperature", check_pair, temp, low=0, high=math.inf) and min(temp) <= 0:
             raise ConfigError(f"must be two numbers > 0, got {temp!r}", key=k + "temperature")

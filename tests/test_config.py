@@ -101,6 +101,16 @@ def test_invalid_values_name_file_and_key(override, key):
     assert key in msg and EXAMPLE in msg
 
 
+def test_an_unquoted_off_is_the_early_stop_off_not_an_error():
+    # YAML 1.1 reads `early_stop: off` (and `--set strategy.early_stop=off`) as false.
+    cfg = RunConfig.from_dict({"strategy": {"early_stop": False}})
+    assert cfg.strategy.early_stop == "off"
+    assert cfg.strategy.remedies().early_stop == "off"
+    assert load_config(None, ["strategy.early_stop=off"]).strategy.early_stop == "off"
+    with pytest.raises(ConfigError, match="strategy.early_stop"):
+        RunConfig.from_dict({"strategy": {"early_stop": True}})
+
+
 def test_strategy_keys_depend_on_strategy():
     assert "neumann_steps" in StrategyConfig.valid_keys("implicit")
     assert "neumann_steps" not in StrategyConfig.valid_keys("unrolled")

@@ -122,10 +122,18 @@ def arm_title(arm: str) -> str:
     return ARMS[arm][0] + (" — shipped default" if arm == shipped_default_arm() else "")
 
 
-BASE_PINNED = ["strategy.derive=argmax", "strategy.neumann_lr=null"]
+REMEDIES_OFF: dict[str, Any] = {"beta_decay": 0.0, "aux_skip": 0.0, "early_stop": "off"}
+"""The remedies' neutral values (written out: the run config's defaults may change)."""
+
+BASE_PINNED = [
+    "strategy.derive=argmax",
+    "strategy.neumann_lr=null",
+    *(f"strategy.{key}={value}" for key, value in REMEDIES_OFF.items()),
+]
 """Pinned in every search: both derivation rules are scored from the final α anyway, so the
 shipped rule may change without invalidating the cache; ``neumann_lr`` keeps the value every
-arm was measured with before the run-config default became ``auto`` (an arm sets its own)."""
+arm was measured with before the run-config default became ``auto``, and the remedies are off
+(an arm sets its own): an arm means the same search whatever the run config's defaults."""
 
 
 def base_overrides(recipe: Recipe, epochs: int, batches: int | None) -> list[str]:
