@@ -210,7 +210,7 @@ class Remedies:
         )
         check_choice("beta_decay_schedule", self.beta_decay_schedule, SCHEDULES, plural="schedules")
         object.__setattr__(self, "aux_skip", check_number("aux_skip", self.aux_skip, minimum=0))
-        if self.early_stop is False:  # YAML 1.1 reads an unquoted `off` as false
+        if self.early_stop is False:  # type: ignore[comparison-overlap]  # YAML 1.1: `off`
             object.__setattr__(self, "early_stop", "off")
         check_choice("early_stop", self.early_stop, EARLY_STOPS)
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.data import DataLoader
@@ -40,6 +40,9 @@ from .derive import DERIVATIONS, decision_record, describe_architecture
 from .outputs import CHECKPOINT, PREVIOUS_CHECKPOINT
 from .runtime import SearchError, prepare_data, resolve_device
 from .spaces import SpaceSpec, load_space
+
+if TYPE_CHECKING:  # NNI is untyped: the name documents the type (mypy sees Any)
+    from nni.nas.oneshot.pytorch.base_lightning import BaseOneShotLightningModule
 
 __all__ = [
     "SearchError",
@@ -277,8 +280,8 @@ class Supernet:
     """
 
     data: SearchData
-    oneshot: Any
-    loaders: Any
+    oneshot: BaseOneShotLightningModule
+    loaders: dict[str, DataLoader[Any]]
     eval_loader: DataLoader[Any]
     arc_lr: float
     warmup: int

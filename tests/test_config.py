@@ -107,7 +107,7 @@ def test_an_unquoted_off_is_the_early_stop_off_not_an_error():
     assert cfg.strategy.early_stop == "off"
     assert cfg.strategy.remedies().early_stop == "off"
     assert load_config(None, ["strategy.early_stop=off"]).strategy.early_stop == "off"
-    with pytest.raises(ConfigError, match="strategy.early_stop"):
+    with pytest.raises(ConfigError, match=r"strategy\.early_stop"):
         RunConfig.from_dict({"strategy": {"early_stop": True}})
 
 

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from torch.utils.data import DataLoader
 
 from ..config import StrategyConfig
 from ..strategy_table import STRATEGY_TABLE
+
+if TYPE_CHECKING:  # NNI is untyped: these names document the types (mypy sees Any)
+    from nni.nas.nn.pytorch import ModelSpace
+    from nni.nas.oneshot.pytorch.base_lightning import BaseOneShotLightningModule
+    from nni.nas.strategy import DARTS
+    from pytorch_lightning import LightningModule
 
 __all__ = ["build_strategy", "one_shot"]
 
@@ -24,7 +30,7 @@ def build_strategy(
     *,
     arc_learning_rate: float | None = None,
     warmup_epochs: int | None = None,
-) -> Any:
+) -> DARTS:
     """The NNI strategy object for a strategy config.
 
     The class is the entry's ``nni_class`` in
@@ -45,7 +51,7 @@ def build_strategy(
     strategy_class = getattr(importlib.import_module(module), name)
     options = cfg.search_options(arc_learning_rate=arc_learning_rate, warmup_epochs=warmup_epochs)
     if not entry.first_order:
-        return strategy_class(options=options)
+        return cast("DARTS", strategy_class(options=options))
     common: dict[str, Any] = {
         "arc_learning_rate": options.arc_learning_rate,
         "warmup_epochs": options.warmup_epochs,
@@ -53,16 +59,16 @@ def build_strategy(
         "log_prob_every_n_step": options.log_prob_every_n_step,
     }
     own = entry.nni_kwargs({k: getattr(cfg, k) for k in entry.keys})
-    return strategy_class(**own, **common)
+    return cast("DARTS", strategy_class(**own, **common))
 
 
 def one_shot(
-    strategy: Any,
-    space: Any,
-    module: Any,
+    strategy: DARTS,
+    space: ModelSpace,
+    module: LightningModule,
     train_loader: DataLoader[Any],
     val_loader: DataLoader[Any],
-) -> tuple[Any, Any]:
+) -> tuple[BaseOneShotLightningModule, dict[str, DataLoader[Any]]]:
     """NNI's one-shot path: the supernet in the strategy's Lightning module, and its batches.
 
     Args:
@@ -80,5 +86,7 @@ def one_shot(
         supernet = strategy.mutate_model(space)
     oneshot = strategy.configure_oneshot_module(module)
     oneshot.set_model(supernet)
-    loaders = strategy.train_dataloader(lambda: train_loader, lambda: val_loader)
+    loaders: dict[str, DataLoader[Any]] = strategy.train_dataloader(
+        lambda: train_loader, lambda: val_loader
+    )
     return oneshot, loaders
