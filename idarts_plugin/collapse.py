@@ -9,8 +9,8 @@ what the rest of the package knows about it, torch-free:
   the share from which a cell counts as collapsed (:func:`is_collapsed`);
 * the **warning** a finished search logs (:func:`collapse_warning`);
 * the **remedies** a search can apply (:class:`Remedies`): β-DARTS' α regulariser, DARTS-'
-  auxiliary skip, and the early stop that keeps the cell from before the collapse
-  (:func:`select_epoch`). Perturbation-based derivation (DARTS-PT) is a derivation rule
+  auxiliary skip, and the early stop that keeps the least parameter-free cell from before
+  the collapse (:func:`select_epoch`, triggered above :func:`chance_share`). Perturbation-based derivation (DARTS-PT) is a derivation rule
   (:data:`idarts_plugin.derive.DERIVATIONS`).
 
 Example:
@@ -18,14 +18,14 @@ Example:
     0.5
     >>> is_collapsed(0.5), is_collapsed(0.33)
     (True, False)
-    >>> select_epoch([(0, 0.0), (1, 0.33), (2, 0.5), (3, 0.83)]).epoch
-    1
+    >>> select_epoch([(0, 0.17), (1, 0.33), (2, 0.5), (3, 0.83)], chance=0.5).epoch
+    0
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,7 @@ __all__ = [
     "EpochChoice",
     "Remedies",
     "aux_skip_coefficient",
+    "chance_share",
     "collapse_warning",
     "is_collapsed",
     "parameter_free_share",
@@ -50,14 +51,17 @@ PARAMETER_FREE_OPS = frozenset({"none", "skip_connect", "avg_pool_3x3", "max_poo
 """Ops without weights (any op whose name contains ``pool`` or ``skip`` counts too)."""
 
 COLLAPSE_SHARE = 0.5
-"""A cell with at least this share of parameter-free ops counts as collapsed: the early stop
-fires, the sweep's finding calls the point a collapse, and a search warns. The sweep found the
-collapsed cells of DARTS, ImplicitDARTS and AmendedDARTS at 0.67–1.0 and random search's best
-cells at 0.33 (``docs/search_quality.md``)."""
+"""A found cell with at least this share of parameter-free ops counts as collapsed: the
+sweep's finding calls the point a collapse and a search warns. The sweep found the collapsed
+cells of DARTS, ImplicitDARTS and AmendedDARTS at 0.67–1.0 and random search's best cells at
+0.33 (``docs/search_quality.md``). The early stop fires above the space's
+:func:`chance_share` instead (0.5 on NAS-Bench-201 without ``none``: at 0.5 itself it fired on
+the first architecture epoch of 5 searches in 6)."""
 
 EARLY_STOPS = ("off", "collapse")
 """``strategy.early_stop``: ``off``, or ``collapse``: stop at the first epoch whose derived
-cell is collapsed and keep the cell of the epoch before it (:func:`select_epoch`)."""
+cell is more parameter-free than a random cell of the space, and keep the least
+parameter-free cell of the epochs before it (:func:`select_epoch`)."""
 
 
 def is_parameter_free(op: str) -> bool:
@@ -129,46 +133,91 @@ class EpochChoice:
         return {"epoch": self.epoch, "fired_at": self.fired, "reason": self.reason}
 
 
-def select_epoch(shares: Sequence[tuple[int, float | None]], *, first: int = 0) -> EpochChoice:
-    """The epoch to keep: the last architecture epoch before the first collapsed cell.
+def chance_share(candidates: Mapping[str, Iterable[str]]) -> float | None:
+    """The parameter-free share a uniformly random cell has on average.
 
-    The warm-up's epochs (α still uniform, its argmax arbitrary) neither fire nor are kept: a
-    search whose first architecture epoch is already collapsed keeps that epoch.
+    Per edge, the share of its candidate ops that are parameter-free, averaged over the edges:
+    the early stop's trigger (:func:`select_epoch`). On NAS-Bench-201 with ``none`` excluded
+    (skip, avg-pool, conv 1×1, conv 3×3) it is 0.5, so :data:`COLLAPSE_SHARE` alone would fire
+    on two random cells in three.
+
+    Args:
+        candidates: edge label → the ops the derivation chooses from.
+
+    Returns:
+        The share, or ``None`` when no edge has op candidates.
+
+    Example:
+        >>> chance_share({"e0": ["skip_connect", "avg_pool_3x3", "conv_1x1", "conv_3x3"]})
+        0.5
+        >>> chance_share({"e0": ["none", "skip_connect", "conv_3x3"], "e1": ["conv_3x3"]})
+        0.3333333333333333
+    """
+    fractions = []
+    for ops in candidates.values():
+        names = [o for o in ops if isinstance(o, str)]
+        if names:
+            fractions.append(sum(1 for o in names if is_parameter_free(o)) / len(names))
+    return sum(fractions) / len(fractions) if fractions else None
+
+
+def select_epoch(
+    shares: Sequence[tuple[int, float | None]], *, first: int = 0, chance: float | None = None
+) -> EpochChoice:
+    """The epoch to keep: the least parameter-free cell before the collapse signal fires.
+
+    The signal fires at the first architecture epoch whose cell is more parameter-free than a
+    random cell of the space is on average (``chance``, :func:`chance_share`); a cell as
+    parameter-free as chance is noise, not a collapse. Of the architecture epochs before it,
+    the one whose cell has the lowest share is kept (of equals, the latest: its α has trained
+    longest). The warm-up's epochs (α still uniform, its argmax arbitrary) neither fire nor
+    are kept: a search whose first architecture epoch fires keeps that epoch. A search whose
+    signal never fires keeps its last epoch.
 
     Args:
         shares: ``(epoch, parameter-free share of that epoch's derived cell)``, in order.
         first: the first architecture epoch (the warm-up's length).
+        chance: the trigger; ``None``: :data:`COLLAPSE_SHARE` (for a space whose candidates
+            are unknown).
 
     Example:
-        >>> select_epoch([(0, 0.67), (1, 0.33)], first=1).reason
-        'no epoch reached a parameter-free share of 0.5: the last epoch (1) is kept'
-        >>> select_epoch([(0, 0.33), (1, 0.5), (2, 0.5)], first=1).epoch
+        >>> select_epoch([(0, 0.67), (1, 0.33), (2, 0.5), (3, 0.83)], first=1, chance=0.5).epoch
         1
+        >>> select_epoch([(0, 0.67), (1, 0.5)], first=1, chance=0.5).reason
+        'no cell was more parameter-free than a random cell (50 %): the last epoch (1) is kept'
     """
     if not shares:
         raise ValueError("select_epoch needs at least one epoch")
-    previous: int | None = None  # the last architecture epoch (the warm-up's α is uniform)
+    trigger = COLLAPSE_SHARE if chance is None else chance
+    best: tuple[int, float] | None = None  # (epoch, share) of the least parameter-free cell
     for epoch, share in shares:
         if epoch < first:
             continue
-        if is_collapsed(share):
-            kept = previous if previous is not None else epoch
+        if share is not None and share > trigger + 1e-9:  # equal in exact arithmetic: no fire
+            kept = best[0] if best is not None else epoch
+            why = (
+                f"of the architecture epochs before it, epoch {kept}'s cell has the fewest "
+                f"parameter-free ops ({100 * best[1]:.0f} %) and is kept"
+                if best is not None
+                else f"epoch {kept} (the first architecture epoch) is kept"
+            )
             return EpochChoice(
                 epoch=kept,
                 fired=epoch,
                 reason=(
-                    f"epoch {epoch}'s cell is {100 * (share or 0):.0f} % parameter-free "
-                    f"(≥ {COLLAPSE_SHARE:g}): the cell of epoch {kept} is kept"
-                    + ("" if previous is not None else " (the first architecture epoch)")
+                    f"epoch {epoch}'s cell is {100 * share:.0f} % parameter-free, more than a "
+                    f"random cell ({100 * trigger:.0f} %): {why}"
                 ),
             )
-        previous = epoch
+        value = 1.0 if share is None else share
+        if best is None or value <= best[1]:
+            best = (epoch, value)
     last = shares[-1][0]
     return EpochChoice(
         epoch=last,
         fired=None,
         reason=(
-            f"no epoch reached a parameter-free share of {COLLAPSE_SHARE:g}: "
+            f"no cell was more parameter-free than a random cell ({100 * trigger:.0f} %): "
             f"the last epoch ({last}) is kept"
         ),
     )

@@ -43,6 +43,7 @@ __all__ = [
     "Verdict",
     "alpha_rule",
     "arc_learning_rate_for_budget",
+    "candidates",
     "decision_record",
     "derive",
     "describe_architecture",
@@ -246,6 +247,28 @@ def derive(probs: Mapping[str, Mapping[Any, float]], rule: str = "argmax") -> di
             items = [(c, p) for c, p in items if c != "none"] or items
         best = max(items, key=lambda cp: cp[1])  # max keeps the first of equal values
         out[label] = best[0]
+    return out
+
+
+def candidates(
+    probs: Mapping[str, Mapping[Any, float]], rule: str = "argmax"
+) -> dict[str, list[str]]:
+    """The ops each label's choice is made from under a derivation rule.
+
+    A rule that needs the supernet names its cells by its α rule; ``exclude_none`` leaves
+    ``none`` out, as :func:`derive` does.
+
+    Example:
+        >>> candidates({"e/0": {"none": 0.2, "skip_connect": 0.3, "conv_3x3": 0.5}}, "perturbation")
+        {'e/0': ['skip_connect', 'conv_3x3']}
+    """
+    rule = alpha_rule(rule)
+    out: dict[str, list[str]] = {}
+    for label, dist in probs.items():
+        ops = [str(c) for c in dist]
+        if rule == "exclude_none":
+            ops = [c for c in ops if c != "none"] or ops
+        out[label] = ops
     return out
 
 

@@ -8,11 +8,13 @@ from idarts_plugin.collapse import (
     COLLAPSE_SHARE,
     Remedies,
     aux_skip_coefficient,
+    chance_share,
     collapse_warning,
     is_collapsed,
     parameter_free_share,
     select_epoch,
 )
+from idarts_plugin.derive import candidates
 
 
 def test_parameter_free_share_counts_skip_pooling_and_none():
@@ -29,23 +31,59 @@ def test_collapse_threshold_is_inclusive_and_warns():
     assert text is not None and "83 %" in text and "strategy.derive=perturbation" in text
 
 
-def test_early_stop_keeps_the_epoch_before_the_first_collapsed_cell():
-    shares = [(0, 0.83), (1, 0.83), (2, 0.33), (3, 0.33), (4, 0.67), (5, 0.17), (6, 1.0)]
-    choice = select_epoch(shares, first=2)  # the warm-up's cells (α uniform) cannot fire
+def test_chance_share_is_the_mean_parameter_free_share_of_the_candidates():
+    nb201 = ["skip_connect", "avg_pool_3x3", "nor_conv_1x1", "nor_conv_3x3"]
+    assert chance_share({f"e{i}": nb201 for i in range(6)}) == 0.5
+    assert chance_share({"a": ["none", *nb201]}) == pytest.approx(0.6)
+    assert chance_share({"a": ["conv_3x3"], "b": ["max_pool_3x3", "conv_5x5"]}) == 0.25
+    assert chance_share({"input": [0, 1]}) is None and chance_share({}) is None
+
+
+def test_candidates_leave_none_out_where_the_rule_does():
+    probs = {"e": {"none": 0.4, "skip_connect": 0.3, "conv_3x3": 0.3}, "only": {"none": 1.0}}
+    assert candidates(probs, "argmax") == {
+        "e": ["none", "skip_connect", "conv_3x3"],
+        "only": ["none"],
+    }
+    assert candidates(probs, "exclude_none") == {
+        "e": ["skip_connect", "conv_3x3"],
+        "only": ["none"],
+    }
+    assert candidates(probs, "perturbation") == candidates(probs, "exclude_none")
+
+
+def test_early_stop_fires_above_chance_and_keeps_the_least_parameter_free_cell_before_it():
+    shares = [(0, 0.83), (1, 0.83), (2, 0.33), (3, 0.17), (4, 0.5), (5, 0.67), (6, 0.0)]
+    choice = select_epoch(shares, first=2, chance=0.5)  # the warm-up's cells cannot fire
+    assert (choice.epoch, choice.fired) == (3, 5)  # 0.5 is chance, not a collapse
+    assert "epoch 5's cell is 67 % parameter-free" in choice.reason
+    assert "epoch 3's cell has the fewest parameter-free ops (17 %)" in choice.reason
+    assert choice.as_dict() == {"epoch": 3, "fired_at": 5, "reason": choice.reason}
+
+
+def test_early_stop_keeps_the_latest_of_equally_parameter_free_cells():
+    """Of equal shares the later α has trained longer."""
+    choice = select_epoch([(1, 0.33), (2, 0.5), (3, 0.33), (4, 0.83)], first=1, chance=0.5)
     assert (choice.epoch, choice.fired) == (3, 4)
-    assert "epoch 4" in choice.reason and "epoch 3 is kept" in choice.reason
-    assert choice.as_dict() == {"epoch": 3, "fired_at": 4, "reason": choice.reason}
+
+
+def test_the_trigger_follows_the_space_chance():
+    shares = [(0, 0.33), (1, 0.5), (2, 0.6)]
+    assert select_epoch(shares, chance=0.5).fired == 2
+    assert select_epoch(shares, chance=0.6).fired is None  # 0.6 is chance with none: no fire
+    assert select_epoch(shares, chance=0.25).fired == 0 and select_epoch(shares).fired == 2
 
 
 def test_early_stop_without_a_collapse_keeps_the_last_epoch():
-    choice = select_epoch([(0, 0.0), (1, 0.33), (2, 0.17)])
+    choice = select_epoch([(0, 0.0), (1, 0.33), (2, 0.5)], chance=0.5)
     assert (choice.epoch, choice.fired) == (2, None)
+    assert "no cell was more parameter-free than a random cell (50 %)" in choice.reason
 
 
 def test_early_stop_never_keeps_a_warm_up_cell():
     """The warm-up's α is uniform: its cell is arbitrary, so a search whose first architecture
-    epoch is collapsed keeps that epoch."""
-    choice = select_epoch([(0, 0.33), (1, 0.67), (2, 0.83)], first=1)
+    epoch fires keeps that epoch."""
+    choice = select_epoch([(0, 0.0), (1, 0.67), (2, 0.0)], first=1, chance=0.5)
     assert (choice.epoch, choice.fired) == (1, 1) and "first architecture epoch" in choice.reason
     alone = select_epoch([(0, 0.67)])
     assert (alone.epoch, alone.fired) == (0, 0)

@@ -85,6 +85,28 @@ def test_the_recorder_stops_the_search_at_the_first_collapsed_epoch(tmp_path):
     assert trainer.should_stop and recorder.epoch_choice.epoch == 1
 
 
+def test_the_recorder_triggers_at_the_chance_of_its_rule_candidates(tmp_path):
+    """With ``none`` among the candidates (argmax), a random cell is 2/3 parameter-free here:
+    a cell at 0.67 is chance, not a collapse; without ``none`` (exclude_none) chance is 1/2."""
+    from idarts_plugin.metrics import alpha_row
+    from idarts_plugin.nni_adapter import RunRecorder
+
+    probs = {f"e{i}": {"none": 0.2, "skip_connect": 0.5, "conv_3x3": 0.3} for i in range(3)}
+    rows = [{"epoch": 0, "param_free_share": 1 / 3}, {"epoch": 1, "param_free_share": 2 / 3}]
+    for rule, fires in (("argmax", None), ("exclude_none", 1)):
+        recorder = RunRecorder(
+            tmp_path,
+            None,
+            None,
+            (list(rows), [alpha_row(1, probs)]),
+            early_stop=True,
+            derive_rule=rule,
+        )
+        trainer = SimpleNamespace(should_stop=False)
+        recorder._check_collapse(trainer, warmup=0)
+        assert recorder.epoch_choice.fired == fires and trainer.should_stop == (fires is not None)
+
+
 @pytest.mark.parametrize("strategy", ["darts", "amended", "unrolled"])
 def test_every_remedy_composes_with_each_strategy(tmp_path, strategy):
     _result, summary = _search(

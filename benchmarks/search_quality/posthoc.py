@@ -36,8 +36,8 @@ def views(run_dir: Path) -> dict[str, Any]:
     """
     import torch
 
-    from idarts_plugin.collapse import parameter_free_share, select_epoch
-    from idarts_plugin.derive import derive
+    from idarts_plugin.collapse import chance_share, parameter_free_share, select_epoch
+    from idarts_plugin.derive import candidates, derive
     from idarts_plugin.metrics import probs_from_alpha_row
     from idarts_plugin.nb201 import arch_from_nni
     from idarts_plugin.nni_adapter.perturbation import perturbation_derive
@@ -50,10 +50,13 @@ def views(run_dir: Path) -> dict[str, Any]:
     summary = json.loads((run_dir / "summary.json").read_text())
     warmup = int(summary["decision"]["warmup_epochs"])
     cells = []
-    for row in read_csv_rows(run_dir / "alpha_history.csv"):
+    rows = read_csv_rows(run_dir / "alpha_history.csv")
+    for row in rows:
         chosen = derive(probs_from_alpha_row(row), "exclude_none")
         cells.append((int(row["epoch"]), chosen))
-    choice = select_epoch([(e, parameter_free_share(c)) for e, c in cells], first=warmup)
+    chance = chance_share(candidates(probs_from_alpha_row(rows[-1]), "exclude_none"))
+    shares = [(e, parameter_free_share(c)) for e, c in cells]
+    choice = select_epoch(shares, first=warmup, chance=chance)
     kept = dict(cells)[choice.epoch]
 
     start = time.perf_counter()
@@ -66,6 +69,7 @@ def views(run_dir: Path) -> dict[str, Any]:
         "perturbation": pt.as_dict(),
         "early_stop": choice.as_dict(),
         "epoch_cells": [arch_from_nni(c) for _, c in cells],
+        "warmup_epochs": warmup,
         "seconds": time.perf_counter() - start,
     }
 
@@ -78,6 +82,29 @@ def add_views(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         "archs": {**record["archs"], **found["archs"]},
         "posthoc": {k: v for k, v in found.items() if k != "archs"},
     }
+
+
+def early_stop_view(record: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The early stop's cell and choice under today's rule, from a record's per-epoch cells.
+
+    A record keeps every epoch's cell, so the sweep judges the early stop by the rule the
+    package ships now, not by the one it had when the search ran. ``None``: the record has no
+    per-epoch cells (its run directory was gone before ``--posthoc``).
+    """
+    from idarts_plugin.budget import warmup_for_budget
+    from idarts_plugin.collapse import chance_share, parameter_free_share, select_epoch
+    from idarts_plugin.derive import candidates
+    from idarts_plugin.nb201 import arch_to_nni
+
+    found = record.get("posthoc") or {}
+    cells: list[str] | None = found.get("epoch_cells")
+    if not cells:
+        return None
+    warmup = int(found.get("warmup_epochs", warmup_for_budget(len(cells))))
+    chance = chance_share(candidates(record["probs"], "exclude_none"))
+    shares = [(e, parameter_free_share(arch_to_nni(c))) for e, c in enumerate(cells)]
+    choice = select_epoch(shares, first=warmup, chance=chance)
+    return cells[choice.epoch], choice.as_dict()
 
 
 def fill(cache: Path, run_root: Path) -> list[str]:
