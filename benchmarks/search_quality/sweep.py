@@ -700,7 +700,10 @@ def main(argv: list[str] | None = None) -> int:
     source = _open_tables(args.tables)
     if args.report:
         everything = judge(everything_cached(cache, run_root), gt, source)
-        write(everything, gt, "python -m benchmarks.search_quality.sweep --report", args.workers)
+        if not args.no_write:
+            write(
+                everything, gt, "python -m benchmarks.search_quality.sweep --report", args.workers
+            )
         print(finding(everything, gt))
         return 0
     judged: list[dict[str, Any]] = []
