@@ -156,7 +156,7 @@ class EarlyStopCallback(pl.Callback):
     and a copy of α, and asks :func:`~idarts_plugin.collapse.select_epoch` (the trigger: the
     space's :func:`~idarts_plugin.collapse.chance_share`); once the signal fires it stops the
     trainer, and when training ends it copies the kept epoch's α back into the architecture
-    parameters (α only; the weights are the last epoch's).
+    parameters if that is not the last epoch (α only; the weights are the last epoch's).
 
     Args:
         rule: the α derivation rule that names each epoch's cell
@@ -194,8 +194,8 @@ class EarlyStopCallback(pl.Callback):
             trainer.should_stop = True
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
-        """Leave α at the kept epoch's values (a search whose signal fired)."""
-        if self.choice is None or self.choice.fired is None:
+        """Leave α at the kept epoch's values (when it is not the last epoch)."""
+        if self.choice is None or self.choice.epoch == self.shares[-1][0]:
             return
         kept = self.alphas[self.choice.epoch]
         with torch.no_grad():

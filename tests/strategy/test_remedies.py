@@ -155,3 +155,21 @@ def test_python_strategies_take_the_early_stop_as_a_callback_of_their_module():
             assert kinds == [RemedyCallback, EarlyStopCallback]
         else:
             assert kinds == []
+
+
+def test_early_stop_callback_without_a_fire_still_hands_back_the_cleanest_cell():
+    from idarts_plugin.strategy.remedies import EarlyStopCallback
+
+    alpha = nn.Parameter(torch.zeros(2))
+    module = SimpleNamespace(warmup_epochs=1, arch_parameters=lambda: [alpha])
+    trainer = SimpleNamespace(current_epoch=0, should_stop=False)
+    callback = EarlyStopCallback()
+    for epoch, skips in enumerate([3, 1, 3]):  # shares 1/2 (warm-up), 1/6, 1/2: no fire
+        trainer.current_epoch = epoch
+        with torch.no_grad():
+            alpha.fill_(float(epoch))
+        module.export_probs = lambda skips=skips: _probs(skips)
+        callback.on_train_epoch_end(trainer, module)
+    callback.on_train_end(trainer, module)
+    assert (callback.choice.epoch, callback.choice.fired) == (1, None) and not trainer.should_stop
+    assert torch.equal(alpha.detach(), torch.full((2,), 1.0))
