@@ -61,7 +61,8 @@ the first architecture epoch of 5 searches in 6)."""
 EARLY_STOPS = ("off", "collapse")
 """``strategy.early_stop``: ``off``, or ``collapse``: stop at the first epoch whose derived
 cell is more parameter-free than a random cell of the space, and keep the least
-parameter-free cell of the epochs before it (:func:`select_epoch`)."""
+parameter-free cell of the epochs before it, or of the whole search if that never happens
+(:func:`select_epoch`)."""
 
 
 def is_parameter_free(op: str) -> bool:
@@ -168,11 +169,11 @@ def select_epoch(
 
     The signal fires at the first architecture epoch whose cell is more parameter-free than a
     random cell of the space is on average (``chance``, :func:`chance_share`); a cell as
-    parameter-free as chance is noise, not a collapse. Of the architecture epochs before it,
-    the one whose cell has the lowest share is kept (of equals, the latest: its α has trained
-    longest). The warm-up's epochs (α still uniform, its argmax arbitrary) neither fire nor
-    are kept: a search whose first architecture epoch fires keeps that epoch. A search whose
-    signal never fires keeps its last epoch.
+    parameter-free as chance is noise, not a collapse. Of the architecture epochs before it
+    (all of them, if it never fires), the one whose cell has the lowest share is kept (of
+    equals, the latest: its α has trained longest). The warm-up's epochs (α still uniform, its
+    argmax arbitrary) neither fire nor are kept: a search whose first architecture epoch fires
+    keeps that epoch.
 
     Args:
         shares: ``(epoch, parameter-free share of that epoch's derived cell)``, in order.
@@ -183,8 +184,9 @@ def select_epoch(
     Example:
         >>> select_epoch([(0, 0.67), (1, 0.33), (2, 0.5), (3, 0.83)], first=1, chance=0.5).epoch
         1
-        >>> select_epoch([(0, 0.67), (1, 0.5)], first=1, chance=0.5).reason
-        'no cell was more parameter-free than a random cell (50 %): the last epoch (1) is kept'
+        >>> quiet = select_epoch([(0, 0.67), (1, 0.33), (2, 0.5)], first=1, chance=0.5)
+        >>> quiet.epoch, quiet.fired
+        (1, None)
     """
     if not shares:
         raise ValueError("select_epoch needs at least one epoch")
@@ -213,12 +215,17 @@ def select_epoch(
         if best is None or value <= best[1]:
             best = (epoch, value)
     last = shares[-1][0]
+    if best is None:  # no architecture epoch yet
+        return EpochChoice(
+            epoch=last, fired=None, reason=f"no architecture epoch yet: epoch {last} is kept"
+        )
     return EpochChoice(
-        epoch=last,
+        epoch=best[0],
         fired=None,
         reason=(
             f"no cell was more parameter-free than a random cell ({100 * trigger:.0f} %): "
-            f"the last epoch ({last}) is kept"
+            f"epoch {best[0]}'s cell has the fewest parameter-free ops ({100 * best[1]:.0f} %) "
+            "and is kept"
         ),
     )
 

@@ -502,7 +502,7 @@ def _result(run: _Run, net: Supernet, recorder: Any, seconds: float) -> SearchRe
     kept = [
         r for r in recorder.alpha_rows if choice is not None and int(r["epoch"]) == choice.epoch
     ]
-    if kept and choice is not None and choice.fired is not None:
+    if kept and choice is not None and choice.epoch != int(recorder.alpha_rows[-1]["epoch"]):
         probs = probs_from_alpha_row(kept[0])
     export = derived_export(net.oneshot, rule, probs)
     perturbation = None

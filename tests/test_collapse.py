@@ -74,10 +74,17 @@ def test_the_trigger_follows_the_space_chance():
     assert select_epoch(shares, chance=0.25).fired == 0 and select_epoch(shares).fired == 2
 
 
-def test_early_stop_without_a_collapse_keeps_the_last_epoch():
-    choice = select_epoch([(0, 0.0), (1, 0.33), (2, 0.5)], chance=0.5)
-    assert (choice.epoch, choice.fired) == (2, None)
+def test_early_stop_without_a_fire_keeps_the_least_parameter_free_cell():
+    """A search drifting up to chance has not fired, but is on its way: its cleanest cell is
+    kept (of equals, the latest), not the last."""
+    choice = select_epoch([(0, 0.83), (1, 0.17), (2, 0.0), (3, 0.0), (4, 0.5)], first=1, chance=0.5)
+    assert (choice.epoch, choice.fired) == (3, None)
     assert "no cell was more parameter-free than a random cell (50 %)" in choice.reason
+    assert "epoch 3's cell has the fewest parameter-free ops (0 %)" in choice.reason
+    flat = select_epoch([(0, 0.33), (1, 0.33), (2, 0.33)], chance=0.5)
+    assert (flat.epoch, flat.fired) == (2, None)
+    warm_only = select_epoch([(0, 0.83)], first=1)
+    assert (warm_only.epoch, warm_only.fired) == (0, None)
 
 
 def test_early_stop_never_keeps_a_warm_up_cell():

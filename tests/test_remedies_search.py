@@ -59,8 +59,10 @@ def test_perturbation_derivation_records_its_scores(tmp_path):
 
 def test_early_stop_keeps_the_epoch_its_rule_picks_from_the_rows(tmp_path):
     from idarts_plugin.collapse import select_epoch
+    from idarts_plugin.derive import derive
+    from idarts_plugin.metrics import probs_from_alpha_row
 
-    _result, summary = _search(tmp_path, "run", early_stop="collapse")
+    result, summary = _search(tmp_path, "run", early_stop="collapse")
     with (tmp_path / "run" / "metrics.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     expected = select_epoch(
@@ -69,6 +71,9 @@ def test_early_stop_keeps_the_epoch_its_rule_picks_from_the_rows(tmp_path):
     assert summary["decision"]["early_stop"] == expected.as_dict()
     if expected.fired is not None:
         assert int(rows[-1]["epoch"]) == expected.fired  # it stopped there
+    with (tmp_path / "run" / "alpha_history.csv").open() as fh:
+        (kept,) = [r for r in csv.DictReader(fh) if int(r["epoch"]) == expected.epoch]
+    assert result.architecture == derive(probs_from_alpha_row(kept), "exclude_none")
 
 
 def test_the_recorder_stops_the_search_at_the_first_collapsed_epoch(tmp_path):

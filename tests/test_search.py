@@ -102,14 +102,9 @@ def test_cli_search(tmp_path, strategy, capsys):
 
 @pytest.mark.parametrize("strategy", [s for s in STRATEGY_NAMES if s != "gumbel"])
 def test_nas_experiment(strategy, tmp_path):
-    from nni.nas.evaluator.pytorch import Classification, DataLoader
-    from nni.nas.experiment import NasExperiment
-    from nni.nas.hub.pytorch import NasBench201
     from nni.nas.strategy import DARTS
 
     from idarts_plugin import AmendedDARTS, ImplicitDARTS, UnrolledDARTS
-    from idarts_plugin.data import DataConfig, load_search_data
-    from idarts_plugin.nb201 import arch_from_nni
 
     make = {
         "implicit": lambda: ImplicitDARTS(neumann_steps=2),
@@ -117,11 +112,32 @@ def test_nas_experiment(strategy, tmp_path):
         "amended": lambda: AmendedDARTS(),
         "darts": lambda: DARTS(),
     }[strategy]
+    _nas_experiment(make(), tmp_path)
+
+
+def test_nas_experiment_with_every_remedy(tmp_path):
+    """The remedies are keywords of the Python strategies too, the early stop included."""
+    from idarts_plugin import ImplicitDARTS
+
+    strategy = ImplicitDARTS(
+        neumann_steps=1, beta_decay=1.0, aux_skip=1.0, early_stop="collapse", warmup_epochs=0
+    )
+    _nas_experiment(strategy, tmp_path, epochs=2)
+
+
+def _nas_experiment(strategy, tmp_path, *, epochs=1):
+    from nni.nas.evaluator.pytorch import Classification, DataLoader
+    from nni.nas.experiment import NasExperiment
+    from nni.nas.hub.pytorch import NasBench201
+
+    from idarts_plugin.data import DataConfig, load_search_data
+    from idarts_plugin.nb201 import arch_from_nni
+
     data = load_search_data(DataConfig(name="digits", limit=128, channels=3), seed=0)
     evaluator = Classification(
         train_dataloaders=DataLoader(data.weight_train, batch_size=32),
         val_dataloaders=DataLoader(data.arch_val, batch_size=32),
-        max_epochs=1,
+        max_epochs=epochs,
         num_classes=data.num_classes,
         export_onnx=False,
         enable_progress_bar=False,
@@ -133,7 +149,7 @@ def test_nas_experiment(strategy, tmp_path):
     )
     torch.manual_seed(0)
     space = NasBench201(stem_out_channels=4, num_modules_per_stack=1, num_labels=data.num_classes)
-    exp = NasExperiment(space, evaluator, make())
+    exp = NasExperiment(space, evaluator, strategy)
     exp.config.execution_engine.name = "sequential"
     try:
         exp.run()

@@ -176,16 +176,22 @@ class HypergradientDartsModule(DartsLightningModule):
         return self.options.max_nonfinite_steps
 
     def configure_callbacks(self) -> list[pl.Callback]:
-        """The remedies that act during training (:class:`~idarts_plugin.strategy.remedies.RemedyCallback`).
+        """The remedies' callbacks: those that act in training, and the early stop.
 
-        ``idarts search`` adds the same callback to its trainer itself (before its recorder)
-        and builds this module without remedies.
+        :class:`~idarts_plugin.strategy.remedies.RemedyCallback` and
+        :class:`~idarts_plugin.strategy.remedies.EarlyStopCallback`.
+
+        ``idarts search`` adds the remedy callback to its trainer itself (before its recorder,
+        which holds its early stop) and builds this module without remedies.
         """
-        if not self.remedies.acts_in_training:
-            return []
-        from .remedies import RemedyCallback
+        from .remedies import EarlyStopCallback, RemedyCallback
 
-        return [RemedyCallback(self.remedies)]
+        callbacks: list[pl.Callback] = []
+        if self.remedies.acts_in_training:
+            callbacks.append(RemedyCallback(self.remedies))
+        if self.remedies.early_stop == "collapse":
+            callbacks.append(EarlyStopCallback())
+        return callbacks
 
     # -- optimisers -------------------------------------------------------------------------
     def configure_architecture_optimizers(self) -> torch.optim.Optimizer:

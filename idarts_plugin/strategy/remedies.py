@@ -13,7 +13,11 @@ training step nor their hypergradient:
   (:func:`~idarts_plugin.collapse.aux_skip_coefficient`); after the search the hooks are gone.
 
 Both schedules are functions of the epoch, so a resumed search picks them up where it left.
-The early stop on the collapse signal is the run recorder's (it needs the per-epoch rows).
+
+:class:`EarlyStopCallback` is the early stop on the collapse signal for a strategy passed to
+``NasExperiment``: it stops the search once the cell is more parameter-free than chance and
+leaves α at the kept epoch's values, so NNI's export hands back that cell. (``idarts search``
+decides the same from its run recorder's per-epoch rows, which also survive a resume.)
 
 Example:
     >>> from idarts_plugin.collapse import Remedies
@@ -30,10 +34,18 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
-from ..collapse import Remedies, aux_skip_coefficient
+from ..collapse import (
+    EpochChoice,
+    Remedies,
+    aux_skip_coefficient,
+    chance_share,
+    parameter_free_share,
+    select_epoch,
+)
+from ..derive import candidates, derive
 from ..hypergrad.regularizers import BetaDecay
 
-__all__ = ["AuxSkipShapeError", "RemedyCallback", "mixed_edges"]
+__all__ = ["AuxSkipShapeError", "EarlyStopCallback", "RemedyCallback", "mixed_edges"]
 
 _logger = logging.getLogger(__name__)
 
@@ -135,6 +147,60 @@ class RemedyCallback(pl.Callback):
                 "use it with spaces whose edges keep the shape (nas-bench-201, cell)"
             )
         return output + self.aux_weight * x
+
+
+class EarlyStopCallback(pl.Callback):
+    """Stop a search once its cell is collapsed, and hand back the cell chosen before.
+
+    After every epoch it derives the cell from α (``rule``), records its parameter-free share
+    and a copy of α, and asks :func:`~idarts_plugin.collapse.select_epoch` (the trigger: the
+    space's :func:`~idarts_plugin.collapse.chance_share`); once the signal fires it stops the
+    trainer, and when training ends it copies the kept epoch's α back into the architecture
+    parameters if that is not the last epoch (α only; the weights are the last epoch's).
+
+    Args:
+        rule: the α derivation rule that names each epoch's cell
+            (:func:`idarts_plugin.derive.alpha_rule` of the search's rule).
+
+    Attributes:
+        choice: the decision so far (:class:`~idarts_plugin.collapse.EpochChoice`), ``None``
+            before the first epoch ends.
+
+    Example:
+        >>> EarlyStopCallback().choice is None
+        True
+    """
+
+    def __init__(self, *, rule: str = "exclude_none") -> None:
+        self.rule = rule
+        self.shares: list[tuple[int, float | None]] = []
+        self.alphas: dict[int, list[Tensor]] = {}
+        self.choice: EpochChoice | None = None
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        """Record the epoch's cell and α; stop the trainer once the signal fires."""
+        epoch = int(trainer.current_epoch)
+        probs = {
+            str(label): {str(c): float(p) for c, p in dist.items()}
+            for label, dist in pl_module.export_probs().items()
+        }
+        self.shares.append((epoch, parameter_free_share(derive(probs, self.rule))))
+        self.alphas[epoch] = [a.detach().clone() for a in pl_module.arch_parameters()]
+        chance = chance_share(candidates(probs, self.rule))
+        first = int(getattr(pl_module, "warmup_epochs", 0))
+        self.choice = select_epoch(self.shares, first=first, chance=chance)
+        if self.choice.fired is not None and not trainer.should_stop:
+            _logger.info("early stop: %s", self.choice.reason)
+            trainer.should_stop = True
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        """Leave α at the kept epoch's values (when it is not the last epoch)."""
+        if self.choice is None or self.choice.epoch == self.shares[-1][0]:
+            return
+        kept = self.alphas[self.choice.epoch]
+        with torch.no_grad():
+            for param, value in zip(pl_module.arch_parameters(), kept, strict=True):
+                param.copy_(value)
 
 
 def _shape(x: Any) -> str:

@@ -64,9 +64,11 @@ class HypergradientDARTS(DARTS):
         beta_decay_schedule: ``"linear"`` (0 → λ over the search) or ``"constant"``.
         aux_skip: DARTS-' auxiliary skip's initial weight (0: off), decayed to 0 over the
             search (spaces whose edges keep their input's shape).
+        early_stop: ``"collapse"``: stop once the cell is more parameter-free than a random
+            cell and export the least parameter-free cell before
+            (:class:`~idarts_plugin.strategy.remedies.EarlyStopCallback`); ``"off"``.
         remedies: the remedies as one :class:`~idarts_plugin.collapse.Remedies` (instead of
-            the keywords). Its ``early_stop`` needs the per-epoch record of ``idarts search``
-            (:func:`idarts_plugin.search.run_search`) and is refused here.
+            the keywords).
         **kwargs: passed on to :class:`nni.nas.strategy.DARTS`.
 
     Example:
@@ -95,12 +97,6 @@ class HypergradientDARTS(DARTS):
         elif remedy_kwargs:
             raise TypeError(
                 f"give either remedies= or remedy keywords, not both ({sorted(remedy_kwargs)})"
-            )
-        if remedies.early_stop != "off":
-            raise ValueError(
-                "early_stop decides from the per-epoch record of a search run by idarts search "
-                "or idarts_plugin.search.run_search (strategy.early_stop); it is not available "
-                "on a strategy passed to NasExperiment"
             )
         self.remedies = remedies
         ours = {k: kwargs.pop(k) for k in list(kwargs) if k in SearchOptions.option_names()}

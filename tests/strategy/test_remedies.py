@@ -79,3 +79,97 @@ def test_beta_decay_adds_its_gradient_before_the_architecture_step_only():
     alpha.grad = torch.tensor([0.1, -0.2])
     arch_opt.step()
     assert torch.equal(alpha.grad, torch.tensor([0.1, -0.2]))
+
+
+def _probs(share_edges: int, edges: int = 6) -> dict:
+    """softmax(α) whose exclude_none cell has ``share_edges`` skip edges, the rest convs."""
+    return {
+        f"cell/{i}": (
+            {
+                "none": 0.1,
+                "skip_connect": 0.5,
+                "nor_conv_3x3": 0.2,
+                "avg_pool_3x3": 0.1,
+                "nor_conv_1x1": 0.1,
+            }
+            if i < share_edges
+            else {
+                "none": 0.1,
+                "skip_connect": 0.2,
+                "nor_conv_3x3": 0.5,
+                "avg_pool_3x3": 0.1,
+                "nor_conv_1x1": 0.1,
+            }
+        )
+        for i in range(edges)
+    }
+
+
+def test_early_stop_callback_stops_above_chance_and_restores_the_kept_alpha():
+    """Shares 0.5 (warm-up), 1/3, 1/6, 1/2, 2/3: chance is 1/2 (none excluded), so it fires
+    at epoch 4 and α goes back to epoch 2's, the least parameter-free cell before."""
+    from idarts_plugin.strategy.remedies import EarlyStopCallback
+
+    alpha = nn.Parameter(torch.zeros(2))
+    per_epoch = [3, 2, 1, 3, 4]
+    module = SimpleNamespace(warmup_epochs=1, arch_parameters=lambda: [alpha])
+    trainer = SimpleNamespace(current_epoch=0, should_stop=False)
+    callback = EarlyStopCallback()
+    for epoch, skips in enumerate(per_epoch):
+        trainer.current_epoch = epoch
+        with torch.no_grad():
+            alpha.fill_(float(epoch))  # α "trains": each epoch's value is its number
+        module.export_probs = lambda skips=skips: _probs(skips)
+        callback.on_train_epoch_end(trainer, module)
+        assert trainer.should_stop == (epoch == 4)
+    callback.on_train_end(trainer, module)
+    assert (callback.choice.epoch, callback.choice.fired) == (2, 4)
+    assert torch.equal(alpha.detach(), torch.full((2,), 2.0))
+
+
+def test_early_stop_callback_without_a_fire_leaves_alpha_alone():
+    from idarts_plugin.strategy.remedies import EarlyStopCallback
+
+    alpha = nn.Parameter(torch.full((2,), 7.0))
+    module = SimpleNamespace(
+        warmup_epochs=0, arch_parameters=lambda: [alpha], export_probs=lambda: _probs(2)
+    )
+    trainer = SimpleNamespace(current_epoch=0, should_stop=False)
+    callback = EarlyStopCallback()
+    callback.on_train_epoch_end(trainer, module)
+    callback.on_train_end(trainer, module)
+    assert callback.choice.fired is None and not trainer.should_stop
+    assert torch.equal(alpha.detach(), torch.full((2,), 7.0))
+
+
+def test_python_strategies_take_the_early_stop_as_a_callback_of_their_module():
+    from idarts_plugin import AmendedDARTS, ImplicitDARTS
+    from idarts_plugin.strategy.module import HypergradientDartsModule
+    from idarts_plugin.strategy.remedies import EarlyStopCallback, RemedyCallback
+
+    for strategy in (ImplicitDARTS(early_stop="collapse", aux_skip=1.0), AmendedDARTS()):
+        module = HypergradientDartsModule.__new__(HypergradientDartsModule)
+        module.remedies = strategy.remedies
+        kinds = [type(c) for c in module.configure_callbacks()]
+        if strategy.remedies.early_stop == "collapse":
+            assert kinds == [RemedyCallback, EarlyStopCallback]
+        else:
+            assert kinds == []
+
+
+def test_early_stop_callback_without_a_fire_still_hands_back_the_cleanest_cell():
+    from idarts_plugin.strategy.remedies import EarlyStopCallback
+
+    alpha = nn.Parameter(torch.zeros(2))
+    module = SimpleNamespace(warmup_epochs=1, arch_parameters=lambda: [alpha])
+    trainer = SimpleNamespace(current_epoch=0, should_stop=False)
+    callback = EarlyStopCallback()
+    for epoch, skips in enumerate([3, 1, 3]):  # shares 1/2 (warm-up), 1/6, 1/2: no fire
+        trainer.current_epoch = epoch
+        with torch.no_grad():
+            alpha.fill_(float(epoch))
+        module.export_probs = lambda skips=skips: _probs(skips)
+        callback.on_train_epoch_end(trainer, module)
+    callback.on_train_end(trainer, module)
+    assert (callback.choice.epoch, callback.choice.fired) == (1, None) and not trainer.should_stop
+    assert torch.equal(alpha.detach(), torch.full((2,), 1.0))
