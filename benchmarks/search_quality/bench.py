@@ -256,6 +256,8 @@ def _search(job: dict[str, Any]) -> dict[str, Any]:
         "probs": probs,
         "history": _history(result.run_dir / "metrics.csv"),
     }
+    if not job.get("views", True):
+        return record
     return add_views(record, result.run_dir)  # DARTS-PT's and the early stop's cells
 
 
@@ -387,6 +389,7 @@ def run(
     read_also: Sequence[Path] = (),
     on_record: Callable[[dict[str, Any]], None] | None = None,
     cached_only: bool = False,
+    views: bool = True,
 ) -> list[dict[str, Any]]:
     """Run (or read from the cache) every arm × seed; train the found cells; the records.
 
@@ -401,6 +404,9 @@ def run(
         run_root: where the run directories go; a search whose directory holds a checkpoint
             resumes from it.
         train_found: train the found cells the ground truth lacks with the recipe.
+        views: add DARTS-PT's and the early stop's cells to each new record
+            (:mod:`benchmarks.search_quality.posthoc`; DARTS-PT scores the whole architecture
+            split 25 times, minutes on one thread: the smoke runs skip it).
         extra: overrides after the common ones (e.g. ``space.options.cells_per_stage=2``).
         arms_table: arm name → (title, overrides).
         data_seed: ``data.seed`` of every search; ``None``: the search seed (this benchmark's
@@ -429,6 +435,7 @@ def run(
             "budget": budget,
             "cache": str(cache),
             "run_root": str(run_root),
+            "views": views,
         }
 
     def cached(j: dict[str, Any]) -> dict[str, Any] | None:
@@ -659,6 +666,7 @@ def main(argv: list[str] | None = None) -> int:
         cache=cache,
         run_root=run_root,
         train_found=not (args.no_train or args.smoke),
+        views=not args.smoke,
     )
     gt = GroundTruth.load(RECIPE)
     tables, points = summarise(records, gt)

@@ -216,6 +216,7 @@ def run_point(
     epochs_batches: tuple[int, int] | None = None,
     train_found: bool = True,
     cached_only: bool = False,
+    views: bool = True,
 ) -> list[dict[str, Any]]:
     """Run (or read from the cache) one budget × depth point; its records, tagged.
 
@@ -240,6 +241,7 @@ def run_point(
         cache=cache,
         run_root=run_root,
         train_found=train_found,
+        views=views,
         extra=[f"space.options.cells_per_stage={depth}"],
         arms_table=SEARCH_ARMS,
         data_seed=RECIPE.data_seed,
@@ -738,6 +740,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_root=run_root,
                 epochs_batches=sizes[budget],
                 train_found=not args.smoke,
+                views=not args.smoke,
             )
             gt = GroundTruth.load(RECIPE)  # with the cells trained for this point
             judged = [r for r in judged if (r["budget"], r["depth"]) != (budget, depth)] + judge(
