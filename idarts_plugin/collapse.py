@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .derive import candidates
 from .hypergrad.checks import check_choice, check_number
 from .hypergrad.regularizers import SCHEDULES
 
@@ -42,6 +43,7 @@ __all__ = [
     "aux_skip_coefficient",
     "chance_share",
     "collapse_warning",
+    "early_stop_choice",
     "is_collapsed",
     "parameter_free_share",
     "select_epoch",
@@ -228,6 +230,39 @@ def select_epoch(
             "and is kept"
         ),
     )
+
+
+def early_stop_choice(
+    shares: Sequence[tuple[int, float | None]],
+    probs: Mapping[str, Mapping[Any, float]] | None,
+    *,
+    rule: str = "exclude_none",
+    first: int = 0,
+) -> EpochChoice:
+    """The early stop's decision for a search: :func:`select_epoch` above the space's chance.
+
+    The one place the trigger is worked out: the chance share of the ops ``rule`` chooses
+    from (:func:`idarts_plugin.derive.candidates` of ``probs``, :func:`chance_share`). The run
+    recorder, the Python strategies' callback and the benchmarks' post-hoc view all decide
+    through it.
+
+    Args:
+        shares: ``(epoch, parameter-free share of that epoch's derived cell)``, in order.
+        probs: any epoch's α distribution (label → op → probability; only its op names are
+            read), or ``None`` when unknown (the trigger is then :data:`COLLAPSE_SHARE`).
+        rule: the derivation rule that names the cells (``perturbation`` reads as its α rule).
+        first: the first architecture epoch (the warm-up's length).
+
+    Example:
+        >>> probs = {"e0": {"none": 0.1, "skip_connect": 0.3, "avg_pool_3x3": 0.2,
+        ...                 "nor_conv_1x1": 0.2, "nor_conv_3x3": 0.2}}
+        >>> early_stop_choice([(0, 0.0), (1, 1.0)], probs).fired
+        1
+        >>> early_stop_choice([(0, 0.0), (1, 0.5)], probs).fired is None  # 0.5 is chance
+        True
+    """
+    chance = chance_share(candidates(probs, rule)) if probs else None
+    return select_epoch(shares, first=first, chance=chance)
 
 
 @dataclass(frozen=True, kw_only=True)

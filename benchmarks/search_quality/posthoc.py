@@ -36,8 +36,8 @@ def views(run_dir: Path) -> dict[str, Any]:
     """
     import torch
 
-    from idarts_plugin.collapse import chance_share, parameter_free_share, select_epoch
-    from idarts_plugin.derive import candidates, derive
+    from idarts_plugin.collapse import early_stop_choice, parameter_free_share
+    from idarts_plugin.derive import derive
     from idarts_plugin.metrics import probs_from_alpha_row
     from idarts_plugin.nb201 import arch_from_nni
     from idarts_plugin.nni_adapter.perturbation import perturbation_derive
@@ -54,9 +54,8 @@ def views(run_dir: Path) -> dict[str, Any]:
     for row in rows:
         chosen = derive(probs_from_alpha_row(row), "exclude_none")
         cells.append((int(row["epoch"]), chosen))
-    chance = chance_share(candidates(probs_from_alpha_row(rows[-1]), "exclude_none"))
     shares = [(e, parameter_free_share(c)) for e, c in cells]
-    choice = select_epoch(shares, first=warmup, chance=chance)
+    choice = early_stop_choice(shares, probs_from_alpha_row(rows[-1]), first=warmup)
     kept = dict(cells)[choice.epoch]
 
     start = time.perf_counter()
@@ -92,8 +91,7 @@ def early_stop_view(record: dict[str, Any]) -> tuple[str, dict[str, Any]] | None
     per-epoch cells (its run directory was gone before ``--posthoc``).
     """
     from idarts_plugin.budget import warmup_for_budget
-    from idarts_plugin.collapse import chance_share, parameter_free_share, select_epoch
-    from idarts_plugin.derive import candidates
+    from idarts_plugin.collapse import early_stop_choice, parameter_free_share
     from idarts_plugin.nb201 import arch_to_nni
 
     found = record.get("posthoc") or {}
@@ -101,9 +99,8 @@ def early_stop_view(record: dict[str, Any]) -> tuple[str, dict[str, Any]] | None
     if not cells:
         return None
     warmup = int(found.get("warmup_epochs", warmup_for_budget(len(cells))))
-    chance = chance_share(candidates(record["probs"], "exclude_none"))
     shares = [(e, parameter_free_share(arch_to_nni(c))) for e, c in enumerate(cells)]
-    choice = select_epoch(shares, first=warmup, chance=chance)
+    choice = early_stop_choice(shares, record["probs"], first=warmup)
     return cells[choice.epoch], choice.as_dict()
 
 

@@ -22,9 +22,9 @@ from pytorch_lightning.callbacks import TQDMProgressBar
 from torch.utils.data import DataLoader
 
 from .. import outputs
-from ..collapse import EpochChoice, chance_share, select_epoch
+from ..collapse import EpochChoice, early_stop_choice
 from ..config import OptimizerConfig
-from ..derive import alpha_rule, candidates, derive, describe_architecture
+from ..derive import alpha_rule, derive, describe_architecture
 from ..metrics import alpha_row, epoch_row, probs_from_alpha_row
 from ..runtime import SearchError
 from ..spaces import SpaceSpec
@@ -204,7 +204,7 @@ class RunRecorder(pl.Callback):
         derive_rule: the derivation rule of the exported architecture.
         guard: a stop request; an interrupted epoch is neither recorded nor saved.
         early_stop: stop at the first epoch whose cell is more parameter-free than a random
-            cell of the space (:func:`idarts_plugin.collapse.select_epoch`);
+            cell of the space (:func:`idarts_plugin.collapse.early_stop_choice`);
             :attr:`epoch_choice` then names the epoch whose cell to keep. Decided from the rows, so a resumed search decides alike.
     """
 
@@ -310,11 +310,8 @@ class RunRecorder(pl.Callback):
     def _check_collapse(self, trainer: pl.Trainer, warmup: int) -> None:
         """The early stop: stop once an epoch's cell is above chance (same on every rank)."""
         shares = [(int(r["epoch"]), _number(r.get("param_free_share"))) for r in self.metrics_rows]
-        chance = None
-        if self.alpha_rows:
-            probs = probs_from_alpha_row(self.alpha_rows[-1])
-            chance = chance_share(candidates(probs, self.derive_rule))
-        self.epoch_choice = select_epoch(shares, first=warmup, chance=chance)
+        probs = probs_from_alpha_row(self.alpha_rows[-1]) if self.alpha_rows else None
+        self.epoch_choice = early_stop_choice(shares, probs, rule=self.derive_rule, first=warmup)
         if self.epoch_choice.fired is not None and not trainer.should_stop:
             _logger.info("early stop: %s", self.epoch_choice.reason)
             trainer.should_stop = True

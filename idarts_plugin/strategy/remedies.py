@@ -38,11 +38,10 @@ from ..collapse import (
     EpochChoice,
     Remedies,
     aux_skip_coefficient,
-    chance_share,
+    early_stop_choice,
     parameter_free_share,
-    select_epoch,
 )
-from ..derive import candidates, derive
+from ..derive import derive
 from ..hypergrad.regularizers import BetaDecay
 
 __all__ = ["AuxSkipShapeError", "EarlyStopCallback", "RemedyCallback", "mixed_edges"]
@@ -153,7 +152,7 @@ class EarlyStopCallback(pl.Callback):
     """Stop a search once its cell is collapsed, and hand back the cell chosen before.
 
     After every epoch it derives the cell from α (``rule``), records its parameter-free share
-    and a copy of α, and asks :func:`~idarts_plugin.collapse.select_epoch` (the trigger: the
+    and a copy of α, and asks :func:`~idarts_plugin.collapse.early_stop_choice` (the trigger: the
     space's :func:`~idarts_plugin.collapse.chance_share`); once the signal fires it stops the
     trainer, and when training ends it copies the kept epoch's α back into the architecture
     parameters if that is not the last epoch (α only; the weights are the last epoch's).
@@ -186,9 +185,8 @@ class EarlyStopCallback(pl.Callback):
         }
         self.shares.append((epoch, parameter_free_share(derive(probs, self.rule))))
         self.alphas[epoch] = [a.detach().clone() for a in pl_module.arch_parameters()]
-        chance = chance_share(candidates(probs, self.rule))
         first = int(getattr(pl_module, "warmup_epochs", 0))
-        self.choice = select_epoch(self.shares, first=first, chance=chance)
+        self.choice = early_stop_choice(self.shares, probs, rule=self.rule, first=first)
         if self.choice.fired is not None and not trainer.should_stop:
             _logger.info("early stop: %s", self.choice.reason)
             trainer.should_stop = True
