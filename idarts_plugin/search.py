@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader
 
 from . import outputs
 from .budget import planned_arch_steps, resolve_arc_learning_rate, resolve_warmup_epochs
-from .collapse import collapse_warning, parameter_free_share
+from .collapse import Remedies, collapse_warning, parameter_free_share
 from .config import FIRST_ORDER, ConfigError, RunConfig, load_run_config
 from .data import SearchData
 from .derive import DERIVATIONS, decision_record, describe_architecture
@@ -342,6 +342,18 @@ def _open_run(cfg: RunConfig, run_dir: str | os.PathLike[str] | None, resume: bo
     return run
 
 
+def space_remedies(cfg: RunConfig, spec: SpaceSpec) -> Remedies:
+    """The run's collapse remedies, ``aux_skip: auto`` resolved for its space.
+
+    Example:
+        >>> from idarts_plugin.config import load_config
+        >>> from idarts_plugin.spaces import SpaceSpec
+        >>> space_remedies(load_config(None, []), SpaceSpec("darts")).aux_skip
+        0.0
+    """
+    return cfg.strategy.remedies().resolve(edges_keep_shape=spec.edges_keep_shape)
+
+
 def build_supernet(cfg: RunConfig, spec: SpaceSpec) -> Supernet:
     """Seed, load the data, build the space and the strategy, and wrap them one-shot.
 
@@ -352,10 +364,11 @@ def build_supernet(cfg: RunConfig, spec: SpaceSpec) -> Supernet:
 
     from .nni_adapter import build_space, build_strategy, one_shot, search_loader, search_module
 
-    if cfg.strategy.aux_skip > 0 and spec.kind == "darts":
+    if cfg.strategy.aux_skip != "auto" and cfg.strategy.aux_skip > 0 and not spec.edges_keep_shape:
         raise ConfigError(
             "the auxiliary skip adds each edge's input to its output, but the DARTS space's "
-            "reduction edges halve the resolution; use it with nas-bench-201 or cell spaces",
+            "reduction edges halve the resolution; use it with nas-bench-201 or cell spaces "
+            "(or aux_skip: auto, which leaves it off here)",
             key="strategy.aux_skip",
         )
     pl.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
@@ -408,7 +421,14 @@ def _callbacks(
         guard=guard,
         early_stop=run.cfg.strategy.early_stop == "collapse",
     )
-    remedies = run.cfg.strategy.remedies()
+    remedies = space_remedies(run.cfg, run.spec)
+    if run.cfg.strategy.aux_skip == "auto":
+        _logger.info(
+            "aux_skip auto: %s",
+            f"the auxiliary skip, {remedies.aux_skip:g} → 0 over the search"
+            if remedies.uses_aux_skip
+            else f"off (the {run.spec.kind} space's edges change their input's shape)",
+        )
     # The remedies act before the recorder measures and checkpoints the epoch.
     cbs: list[Any] = [RemedyCallback(remedies)] if remedies.acts_in_training else []
     cbs += [recorder, *extra]
@@ -516,7 +536,10 @@ def _result(run: _Run, net: Supernet, recorder: Any, seconds: float) -> SearchRe
     decision["derivation"] = rule
     decision["arc_learning_rate"] = net.arc_lr
     decision["warmup_epochs"] = net.warmup
-    decision["remedies"] = cfg.strategy.remedies().as_dict()
+    decision["remedies"] = {
+        **space_remedies(cfg, run.spec).as_dict(),
+        "aux_skip_setting": cfg.strategy.aux_skip,
+    }
     if choice is not None:
         decision["early_stop"] = choice.as_dict()
     if perturbation is not None:

@@ -187,6 +187,16 @@ class SpaceSpec:
         """Input channels the space needs (NNI's hub spaces: RGB), ``None`` if any."""
         return KINDS[self.kind].input_channels
 
+    @property
+    def edges_keep_shape(self) -> bool:
+        """Whether every searched edge maps its input to an output of the same shape.
+
+        What the auxiliary skip needs (:meth:`idarts_plugin.collapse.Remedies.resolve`): true
+        for NAS-Bench-201 and ``cell`` spaces, false for the DARTS space, whose reduction
+        cells' edges halve the resolution.
+        """
+        return self.kind != "darts"
+
 
 def space_dirs() -> list[Path]:
     """Directories searched for ``<name>.yaml``: ``$IDARTS_SPACES``, then the packaged ones."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from idarts_plugin.collapse import (
+    AUX_SKIP_AUTO,
     COLLAPSE_SHARE,
     Remedies,
     aux_skip_coefficient,
     chance_share,
     collapse_warning,
+    early_stop_choice,
     is_collapsed,
     parameter_free_share,
     select_epoch,
@@ -125,7 +127,58 @@ def test_remedies_validate_and_name_the_key(kwargs, key):
 
 
 def test_remedies_say_which_act_in_training():
-    assert not Remedies().active
-    assert Remedies(early_stop="collapse").active
-    assert not Remedies(early_stop="collapse").acts_in_training
+    off = Remedies.off()
+    assert not off.active and not off.acts_in_training
+    assert Remedies(aux_skip=0.0).active  # the early stop is still on
+    assert not Remedies(aux_skip=0.0, early_stop="collapse").acts_in_training
     assert Remedies(aux_skip=1.0).acts_in_training and Remedies(beta_decay=0.5).acts_in_training
+    assert Remedies(aux_skip="auto").acts_in_training  # on unless the space refuses it
+
+
+def test_the_default_remedies_are_the_sweeps_choice():
+    """Auxiliary skip where the space allows it, and the early stop; β-decay off."""
+    default = Remedies()
+    assert (default.aux_skip, default.early_stop, default.beta_decay) == ("auto", "collapse", 0)
+    assert default.resolve(edges_keep_shape=True) == Remedies(aux_skip=AUX_SKIP_AUTO)
+    assert default.resolve(edges_keep_shape=False) == Remedies(aux_skip=0.0)
+    assert AUX_SKIP_AUTO == 1.0  # DARTS-' initial weight, what the sweep measured
+    # a number is the user's: resolving leaves it alone, whatever the space
+    assert Remedies(aux_skip=0.5).resolve(edges_keep_shape=False).aux_skip == 0.5
+
+
+@pytest.mark.parametrize("value", ["on", "Auto", ""])
+def test_aux_skip_takes_auto_or_a_number(value):
+    with pytest.raises(ValueError, match="aux_skip must be 'auto' or a number"):
+        Remedies(aux_skip=value)
+
+
+NB201_PROBS = {
+    f"e{i}": dict.fromkeys(
+        ["none", "skip_connect", "avg_pool_3x3", "nor_conv_1x1", "nor_conv_3x3"], 0.2
+    )
+    for i in range(6)
+}
+
+
+@pytest.mark.parametrize(
+    "rule, share, fires",
+    [
+        ("exclude_none", 0.5, False),  # chance without none: 2 of 4
+        ("exclude_none", 4 / 6, True),
+        ("argmax", 0.5, False),  # with none: 3 of 5 = 0.6
+        ("argmax", 4 / 6, True),
+        ("perturbation", 0.5, False),  # named by its α rule, exclude_none
+    ],
+)
+def test_early_stop_choice_triggers_above_the_rules_chance(rule, share, fires):
+    shares = [(0, 1.0), (1, 0.0), (2, share)]
+    choice = early_stop_choice(shares, NB201_PROBS, rule=rule, first=1)
+    assert (choice.fired == 2) is fires
+    chance = chance_share(candidates(NB201_PROBS, rule))
+    assert choice == select_epoch(shares, first=1, chance=chance)
+
+
+def test_early_stop_choice_without_probs_uses_the_collapse_share():
+    shares = [(0, 0.0), (1, COLLAPSE_SHARE)]
+    assert early_stop_choice(shares, None) == select_epoch(shares)
+    assert early_stop_choice(shares, None).fired is None  # 0.5 does not exceed 0.5

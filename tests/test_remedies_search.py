@@ -15,11 +15,15 @@ from tests.test_search import assert_valid_nb201_run, tiny_config
 pytestmark = [requires_nni, pytest.mark.slow]
 
 
-def _search(tmp_path, name, strategy="implicit", **keys):
+OFF = {"aux_skip": 0.0, "early_stop": "off"}
+"""The remedies off: each test here turns on the ones it is about (the defaults are on)."""
+
+
+def _search(tmp_path, name, strategy="implicit", *, defaults=False, **keys):
     from idarts_plugin.search import run_search
 
     cfg = tiny_config(strategy, epochs=3)
-    cfg["strategy"].update({"warmup_epochs": 1, **keys})
+    cfg["strategy"].update({"warmup_epochs": 1, **({} if defaults else OFF), **keys})
     result = run_search(RunConfig.from_dict(cfg), run_dir=tmp_path / name)
     assert_valid_nb201_run(tmp_path / name)
     summary = json.loads((tmp_path / name / "summary.json").read_text())
@@ -129,8 +133,31 @@ def test_every_remedy_composes_with_each_strategy(tmp_path, strategy):
         "beta_decay_schedule": "linear",
         "aux_skip": 1.0,
         "early_stop": "collapse",
+        "aux_skip_setting": 1.0,
     }
     assert "early_stop" in decision and "perturbation" in decision
+
+
+def test_the_default_search_runs_the_auxiliary_skip_and_the_early_stop(tmp_path):
+    """With no remedy key set, a NAS-Bench-201 search resolves ``aux_skip: auto`` to 1 and
+    records it, keeps the early stop's epoch, and logs the per-epoch weight it used."""
+    _result, summary = _search(tmp_path, "run", defaults=True)
+    decision = summary["decision"]
+    assert decision["remedies"]["aux_skip"] == 1.0
+    assert decision["remedies"]["aux_skip_setting"] == "auto"
+    assert decision["remedies"]["early_stop"] == "collapse" and "early_stop" in decision
+    _, base = _search(tmp_path, "off")
+    assert "early_stop" not in base["decision"] and base["decision"]["remedies"]["aux_skip"] == 0
+
+
+def test_aux_skip_auto_is_off_on_the_darts_space():
+    from idarts_plugin.search import space_remedies
+    from idarts_plugin.spaces import load_space
+
+    for space, expected in (("darts", 0.0), ("nas-bench-201", 1.0)):
+        cfg = RunConfig.from_dict({"space": {"name": space}, "data": {"name": "digits"}})
+        assert cfg.strategy.aux_skip == "auto"
+        assert space_remedies(cfg, load_space(cfg.space)).aux_skip == expected
 
 
 def test_aux_skip_is_refused_on_the_darts_space():

@@ -53,6 +53,9 @@ def test_the_search_builds_the_entrys_class(name):
     else:
         assert entry.nni_class == ENGINE_CLASS
         assert strategy.options == cfg.search_options(arc_learning_rate=0.01, warmup_epochs=0)
+        # the search adds the remedies to its trainer; the module's own callbacks would
+        # override them (Lightning lets a module's configure_callbacks win)
+        assert not strategy.remedies.active
         if entry.method is not None:
             assert strategy.options.method.name == entry.method
 

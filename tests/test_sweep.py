@@ -96,14 +96,20 @@ def test_exactly_one_arm_is_the_shipped_default_and_it_is_the_run_configs_defaul
     titles = [sweep.arm_title(arm, default) for arm in sweep.ARMS]
     assert sum("shipped default" in t for t in titles) == 1
     assert sum("shipped default" in title for title, _ in sweep.ARMS.values()) == 0
-    # What the arm searches is what `idarts search` runs with no strategy override: the
-    # sweep's pins (data, budget, one thread) leave the strategy section alone but for the
-    # derivation rule, which the arm's view stands for.
+    # What the arm searches is what `idarts search` runs with no strategy override on the
+    # sweep's NAS-Bench-201 space: the sweep's pins (data, budget, one thread) leave the
+    # strategy section alone but for the derivation rule, which the arm's view stands for,
+    # and `aux_skip: auto`, which a NAS-Bench-201 search resolves to its number.
     overrides = [*bench.BASE_PINNED, *sweep.ARMS[default][1]]
     pinned = load_config(None, overrides).strategy
     shipped = load_config(None, []).strategy
-    assert dataclasses.replace(pinned, derive=shipped.derive) == shipped
-    assert sweep.view_of(default) in ("exclude_none", shipped.derive)
+    resolved = shipped.remedies().resolve(edges_keep_shape=True).aux_skip
+    assert shipped.aux_skip == "auto" and pinned.aux_skip == resolved
+    on_nb201 = dataclasses.replace(shipped, aux_skip=resolved)
+    assert dataclasses.replace(pinned, derive=shipped.derive) == on_nb201
+    # the early stop's view is the exclude_none cell of the epoch the early stop keeps
+    assert sweep.view_of(default) == ("early_stop" if shipped.early_stop == "collapse" else "x")
+    assert default == "implicit-auto-auxskip+early_stop"  # the sweep's choice (issue 29)
 
 
 def test_view_arms_read_their_search_arms_records():

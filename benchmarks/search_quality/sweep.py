@@ -170,15 +170,17 @@ def shipped_default_arm() -> str | None:
     """The arm that is exactly what ``idarts search`` runs with no strategy override.
 
     Its strategy section (with the view it is judged by) must equal the run config's defaults
-    once the sweep's common pins (``bench.BASE_PINNED``) are applied; ``None`` if no arm is.
+    once the sweep's common pins (``bench.BASE_PINNED``) are applied, both as a NAS-Bench-201
+    search runs them (``aux_skip: auto`` resolved, :func:`bench.on_nb201`); ``None`` if no arm
+    is.
     """
     from idarts_plugin.config import load_config
 
-    default = load_config(None, []).strategy
+    default = bench.on_nb201(load_config(None, []).strategy)
     for arm, (_, overrides) in ARMS.items():
         if arm == "random":
             continue
-        strategy = load_config(None, [*bench.BASE_PINNED, *overrides]).strategy
+        strategy = bench.on_nb201(load_config(None, [*bench.BASE_PINNED, *overrides]).strategy)
         derive = "perturbation" if view_of(arm) == "perturbation" else "exclude_none"
         if dataclasses.replace(strategy, derive=derive) == default:
             return arm

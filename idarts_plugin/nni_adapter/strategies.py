@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from torch.utils.data import DataLoader
 
+from ..collapse import Remedies
 from ..config import StrategyConfig
 from ..strategy_table import STRATEGY_TABLE
 
@@ -36,8 +37,9 @@ def build_strategy(
     The class is the entry's ``nni_class`` in
     :data:`~idarts_plugin.strategy_table.STRATEGY_TABLE`. The hypergradient strategies get
     the section's :class:`~idarts_plugin.hypergrad.SearchOptions`
-    (:meth:`StrategyConfig.search_options`); NNI's first-order ones the common keys and their
-    own (``temperature``).
+    (:meth:`StrategyConfig.search_options`) and no remedy (``idarts search`` adds the
+    section's remedies to its trainer as callbacks, for every strategy alike); NNI's
+    first-order ones the common keys and their own (``temperature``).
 
     Args:
         cfg: the strategy section.
@@ -51,7 +53,9 @@ def build_strategy(
     strategy_class = getattr(importlib.import_module(module), name)
     options = cfg.search_options(arc_learning_rate=arc_learning_rate, warmup_epochs=warmup_epochs)
     if not entry.first_order:
-        return cast("DARTS", strategy_class(options=options))
+        # No remedy in the module: the search adds the config's remedies to its trainer itself
+        # (the module's would override them, and its defaults are on).
+        return cast("DARTS", strategy_class(options=options, remedies=Remedies.off()))
     common: dict[str, Any] = {
         "arc_learning_rate": options.arc_learning_rate,
         "warmup_epochs": options.warmup_epochs,

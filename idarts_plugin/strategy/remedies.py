@@ -44,7 +44,13 @@ from ..collapse import (
 from ..derive import derive
 from ..hypergrad.regularizers import BetaDecay
 
-__all__ = ["AuxSkipShapeError", "EarlyStopCallback", "RemedyCallback", "mixed_edges"]
+__all__ = [
+    "AuxSkipShapeError",
+    "EarlyStopCallback",
+    "RemedyCallback",
+    "edges_keep_shape",
+    "mixed_edges",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -58,11 +64,31 @@ def mixed_edges(pl_module: Any) -> list[nn.Module]:
     return [m for m in pl_module.supernet_modules() if hasattr(m, "_arch_alpha")]
 
 
+def edges_keep_shape(pl_module: Any) -> bool:
+    """Whether no mixed edge of the supernet strides (what ``aux_skip: auto`` asks).
+
+    An edge whose candidate ops hold a convolution or pooling with a stride above 1 (the DARTS
+    space's reduction edges) changes its input's shape, so no auxiliary skip fits it. A space
+    that changes the shape otherwise (channels only) still meets the auxiliary skip's own
+    check, :class:`AuxSkipShapeError`, at its first step.
+    """
+    for edge in mixed_edges(pl_module):
+        for sub in edge.modules():
+            stride = getattr(sub, "stride", None)
+            if stride is None:
+                continue
+            values = stride if isinstance(stride, tuple | list) else (stride,)
+            if any(isinstance(v, int) and v > 1 for v in values):
+                return False
+    return True
+
+
 class RemedyCallback(pl.Callback):
     """Apply β-decay and the auxiliary skip of a :class:`~idarts_plugin.collapse.Remedies`.
 
     Args:
-        remedies: which remedies, with their weights and schedule.
+        remedies: which remedies, with their weights and schedule; ``aux_skip: auto`` is
+            resolved on the supernet at the first epoch (:func:`edges_keep_shape`).
 
     Attributes:
         coefficient: the β-decay λ of the current epoch.
@@ -94,9 +120,18 @@ class RemedyCallback(pl.Callback):
                 self._optimizer_hook = _arch_optimizer(trainer).register_step_pre_hook(
                     self._add_regulariser
                 )
-        if self.remedies.aux_skip > 0:
+        if self.remedies.aux_skip == "auto":
+            keep = edges_keep_shape(pl_module)
+            self.remedies = self.remedies.resolve(edges_keep_shape=keep)
+            _logger.info(
+                "aux_skip auto: %s",
+                f"the auxiliary skip, {self.remedies.aux_skip:g} → 0 over the search"
+                if keep
+                else "off (an edge of this space strides, so it changes its input's shape)",
+            )
+        if float(self.remedies.aux_skip) > 0:
             self.aux_weight = aux_skip_coefficient(
-                self.remedies.aux_skip, epoch=epoch, epochs=epochs
+                float(self.remedies.aux_skip), epoch=epoch, epochs=epochs
             )
             if not self._edge_hooks:
                 self._edge_hooks = [

@@ -60,15 +60,17 @@ class HypergradientDARTS(DARTS):
         virtual_step: DARTS-V2 only: ``"sgd"`` (the paper's plain step) or ``"optimizer"``
             (momentum and weight decay of the SGD weight optimiser, as DARTS' code).
         options: all of the above as one validated object (instead of the keywords).
-        beta_decay: β-DARTS' α regulariser λ (0: off); see :class:`idarts_plugin.collapse.Remedies`.
+        beta_decay: β-DARTS' α regulariser λ (0: off, the default); see
+            :class:`idarts_plugin.collapse.Remedies`.
         beta_decay_schedule: ``"linear"`` (0 → λ over the search) or ``"constant"``.
-        aux_skip: DARTS-' auxiliary skip's initial weight (0: off), decayed to 0 over the
-            search (spaces whose edges keep their input's shape).
-        early_stop: ``"collapse"``: stop once the cell is more parameter-free than a random
-            cell and export the least parameter-free cell before
+        aux_skip: DARTS-' auxiliary skip's initial weight, decayed to 0 over the search;
+            ``"auto"`` (the default): 1 when no edge of the space strides (NAS-Bench-201,
+            ``cell``), off otherwise (the DARTS space); 0: off.
+        early_stop: ``"collapse"`` (the default): stop once the cell is more parameter-free
+            than a random cell and export the least parameter-free cell before
             (:class:`~idarts_plugin.strategy.remedies.EarlyStopCallback`); ``"off"``.
         remedies: the remedies as one :class:`~idarts_plugin.collapse.Remedies` (instead of
-            the keywords).
+            the keywords); ``Remedies.off()`` is the search as the papers ran it.
         **kwargs: passed on to :class:`nni.nas.strategy.DARTS`.
 
     Example:

@@ -22,6 +22,7 @@ TINY = (
     "space.options.stem_channels=4",
     "data.limit=256",
     "trainer.threads=1",
+    "strategy.early_stop=off",  # every epoch runs (a tiny search's cells are noise)
 )
 
 

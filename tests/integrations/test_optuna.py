@@ -81,7 +81,8 @@ def test_failing_trial_is_fail_with_reason_and_study_completes(tmp_path):
         tmp_path,
         {"optimizer.lr": {"type": "categorical", "choices": [1.0e8, 0.05]}},
         pruner={"name": "none"},
-        overrides=["strategy.max_nonfinite_steps=2"],
+        # (the early stop off: it may end a tiny search before the second such step)
+        overrides=["strategy.max_nonfinite_steps=2", "strategy.early_stop=off"],
     )
     cfg = load_tune_config(path)
     storage = f"sqlite:///{tmp_path / 'study.db'}"

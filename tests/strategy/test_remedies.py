@@ -60,6 +60,43 @@ def test_aux_skip_refuses_an_edge_that_changes_the_shape():
         edge(torch.randn(3, 2))
 
 
+def test_aux_skip_auto_is_on_for_edges_that_keep_the_shape_and_off_for_strided_ones():
+    callback, trainer, module, edge, *_ = _setup(aux_skip="auto")
+    x = torch.randn(3, 2)
+    plain = edge(x)
+    callback.on_train_epoch_start(trainer, module)
+    assert callback.remedies.aux_skip == 1.0 and torch.allclose(edge(x), plain + x)
+
+    callback, trainer, module, edge, *_ = _setup(aux_skip="auto")
+    edge.ops["op"] = nn.Conv1d(1, 1, 1, stride=2)  # a reduction edge
+    callback.on_train_epoch_start(trainer, module)
+    assert callback.remedies.aux_skip == 0.0 and not edge._forward_hooks
+    assert callback.aux_weight == 0.0
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "keeps"),
+    [
+        ("nas-bench-201", {"stem_channels": 4, "cells_per_stage": 1}, True),
+        ("cell", {"nodes": 2, "channels": 4, "ops": ["none", "skip_connect", "conv_3x3"]}, True),
+        ("darts", {"width": 4, "num_cells": 3}, False),
+    ],
+)
+def test_edges_keep_shape_of_the_shipped_spaces(name, options, keeps):
+    """What ``aux_skip: auto`` decides on a supernet agrees with the space kind's fact."""
+    from nni.nas.strategy import DARTS
+
+    from idarts_plugin.config import SpaceConfig
+    from idarts_plugin.nni_adapter import build_space
+    from idarts_plugin.spaces import load_space
+    from idarts_plugin.strategy.remedies import edges_keep_shape
+
+    spec = load_space(SpaceConfig(name=name, options=options))
+    supernet = DARTS().mutate_model(build_space(spec, num_classes=5, in_channels=3))
+    module = SimpleNamespace(supernet_modules=supernet.modules)
+    assert edges_keep_shape(module) is keeps is spec.edges_keep_shape
+
+
 def test_beta_decay_adds_its_gradient_before_the_architecture_step_only():
     callback, trainer, module, _, alpha, arch_opt, _ = _setup(beta_decay=3.0)
     trainer.current_epoch = 0  # warm-up: λ = 0
@@ -147,14 +184,16 @@ def test_python_strategies_take_the_early_stop_as_a_callback_of_their_module():
     from idarts_plugin.strategy.module import HypergradientDartsModule
     from idarts_plugin.strategy.remedies import EarlyStopCallback, RemedyCallback
 
-    for strategy in (ImplicitDARTS(early_stop="collapse", aux_skip=1.0), AmendedDARTS()):
+    both = [RemedyCallback, EarlyStopCallback]
+    for strategy, expected in (
+        (ImplicitDARTS(early_stop="collapse", aux_skip=1.0), both),
+        (AmendedDARTS(), both),  # the defaults: aux_skip auto, early stop on
+        (AmendedDARTS(aux_skip=0.0, early_stop="off"), []),
+        (ImplicitDARTS(aux_skip=0.0), [EarlyStopCallback]),
+    ):
         module = HypergradientDartsModule.__new__(HypergradientDartsModule)
         module.remedies = strategy.remedies
-        kinds = [type(c) for c in module.configure_callbacks()]
-        if strategy.remedies.early_stop == "collapse":
-            assert kinds == [RemedyCallback, EarlyStopCallback]
-        else:
-            assert kinds == []
+        assert [type(c) for c in module.configure_callbacks()] == expected
 
 
 def test_early_stop_callback_without_a_fire_still_hands_back_the_cleanest_cell():
