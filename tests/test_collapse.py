@@ -6,6 +6,7 @@ import pytest
 
 from idarts_plugin.collapse import (
     AUX_SKIP_AUTO,
+    BETA_DECAY_DEFAULT,
     COLLAPSE_SHARE,
     Remedies,
     aux_skip_coefficient,
@@ -129,18 +130,22 @@ def test_remedies_validate_and_name_the_key(kwargs, key):
 def test_remedies_say_which_act_in_training():
     off = Remedies.off()
     assert not off.active and not off.acts_in_training
-    assert Remedies(aux_skip=0.0).active  # the early stop is still on
-    assert not Remedies(aux_skip=0.0, early_stop="collapse").acts_in_training
+    assert Remedies(beta_decay=0.0).active  # the early stop is still on
+    assert not Remedies(beta_decay=0.0, early_stop="collapse").acts_in_training
     assert Remedies(aux_skip=1.0).acts_in_training and Remedies(beta_decay=0.5).acts_in_training
     assert Remedies(aux_skip="auto").acts_in_training  # on unless the space refuses it
 
 
-def test_the_default_remedies_are_the_sweeps_choice():
-    """Auxiliary skip where the space allows it, and the early stop; β-decay off."""
+def test_the_default_remedies_are_the_sweeps_and_the_demos_choice():
+    """β-decay 2 (linear) and the early stop; the auxiliary skip off (``auto`` on request)."""
     default = Remedies()
-    assert (default.aux_skip, default.early_stop, default.beta_decay) == ("auto", "collapse", 0)
-    assert default.resolve(edges_keep_shape=True) == Remedies(aux_skip=AUX_SKIP_AUTO)
-    assert default.resolve(edges_keep_shape=False) == Remedies(aux_skip=0.0)
+    assert (default.beta_decay, default.beta_decay_schedule) == (BETA_DECAY_DEFAULT, "linear")
+    assert BETA_DECAY_DEFAULT == 2.0  # what the sweep's arm measured
+    assert (default.aux_skip, default.early_stop) == (0.0, "collapse")
+    assert default.resolve(edges_keep_shape=True) == default  # nothing to resolve
+    auto = Remedies(aux_skip="auto")
+    assert auto.resolve(edges_keep_shape=True) == Remedies(aux_skip=AUX_SKIP_AUTO)
+    assert auto.resolve(edges_keep_shape=False) == Remedies(aux_skip=0.0)
     assert AUX_SKIP_AUTO == 1.0  # DARTS-' initial weight, what the sweep measured
     # a number is the user's: resolving leaves it alone, whatever the space
     assert Remedies(aux_skip=0.5).resolve(edges_keep_shape=False).aux_skip == 0.5

@@ -15,7 +15,7 @@ from tests.test_search import assert_valid_nb201_run, tiny_config
 pytestmark = [requires_nni, pytest.mark.slow]
 
 
-OFF = {"aux_skip": 0.0, "early_stop": "off"}
+OFF = {"beta_decay": 0.0, "aux_skip": 0.0, "early_stop": "off"}
 """The remedies off: each test here turns on the ones it is about (the defaults are on)."""
 
 
@@ -138,16 +138,18 @@ def test_every_remedy_composes_with_each_strategy(tmp_path, strategy):
     assert "early_stop" in decision and "perturbation" in decision
 
 
-def test_the_default_search_runs_the_auxiliary_skip_and_the_early_stop(tmp_path):
-    """With no remedy key set, a NAS-Bench-201 search resolves ``aux_skip: auto`` to 1 and
-    records it, keeps the early stop's epoch, and logs the per-epoch weight it used."""
+def test_the_default_search_runs_beta_decay_and_the_early_stop(tmp_path):
+    """With no remedy key set, a search applies β-decay and the early stop and records both;
+    ``aux_skip: auto`` is resolved to 1 on NAS-Bench-201 and recorded with its setting."""
     _result, summary = _search(tmp_path, "run", defaults=True)
     decision = summary["decision"]
-    assert decision["remedies"]["aux_skip"] == 1.0
-    assert decision["remedies"]["aux_skip_setting"] == "auto"
+    assert decision["remedies"]["beta_decay"] == 2.0 and decision["remedies"]["aux_skip"] == 0
     assert decision["remedies"]["early_stop"] == "collapse" and "early_stop" in decision
     _, base = _search(tmp_path, "off")
-    assert "early_stop" not in base["decision"] and base["decision"]["remedies"]["aux_skip"] == 0
+    assert "early_stop" not in base["decision"] and base["decision"]["remedies"]["beta_decay"] == 0
+    _, auto = _search(tmp_path, "auto", aux_skip="auto")
+    assert auto["decision"]["remedies"]["aux_skip"] == 1.0
+    assert auto["decision"]["remedies"]["aux_skip_setting"] == "auto"
 
 
 def test_aux_skip_auto_is_off_on_the_darts_space():
@@ -155,8 +157,9 @@ def test_aux_skip_auto_is_off_on_the_darts_space():
     from idarts_plugin.spaces import load_space
 
     for space, expected in (("darts", 0.0), ("nas-bench-201", 1.0)):
-        cfg = RunConfig.from_dict({"space": {"name": space}, "data": {"name": "digits"}})
-        assert cfg.strategy.aux_skip == "auto"
+        cfg = RunConfig.from_dict(
+            {"space": {"name": space}, "strategy": {"aux_skip": "auto"}, "data": {"name": "digits"}}
+        )
         assert space_remedies(cfg, load_space(cfg.space)).aux_skip == expected
 
 

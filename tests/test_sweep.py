@@ -104,12 +104,12 @@ def test_exactly_one_arm_is_the_shipped_default_and_it_is_the_run_configs_defaul
     pinned = load_config(None, overrides).strategy
     shipped = load_config(None, []).strategy
     resolved = shipped.remedies().resolve(edges_keep_shape=True).aux_skip
-    assert shipped.aux_skip == "auto" and pinned.aux_skip == resolved
+    assert pinned.aux_skip == resolved
     on_nb201 = dataclasses.replace(shipped, aux_skip=resolved)
     assert dataclasses.replace(pinned, derive=shipped.derive) == on_nb201
     # the early stop's view is the exclude_none cell of the epoch the early stop keeps
     assert sweep.view_of(default) == ("early_stop" if shipped.early_stop == "collapse" else "x")
-    assert default == "implicit-auto-auxskip+early_stop"  # the sweep's choice (issue 29)
+    assert default == "implicit-auto-beta+early_stop"  # issue 29's choice (sweep and demo)
 
 
 def test_view_arms_read_their_search_arms_records():

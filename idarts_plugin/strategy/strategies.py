@@ -60,12 +60,12 @@ class HypergradientDARTS(DARTS):
         virtual_step: DARTS-V2 only: ``"sgd"`` (the paper's plain step) or ``"optimizer"``
             (momentum and weight decay of the SGD weight optimiser, as DARTS' code).
         options: all of the above as one validated object (instead of the keywords).
-        beta_decay: β-DARTS' α regulariser λ (0: off, the default); see
+        beta_decay: β-DARTS' α regulariser λ (0: off; default 2); see
             :class:`idarts_plugin.collapse.Remedies`.
         beta_decay_schedule: ``"linear"`` (0 → λ over the search) or ``"constant"``.
-        aux_skip: DARTS-' auxiliary skip's initial weight, decayed to 0 over the search;
-            ``"auto"`` (the default): 1 when no edge of the space strides (NAS-Bench-201,
-            ``cell``), off otherwise (the DARTS space); 0: off.
+        aux_skip: DARTS-' auxiliary skip's initial weight, decayed to 0 over the search
+            (0, the default: off); ``"auto"``: 1 when no edge of the space strides
+            (NAS-Bench-201, ``cell``), off otherwise (the DARTS space).
         early_stop: ``"collapse"`` (the default): stop once the cell is more parameter-free
             than a random cell and export the least parameter-free cell before
             (:class:`~idarts_plugin.strategy.remedies.EarlyStopCallback`); ``"off"``.

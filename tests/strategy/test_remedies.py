@@ -187,9 +187,9 @@ def test_python_strategies_take_the_early_stop_as_a_callback_of_their_module():
     both = [RemedyCallback, EarlyStopCallback]
     for strategy, expected in (
         (ImplicitDARTS(early_stop="collapse", aux_skip=1.0), both),
-        (AmendedDARTS(), both),  # the defaults: aux_skip auto, early stop on
-        (AmendedDARTS(aux_skip=0.0, early_stop="off"), []),
-        (ImplicitDARTS(aux_skip=0.0), [EarlyStopCallback]),
+        (AmendedDARTS(), both),  # the defaults: β-decay and the early stop
+        (AmendedDARTS(beta_decay=0.0, early_stop="off"), []),
+        (ImplicitDARTS(beta_decay=0.0), [EarlyStopCallback]),
     ):
         module = HypergradientDartsModule.__new__(HypergradientDartsModule)
         module.remedies = strategy.remedies
