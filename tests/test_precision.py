@@ -75,7 +75,7 @@ def _run(tmp_path: Path, precision: str, device: str = "cpu", **strategy: Any) -
     from idarts_plugin.search import run_search
 
     raw = tiny_config("implicit", epochs=1, limit_batches=2, precision=precision, device=device)
-    raw["strategy"].update(strategy)
+    raw["strategy"].update({"beta_decay": 0.0, "early_stop": "off", **strategy})  # HVPs only
     return run_search(RunConfig.from_dict(raw), run_dir=tmp_path / "run")
 
 

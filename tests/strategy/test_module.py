@@ -30,6 +30,14 @@ class Recorder(torch.optim.SGD):
         return super().step(closure)
 
 
+def _remedies_off(strategy) -> None:
+    """These tests check the hypergradient the module applies: no collapse remedy on top."""
+    from idarts_plugin.collapse import Remedies
+
+    if hasattr(strategy, "remedies"):
+        strategy.remedies = Remedies.off()
+
+
 def tiny_problem(strategy, seed=0):
     from nni.nas.evaluator.pytorch.lightning import ClassificationModule
     from nni.nas.hub.pytorch import NasBench201
@@ -38,6 +46,7 @@ def tiny_problem(strategy, seed=0):
     space = NasBench201(stem_out_channels=4, num_modules_per_stack=1, num_labels=3)
     supernet = strategy.mutate_model(space)
     module = ClassificationModule(num_classes=3, learning_rate=0.05, optimizer=torch.optim.SGD)
+    _remedies_off(strategy)
     oneshot = strategy.configure_oneshot_module(module)
     oneshot.set_model(supernet)
     g = torch.Generator().manual_seed(seed)
@@ -360,6 +369,7 @@ def _decayed_momentum_problem(strategy):
     module = ClassificationModule(
         num_classes=3, learning_rate=0.05, weight_decay=0.05, optimizer=sgd
     )
+    _remedies_off(strategy)
     oneshot = strategy.configure_oneshot_module(module)
     oneshot.set_model(supernet)
     g = torch.Generator().manual_seed(0)
@@ -424,6 +434,7 @@ def test_optimizer_virtual_step_needs_sgd():
     space = NasBench201(stem_out_channels=4, num_modules_per_stack=1, num_labels=3)
     supernet = strategy.mutate_model(space)
     module = ClassificationModule(num_classes=3, learning_rate=0.01, optimizer=torch.optim.Adam)
+    _remedies_off(strategy)
     oneshot = strategy.configure_oneshot_module(module)
     oneshot.set_model(supernet)
     x, y = torch.randn(8, 3, 8, 8), torch.randint(0, 3, (8,))
