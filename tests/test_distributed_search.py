@@ -35,7 +35,9 @@ CONFIG = {
         },
     },
     "data": {"name": "digits", "limit": 256},
-    "strategy": {"name": "implicit", "neumann_steps": 2},
+    # The default β-decay stays on (DDP must apply it identically); the early stop is off so
+    # that both epochs run whatever a 2-epoch toy search's α look like.
+    "strategy": {"name": "implicit", "neumann_steps": 2, "early_stop": "off"},
     "trainer": {
         "epochs": 2,
         "batch_size": 16,

@@ -26,6 +26,7 @@ EPOCHS = 2
 TINY = (
     f" --set trainer.epochs={EPOCHS} --set trainer.limit_batches=2 --set trainer.batch_size=16"
     " --set space.options.stem_channels=4 --set data.limit=256"
+    " --set strategy.early_stop=off"  # every epoch reports (a tiny search's cells are noise)
 )
 
 pytestmark = [
