@@ -116,7 +116,12 @@ OP_TABLE: Mapping[str, Callable[..., nn.Module]] = {
 # Space files.
 # --------------------------------------------------------------------------------------------
 
-CHOICES: Mapping[str, Collection[str]] = {"ops": OP_TABLE, "norm": NORMS}
+CELL_BN = ("affine", "non-affine")
+"""NAS-Bench-201's ``cell_bn``: the BatchNorm of the searched ops keeps NNI's hub default
+(``affine``, a learned scale and shift) or has none (``non-affine``, as DARTS' and
+NAS-Bench-201's own search code build the supernet's ops)."""
+
+CHOICES: Mapping[str, Collection[str]] = {"ops": OP_TABLE, "norm": NORMS, "cell_bn": CELL_BN}
 """Space options whose values are names → the valid names. A text option takes one of them; a
 list option takes a non-empty list of distinct ones. Every other option is a whole number >= 1."""
 

@@ -19,11 +19,12 @@ OFF = {"beta_decay": 0.0, "aux_skip": 0.0, "early_stop": "off"}
 """The remedies off: each test here turns on the ones it is about (the defaults are on)."""
 
 
-def _search(tmp_path, name, strategy="implicit", *, defaults=False, **keys):
+def _search(tmp_path, name, strategy="implicit", *, defaults=False, space=None, **keys):
     from idarts_plugin.search import run_search
 
     cfg = tiny_config(strategy, epochs=3)
     cfg["strategy"].update({"warmup_epochs": 1, **({} if defaults else OFF), **keys})
+    cfg["space"]["options"].update(space or {})
     result = run_search(RunConfig.from_dict(cfg), run_dir=tmp_path / name)
     assert_valid_nb201_run(tmp_path / name)
     summary = json.loads((tmp_path / name / "summary.json").read_text())
@@ -47,6 +48,30 @@ def test_a_training_remedy_changes_the_search_and_is_recorded(tmp_path, baseline
         for op in result.probs[e]
     ]
     assert max(moved) > 1e-4  # same seed, same data: only the remedy differs
+
+
+def test_a_non_affine_cell_bn_changes_the_search_and_its_checkpoint(tmp_path, baseline):
+    import torch
+
+    result, _ = _search(tmp_path, "run", space={"cell_bn": "non-affine"})
+    base_result, _ = baseline
+    moved = [
+        abs(result.probs[e][op] - base_result.probs[e][op])
+        for e in result.probs
+        for op in result.probs[e]
+    ]
+    assert max(moved) > 1e-4  # same seed, same data: only the cell's BatchNorm differs
+    config = (tmp_path / "run" / "config.yaml").read_text()
+    assert "cell_bn: non-affine" in config
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
+    state = ckpt["state_dict"]
+    # Every op BatchNorm in the cells (3 cells x 6 edges x 2 convs) keeps running statistics
+    # and has no weight/bias; the reduction blocks' BatchNorms keep theirs.
+    ops = [k for k in state if ".layers." in k and k.endswith("running_mean")]
+    blocks = [k for k in state if ".conv_a." in k and k.endswith("running_mean")]
+    assert len(ops) == 36 and len(blocks) == 2
+    assert not any(k.replace("running_mean", "weight") in state for k in ops)
+    assert all(k.replace("running_mean", "weight") in state for k in blocks)
 
 
 def test_perturbation_derivation_records_its_scores(tmp_path):

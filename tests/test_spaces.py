@@ -79,6 +79,66 @@ def test_spaces_build_and_run_as_darts_supernets(name, options):
 
 
 @requires_nni
+def test_nb201_cell_bn_non_affine_drops_only_the_searched_ops_scale_and_shift():
+    """``cell_bn: non-affine``: the supernet's op BatchNorms have no weight/bias (as DARTS and
+    NAS-Bench-201 search); stem, reduction blocks and head keep theirs; the exported cell is
+    built affine (as NAS-Bench-201's table trains it); the default is NNI's affine space."""
+    from nni.nas.hub.pytorch.modules.nasbench201 import NasBench201Cell
+    from nni.nas.strategy import DARTS
+
+    from idarts_plugin.config import load_config
+    from idarts_plugin.nb201 import arch_to_nni
+    from idarts_plugin.nni_adapter import build_space, freeze_architecture
+
+    base = {"stem_channels": 4, "cells_per_stage": 1}
+    spec = load_space(SpaceConfig(name="nas-bench-201", options={**base, "cell_bn": "non-affine"}))
+    assert (
+        load_space(SpaceConfig(name="nas-bench-201", options=base)).options["cell_bn"] == "affine"
+    )
+    space = build_space(spec, num_classes=5, in_channels=3)
+    default = build_space(
+        load_space(SpaceConfig(name="nas-bench-201", options=base)), num_classes=5
+    )
+
+    def bns(model, *, in_cells):
+        cells = [m for m in model.modules() if isinstance(m, NasBench201Cell)]
+        inside = {id(b) for c in cells for b in c.modules() if isinstance(b, torch.nn.BatchNorm2d)}
+        return [
+            b
+            for b in model.modules()
+            if isinstance(b, torch.nn.BatchNorm2d) and (id(b) in inside) == in_cells
+        ]
+
+    # 3 stages x 1 cell x 6 edges x (conv_1x1, conv_3x3) one BatchNorm each.
+    assert len(bns(space, in_cells=True)) == len(bns(default, in_cells=True)) == 36
+    assert all(not b.affine and b.weight is None for b in bns(space, in_cells=True))
+    assert all(b.affine for b in bns(default, in_cells=True))
+    assert all(b.affine for b in bns(space, in_cells=False))
+    assert len(bns(space, in_cells=False)) == len(bns(default, in_cells=False)) > 0
+    n = sum(b.num_features for b in bns(default, in_cells=True))
+    params = sum(p.numel() for p in space.parameters())
+    assert sum(p.numel() for p in default.parameters()) - params == 2 * n
+    # The supernet trains and keeps running statistics.
+    supernet = DARTS().mutate_model(space)
+    supernet(torch.randn(4, 3, 16, 16)).sum().backward()
+    assert all(b.num_batches_tracked.item() == 1 for b in bns(space, in_cells=True))
+    # The exported cell is NAS-Bench-201's (affine) whatever the search used.
+    cfg = load_config(
+        None, [f"space.options.{k}={v}" for k, v in {**base, "cell_bn": "non-affine"}.items()]
+    )
+    arch = arch_to_nni(
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|nor_conv_1x1~0|none~1|avg_pool_3x3~2|"
+    )
+    model = freeze_architecture(cfg, arch, num_classes=5, in_channels=3)
+    assert all(b.affine for b in model.modules() if isinstance(b, torch.nn.BatchNorm2d))
+
+
+def test_nb201_cell_bn_takes_two_names():
+    with pytest.raises(SpaceError, match=r"cell_bn.*affine, non-affine"):
+        load_space(SpaceConfig(name="nas-bench-201", options={"cell_bn": "frozen"}))
+
+
+@requires_nni
 def test_cell_space_shares_one_design_across_cells():
     from idarts_plugin.nni_adapter import build_space
 

@@ -6,6 +6,7 @@ turns a :class:`~idarts_plugin.spaces.SpaceSpec` into an NNI ``ModelSpace``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, cast
@@ -17,7 +18,13 @@ from torch import Tensor, nn
 from ..config import RunConfig
 from ..spaces import OP_TABLE, SpaceSpec, load_space, norm_layer
 
-__all__ = ["BUILDERS", "CellSpace", "build_space", "freeze_architecture"]
+__all__ = [
+    "BUILDERS",
+    "CellSpace",
+    "build_space",
+    "drop_cell_bn_affine",
+    "freeze_architecture",
+]
 
 
 class _Cell(nn.Module):
@@ -113,7 +120,51 @@ def _nas_bench_201(o: Mapping[str, Any], *, num_classes: int, in_channels: int) 
         num_modules_per_stack=o["cells_per_stage"],
         num_labels=num_classes,
     )
+    if o["cell_bn"] == "non-affine":
+        drop_cell_bn_affine(space)
     return space
+
+
+def drop_cell_bn_affine(space: nn.Module) -> int:
+    """Give the BatchNorm layers inside NAS-Bench-201's searched cells no scale and shift.
+
+    NNI's hub ``NasBench201`` builds every op with an affine ``BatchNorm2d``; DARTS' and
+    NAS-Bench-201's own search code build the supernet's ops with ``affine=False`` (the
+    exported cell is trained with affine BatchNorm either way: :func:`freeze_architecture`
+    builds it with ``cell_bn: affine``, as NAS-Bench-201's table was measured). The stem, the
+    reduction blocks and the head keep theirs.
+    Running statistics are kept (``track_running_stats`` unchanged).
+
+    Args:
+        space: a ``NasBench201`` model space (before a one-shot strategy transforms it).
+
+    Returns:
+        How many BatchNorm layers were replaced (0: not a NAS-Bench-201 space).
+
+    Example:
+        >>> from nni.nas.hub.pytorch import NasBench201
+        >>> drop_cell_bn_affine(NasBench201(stem_out_channels=4, num_modules_per_stack=1))
+        36
+    """
+    from nni.nas.hub.pytorch.modules.nasbench201 import NasBench201Cell
+
+    replaced = 0
+    for cell in space.modules():
+        if not isinstance(cell, NasBench201Cell):
+            continue
+        for parent in list(cell.modules()):
+            for name, child in list(parent.named_children()):
+                if isinstance(child, nn.BatchNorm2d) and child.affine:
+                    plain = nn.BatchNorm2d(
+                        child.num_features,
+                        eps=child.eps,
+                        momentum=child.momentum,
+                        affine=False,
+                        track_running_stats=child.track_running_stats,
+                    )
+                    setattr(parent, name, plain)
+                    replaced += 1
+    return replaced
 
 
 def _darts(o: Mapping[str, Any], *, num_classes: int, in_channels: int) -> nn.Module:
@@ -164,12 +215,15 @@ def freeze_architecture(
     """Build the run's model space and freeze it at ``architecture`` (a plain ``nn.Module``).
 
     Args:
-        config: the run config (its ``space`` section).
+        config: the run config (its ``space`` section; NAS-Bench-201's search-time
+            ``cell_bn: non-affine`` is ignored: the exported cell has affine BatchNorm).
         architecture: NNI's export dict (label → chosen op / inputs).
         num_classes: classifier outputs.
         in_channels: input channels of the data.
     """
     spec = load_space(config.space)
+    if spec.options.get("cell_bn", "affine") != "affine":  # a search-time choice only
+        spec = dataclasses.replace(spec, options={**spec.options, "cell_bn": "affine"})
     space = build_space(spec, num_classes=num_classes, in_channels=in_channels)
     frozen = space.freeze(dict(architecture))  # type: ignore[operator]
     return cast(nn.Module, frozen)
