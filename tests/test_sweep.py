@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import requires_nni
@@ -110,6 +112,50 @@ def test_exactly_one_arm_is_the_shipped_default_and_it_is_the_run_configs_defaul
     # the early stop's view is the exclude_none cell of the epoch the early stop keeps
     assert sweep.view_of(default) == ("early_stop" if shipped.early_stop == "collapse" else "x")
     assert default == "implicit-auto-beta+early_stop"  # issue 29's choice (sweep and demo)
+
+
+def test_each_random_arm_gets_its_budget_arms_mean_wall_clock(tmp_path, monkeypatch):
+    """``random``: NNI DARTS' first two seeds' mean; ``random-default``: the shipped default's
+    search arm's first three. Searches are stood in for (no training)."""
+    import json
+
+    from benchmarks.search_quality import bench, sweep
+
+    seconds = {"darts": 100.0, "implicit-auto-beta": 300.0}
+
+    def stand_in(fn, jobs, workers):
+        out = []
+        for j in jobs:
+            random = bench.is_random(j["arm"])
+            record = {
+                **{k: j[k] for k in ("arm", "seed", "key")},
+                "archs": {"argmax": "c", "exclude_none": "c"},
+                "seconds": j["budget"] if random else seconds[j["arm"]] + 10 * j["seed"],
+            }
+            (Path(j["cache"]) / f"{j['key']}.json").write_text(json.dumps(record))
+            out.append(record)
+        return out
+
+    monkeypatch.setattr(bench, "_pool_map", stand_in)
+    monkeypatch.setattr(bench, "CACHE", tmp_path / "no-benchmark-cache")
+    assert sweep.random_budget_arms()["random-default"] == ("implicit-auto-beta", 3)
+    records = sweep.run_point(
+        480,
+        1,
+        arms=["random", "random-default"],
+        seeds=3,
+        workers=1,
+        cache=tmp_path / "cache",
+        run_root=tmp_path / "runs",
+        train_found=False,
+        views=False,
+    )
+    budgets = {(r["arm"], r["seed"]): r["seconds"] for r in records}
+    assert budgets == {
+        **{("random", s): pytest.approx(105.0) for s in range(3)},  # darts seeds 0, 1
+        **{("random-default", s): pytest.approx(310.0) for s in range(3)},
+    }
+    assert "default's wall-clock" in sweep.ARMS["random-default"][0]
 
 
 def test_view_arms_read_their_search_arms_records():

@@ -100,6 +100,11 @@ on the machine (the shipped default differs from it by one ``axpy`` per product,
 in H, and its arm was timed while other jobs shared the cores)."""
 
 
+def is_random(arm: str) -> bool:
+    """Whether ``arm`` is a random search (``random`` or ``random-<what its budget is>``)."""
+    return arm == "random" or arm.startswith("random-")
+
+
 def on_nb201(strategy: Any) -> Any:
     """A strategy section as a search on NAS-Bench-201 runs it (``aux_skip: auto`` resolved)."""
     import dataclasses
@@ -122,7 +127,7 @@ def shipped_default_arm() -> str | None:
     remedies_off = [f"strategy.{key}={value}" for key, value in REMEDIES_OFF.items()]
     default = load_config(None, ["strategy.name=implicit", *remedies_off]).strategy
     for arm, (_, overrides) in ARMS.items():
-        if arm == "random":
+        if is_random(arm):
             continue
         # The derivation rule does not change a search (both rules are scored): ignore it.
         strategy = load_config(None, [*BASE_PINNED, *overrides]).strategy
@@ -347,7 +352,7 @@ def _random_search(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run_job(job: dict[str, Any]) -> dict[str, Any]:
-    out = _random_search(job) if job["arm"] == "random" else _search(job)
+    out = _random_search(job) if is_random(job["arm"]) else _search(job)
     path = Path(job["cache"]) / f"{job['key']}.json"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(out, indent=1, sort_keys=True))
@@ -401,6 +406,7 @@ def run(
     data_seed: int | None = None,
     budget_arm: str = BUDGET_ARM,
     budget_seeds: int | None = None,
+    budget_arms: Mapping[str, tuple[str, int | None]] | None = None,
     read_also: Sequence[Path] = (),
     on_record: Callable[[dict[str, Any]], None] | None = None,
     cached_only: bool = False,
@@ -409,8 +415,9 @@ def run(
     """Run (or read from the cache) every arm × seed; train the found cells; the records.
 
     Args:
-        arms: names of ``arms_table`` to run (``random`` after the others: it gets the mean
-            wall-clock of ``budget_arm``'s searches, or of all searches if it has none).
+        arms: names of ``arms_table`` to run (the random arms, :func:`is_random`, after the
+            others: each gets the mean wall-clock of its budget arm's searches, or of all
+            searches if it has none).
         seeds: search seeds ``0 .. seeds - 1``.
         epochs: search epochs.
         batches: batches per epoch (``None``: whole epochs).
@@ -430,6 +437,8 @@ def run(
         budget_seeds: average ``budget_arm``'s seeds ``0 .. budget_seeds - 1`` only (``None``:
             every seed run), so random search's budget, part of its cache key, does not change
             when ``budget_arm`` gets more seeds than random search.
+        budget_arms: random arm → (the arm whose mean wall-clock it gets, its seeds as
+            ``budget_seeds``); a random arm not named gets ``(budget_arm, budget_seeds)``.
         read_also: further cache folders to read a record from (never written).
         on_record: called with each record a search of this run produced (e.g. to commit).
         cached_only: run nothing and train nothing: only the records the caches hold.
@@ -440,7 +449,7 @@ def run(
     def job(arm: str, seed: int, budget: float = 0.0) -> dict[str, Any]:
         data = seed if data_seed is None else data_seed
         overrides = [*base, *arms_table[arm][1], f"data.seed={data}"]
-        extra_key = f"budget={budget:.0f}" if arm == "random" else ""
+        extra_key = f"budget={budget:.0f}" if is_random(arm) else ""
         key = f"{arm}-s{seed}-" + config_key(overrides, seed, extra_key)
         return {
             "arm": arm,
@@ -470,21 +479,23 @@ def run(
             for out in _pool_map(_run_job, jobs[k : k + max(workers, 1)], workers):
                 on_record(out)
 
-    searching = [a for a in arms if a != "random"]
+    searching = [a for a in arms if not is_random(a)]
     jobs = [job(a, s) for a in searching for s in range(seeds)]
     todo = [j for j in jobs if cached(j) is None]
     if not cached_only:
         print(f"{len(jobs) - len(todo)} searches cached, {len(todo)} to run", flush=True)
     run_jobs(todo)
     records = [cached(j) for j in jobs]
-    if "random" in arms:
+    searched = [r for r in records if r]
+    for rarm in (a for a in arms if is_random(a)):
+        source, source_seeds = (budget_arms or {}).get(rarm, (budget_arm, budget_seeds))
         budget_from = [
             r
-            for r in records
-            if r and r["arm"] == budget_arm and (budget_seeds is None or r["seed"] < budget_seeds)
-        ] or [r for r in records if r]
+            for r in searched
+            if r["arm"] == source and (source_seeds is None or r["seed"] < source_seeds)
+        ] or searched
         budget = statistics.fmean(r["seconds"] for r in budget_from) if budget_from else 60.0
-        rjobs = [job("random", s, budget) for s in range(seeds)]
+        rjobs = [job(rarm, s, budget) for s in range(seeds)]
         run_jobs([j for j in rjobs if cached(j) is None])
         records += [cached(j) for j in rjobs]
     found = [r for r in records if r is not None]
@@ -542,7 +553,7 @@ def summarise(records: list[dict[str, Any]], gt: GroundTruth) -> tuple[list[Tabl
             points[arm][rule] = accs_ok
             pct = [gt.percentile(a) for a in accs_ok]
             cols += [ms(accs_ok), ms(pct, "{:.0f}")]
-        is_search = arm != "random"
+        is_search = not is_random(arm)
         main.add(
             arm_title(arm),
             len(rs),

@@ -106,10 +106,12 @@ def early_stop_view(record: dict[str, Any]) -> tuple[str, dict[str, Any]] | None
 
 def fill(cache: Path, run_root: Path) -> list[str]:
     """Add the views to every record in ``cache`` that lacks them and has its run directory."""
+    from .bench import is_random
+
     done = []
     for path in sorted(cache.glob("*.json")):
         record = json.loads(path.read_text())
-        if record.get("arm") == "random" or all(k in record["archs"] for k in VIEW_KEYS):
+        if is_random(record.get("arm", "")) or all(k in record["archs"] for k in VIEW_KEYS):
             continue
         run_dir = run_root / record["key"]
         if not (run_dir / "summary.json").is_file():

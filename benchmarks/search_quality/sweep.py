@@ -20,9 +20,10 @@ The search and cache machinery is the search-quality benchmark's (:func:`bench.r
 search is cached by its whole config in ``benchmarks/search_quality/sweep_cache/`` (the
 benchmark's own cache is read too), so a killed sweep resumes and more seeds, budgets or arms
 extend it; the run directories stay in ``--run-root`` (``benchmarks/search_quality/runs/``,
-git-ignored), so a search killed after an epoch resumes from its checkpoint. Random search gets
-NNI's DARTS' (``auto``) mean wall-clock at each point (of its first two seeds:
-:data:`RANDOM_BUDGET_SEEDS`).
+git-ignored), so a search killed after an epoch resumes from its checkpoint. Random search
+(``random``) gets NNI's DARTS' (``auto``) mean wall-clock at each point (of its first two
+seeds: :data:`RANDOM_BUDGET_SEEDS`); ``random-default`` gets the shipped default's
+(:data:`DEFAULT_BUDGET_SEEDS`).
 ``--commit`` commits the cache, the ground-truth table, ``RESULTS.md`` and the plot after each
 point. ``--smoke`` (the test suite's) runs one tiny point into a throw-away cache; ``--report``
 runs nothing and rewrites the section and the plot from the cache.
@@ -56,6 +57,10 @@ RUN_ROOT = HERE / "runs"
 RANDOM_BUDGET_SEEDS = 2
 """Random search's wall-clock at a point is the mean of NNI DARTS' first two seeds there (the
 seeds every point has), however many DARTS seeds have run."""
+DEFAULT_BUDGET_SEEDS = 3
+"""``random-default``'s wall-clock at a point is the mean of the shipped default's search arm's
+first three seeds there (the whole search: the early stop is judged from the α history of a
+search that ran to its end, so this is what the default costs at most)."""
 PLOT = HERE.parent / "search_quality_sweep.png"
 SECTION = "search-quality-sweep"
 REPO = HERE.parents[1]
@@ -84,6 +89,7 @@ SWEEP_ARMS: dict[str, tuple[str, list[str]]] = {
     "amended": ("AmendedDARTS, its defaults", ["strategy.name=amended"]),
     "unrolled": ("UnrolledDARTS (DARTS-V2), its defaults", ["strategy.name=unrolled"]),
     "random": ("random search, NNI DARTS' wall-clock, 1-epoch proxy", []),
+    "random-default": ("random search, the run config default's wall-clock, 1-epoch proxy", []),
 }
 """Arm name → (title, config overrides). Each title says what the arm pins beyond the sweep's
 common settings (``bench.BASE_PINNED`` pins γ = weight lr, so "ImplicitDARTS" alone is the
@@ -161,6 +167,18 @@ BUDGET_ARM = "darts"
 """Random search gets this arm's mean wall-clock at each point."""
 
 
+def random_budget_arms() -> dict[str, tuple[str, int]]:
+    """Random arm → (the search arm whose mean wall-clock it gets, how many of its seeds)."""
+    out = {"random": (BUDGET_ARM, RANDOM_BUDGET_SEEDS)}
+    default = shipped_default_arm()
+    if default is not None:
+        out["random-default"] = (
+            VIEWS[default][0] if default in VIEWS else default,
+            DEFAULT_BUDGET_SEEDS,
+        )
+    return out
+
+
 def view_of(arm: str) -> str:
     """The ``record["archs"]`` key an arm is judged by (``exclude_none`` for a search arm)."""
     return VIEWS[arm][1] if arm in VIEWS else "exclude_none"
@@ -178,7 +196,7 @@ def shipped_default_arm() -> str | None:
 
     default = bench.on_nb201(load_config(None, []).strategy)
     for arm, (_, overrides) in ARMS.items():
-        if arm == "random":
+        if bench.is_random(arm):
             continue
         strategy = bench.on_nb201(load_config(None, [*bench.BASE_PINNED, *overrides]).strategy)
         derive = "perturbation" if view_of(arm) == "perturbation" else "exclude_none"
@@ -230,8 +248,12 @@ def run_point(
         searched = VIEWS[arm][0] if arm in VIEWS else arm
         if searched not in wanted:
             wanted.append(searched)
-    if "random" in wanted and BUDGET_ARM not in wanted:
-        wanted.insert(0, BUDGET_ARM)  # random search's wall-clock comes from it (cached)
+    budget_arms = random_budget_arms()
+    for rarm in [a for a in wanted if bench.is_random(a)]:
+        if rarm not in budget_arms:
+            raise ValueError(f"random arm {rarm!r} has no budget arm (sweep.random_budget_arms)")
+        if budget_arms[rarm][0] not in wanted:  # its wall-clock comes from it (cached)
+            wanted.insert(0, budget_arms[rarm][0])
     if not cached_only:
         print(f"== {budget} architecture steps, {depth} cell(s) per stage", flush=True)
     records = bench.run(
@@ -249,6 +271,7 @@ def run_point(
         data_seed=RECIPE.data_seed,
         budget_arm=BUDGET_ARM,
         budget_seeds=RANDOM_BUDGET_SEEDS,
+        budget_arms=budget_arms,
         read_also=[bench.CACHE],
         cached_only=cached_only,
     )
@@ -354,7 +377,7 @@ def tables(judged: list[dict[str, Any]], gt: GroundTruth) -> list[Table]:
     groups = _groups(judged)
     for arm, depth, budget in sorted(groups, key=lambda k: (k[2], k[1], order.index(k[0]))):
         rs = groups[(arm, depth, budget)]
-        search = arm != "random"
+        search = not bench.is_random(arm)
         sweep.add(
             budget,
             depth,
@@ -442,7 +465,7 @@ def finding(judged: list[dict[str, Any]], gt: GroundTruth) -> str:
         )
     for depth in depths:
         for arm in ARMS:
-            if arm == "random":
+            if bench.is_random(arm):
                 continue
             found = {b: m for (a, d, b), m in means.items() if a == arm and d == depth}
             points = sorted((b, share, acc) for b, (share, acc, _) in found.items())
@@ -651,7 +674,8 @@ def write(judged: list[dict[str, Any]], gt: GroundTruth, command: str, workers: 
             "judged with the recipe (one cell per stage) whatever depth they were searched at, "
             "and looked up in NAS-Bench-201's CIFAR-10 table (test accuracy, 200 epochs). "
             "Random search gets the mean wall-clock of NNI DARTS' first two seeds at the same "
-            "point (ImplicitDARTS costs 2–4× that).",
+            "point (ImplicitDARTS costs 2–4× that); `random-default` gets the shipped "
+            "default's (its first three seeds' whole searches).",
             *(t.render() for t in tables(judged, gt)),
             "**Collapse**\n\n" + finding(judged, gt),
             f"![budget sweep]({PLOT.name})",
