@@ -122,10 +122,12 @@ def test_each_random_arm_gets_its_budget_arms_mean_wall_clock(tmp_path, monkeypa
     from benchmarks.search_quality import bench, sweep
 
     seconds = {"darts": 100.0, "implicit-auto-beta": 300.0}
+    ran: list[str] = []
 
     def stand_in(fn, jobs, workers):
         out = []
         for j in jobs:
+            ran.append(j["arm"])
             random = bench.is_random(j["arm"])
             record = {
                 **{k: j[k] for k in ("arm", "seed", "key")},
@@ -139,22 +141,29 @@ def test_each_random_arm_gets_its_budget_arms_mean_wall_clock(tmp_path, monkeypa
     monkeypatch.setattr(bench, "_pool_map", stand_in)
     monkeypatch.setattr(bench, "CACHE", tmp_path / "no-benchmark-cache")
     assert sweep.random_budget_arms()["random-default"] == ("implicit-auto-beta", 3)
-    records = sweep.run_point(
-        480,
-        1,
-        arms=["random", "random-default"],
-        seeds=3,
-        workers=1,
-        cache=tmp_path / "cache",
-        run_root=tmp_path / "runs",
-        train_found=False,
-        views=False,
-    )
-    budgets = {(r["arm"], r["seed"]): r["seconds"] for r in records}
+
+    def point(seeds):
+        return sweep.run_point(
+            480,
+            1,
+            arms=["random", "random-default"],
+            seeds=seeds,
+            workers=1,
+            cache=tmp_path / "cache",
+            run_root=tmp_path / "runs",
+            train_found=False,
+            views=False,
+        )
+
+    budgets = {(r["arm"], r["seed"]): r["seconds"] for r in point(3)}
     assert budgets == {
         **{("random", s): pytest.approx(105.0) for s in range(3)},  # darts seeds 0, 1
         **{("random-default", s): pytest.approx(310.0) for s in range(3)},
     }
+    # Fewer seeds later: the budgets (part of the cache keys) are the same, nothing reruns.
+    ran.clear()
+    again = {(r["arm"], r["seed"]): r["seconds"] for r in point(2)}
+    assert ran == [] and again == {k: v for k, v in budgets.items() if k[1] < 2}
     assert "default's wall-clock" in sweep.ARMS["random-default"][0]
 
 

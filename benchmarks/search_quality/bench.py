@@ -489,11 +489,14 @@ def run(
     searched = [r for r in records if r]
     for rarm in (a for a in arms if is_random(a)):
         source, source_seeds = (budget_arms or {}).get(rarm, (budget_arm, budget_seeds))
-        budget_from = [
-            r
-            for r in searched
-            if r["arm"] == source and (source_seeds is None or r["seed"] < source_seeds)
-        ] or searched
+        # The budget arm's seeds 0 .. source_seeds - 1 from the cache, however many seeds
+        # this run asked for: the budget is part of random search's cache key.
+        n = seeds if source_seeds is None else source_seeds
+        budget_from = (
+            [r for r in (cached(job(source, s)) for s in range(n)) if r]
+            if source in arms_table
+            else []
+        ) or searched
         budget = statistics.fmean(r["seconds"] for r in budget_from) if budget_from else 60.0
         rjobs = [job(rarm, s, budget) for s in range(seeds)]
         run_jobs([j for j in rjobs if cached(j) is None])
