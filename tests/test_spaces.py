@@ -18,7 +18,7 @@ def test_shipped_spaces_are_found():
 
 def test_options_merge_file_then_overrides():
     spec = load_space(SpaceConfig(name="nas-bench-201", options={"cells_per_stage": 2}))
-    assert spec.options == {"stem_channels": 16, "cells_per_stage": 2}
+    assert spec.options == {"stem_channels": 16, "cells_per_stage": 2, "cell_bn": "affine"}
     assert spec.source.endswith("nas-bench-201.yaml")
 
 
