@@ -35,8 +35,8 @@ test:
 	env -u PYTHONDONTWRITEBYTECODE $(MAKE) --no-print-directory VENV=$(TEST_VENV) check
 
 check:
-	$(VENV)/bin/ruff check idarts_plugin tests examples benchmarks
-	$(VENV)/bin/ruff format --check idarts_plugin tests examples benchmarks
+	$(VENV)/bin/ruff check idarts_plugin tests examples benchmarks scripts
+	$(VENV)/bin/ruff format --check idarts_plugin tests examples benchmarks scripts
 	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest --doctest-modules --durations=25 -n 2 -m "not serial" idarts_plugin tests
 	$(VENV)/bin/python -m pytest --durations=10 -m serial tests

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .derive import candidates
-from .hypergrad.checks import check_choice, check_number
+from .hypergrad.checks import check_choice, check_int, check_number
 from .hypergrad.regularizers import SCHEDULES
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "BETA_DECAY_DEFAULT",
     "COLLAPSE_SHARE",
     "EARLY_STOPS",
+    "EARLY_STOP_PATIENCE",
     "PARAMETER_FREE_OPS",
     "REMEDY_KEYS",
     "EpochChoice",
@@ -76,10 +77,17 @@ the digits demo decided (5/6 edges) with a cell 17 % parameter-free
 (``docs/search_quality.md``)."""
 
 EARLY_STOPS = ("off", "collapse")
-"""``strategy.early_stop``: ``off``, or ``collapse``: stop at the first epoch whose derived
-cell is more parameter-free than a random cell of the space, and keep the least
-parameter-free cell of the epochs before it, or of the whole search if that never happens
-(:func:`select_epoch`)."""
+"""``strategy.early_stop``: ``off``, or ``collapse``: stop once the derived cells of
+:data:`EARLY_STOP_PATIENCE` epochs in a row are more parameter-free than a random cell of the
+space, and keep the least parameter-free cell of the epochs before them, or of the whole
+search if that never happens (:func:`select_epoch`)."""
+
+EARLY_STOP_PATIENCE = 2
+"""``strategy.early_stop_patience``: how many architecture epochs in a row must be above
+chance before the early stop fires. 1 fired on a single epoch's flip of a nearly uniform α:
+on the budget sweep's cached searches (1920 steps), NNI's DARTS with β-decay handed back
+86.1 % on a seed whose first architecture epoch was above chance and whose second was not
+(2 in a row: 92.3 %), and no search's cell was worse with 2 (``docs/search_quality.md``)."""
 
 
 def is_parameter_free(op: str) -> bool:
@@ -180,54 +188,60 @@ def chance_share(candidates: Mapping[str, Iterable[str]]) -> float | None:
 
 
 def select_epoch(
-    shares: Sequence[tuple[int, float | None]], *, first: int = 0, chance: float | None = None
+    shares: Sequence[tuple[int, float | None]],
+    *,
+    first: int = 0,
+    chance: float | None = None,
+    patience: int = EARLY_STOP_PATIENCE,
 ) -> EpochChoice:
     """The epoch to keep: the least parameter-free cell before the collapse signal fires.
 
-    The signal fires at the first architecture epoch whose cell is more parameter-free than a
-    random cell of the space is on average (``chance``, :func:`chance_share`); a cell as
-    parameter-free as chance is noise, not a collapse. Of the architecture epochs before it
-    (all of them, if it never fires), the one whose cell has the lowest share is kept (of
-    equals, the latest: its α has trained longest). The warm-up's epochs (α still uniform, its
-    argmax arbitrary) neither fire nor are kept: a search whose first architecture epoch fires
-    keeps that epoch.
+    The signal fires once ``patience`` architecture epochs in a row have cells more
+    parameter-free than a random cell of the space is on average (``chance``,
+    :func:`chance_share`); a cell as parameter-free as chance is noise, not a collapse, and so
+    is a single epoch above it that the next epoch undoes (the argmax of a nearly uniform α
+    flips). Of the architecture epochs before the first of that run (all of them, if it never
+    fires), the one whose cell has the lowest share is kept (of equals, the latest: its α has
+    trained longest). The warm-up's epochs (α still uniform, its argmax arbitrary) neither
+    fire nor are kept: a search whose first architecture epochs fire keeps the first.
+
+    The decision at an epoch reads only the epochs up to it, so a search that checks after
+    every epoch stops at :attr:`EpochChoice.fired`, the epoch that completes the run.
 
     Args:
         shares: ``(epoch, parameter-free share of that epoch's derived cell)``, in order.
         first: the first architecture epoch (the warm-up's length).
         chance: the trigger; ``None``: :data:`COLLAPSE_SHARE` (for a space whose candidates
             are unknown).
+        patience: how many architecture epochs in a row must be above the trigger
+            (:data:`EARLY_STOP_PATIENCE` by default; 1: the first one fires).
+
+    Raises:
+        ValueError: no epoch, or ``patience`` < 1.
 
     Example:
-        >>> select_epoch([(0, 0.67), (1, 0.33), (2, 0.5), (3, 0.83)], first=1, chance=0.5).epoch
+        >>> shares = [(0, 0.67), (1, 0.33), (2, 0.67), (3, 0.33), (4, 0.83), (5, 0.83)]
+        >>> select_epoch(shares, first=1, chance=0.5, patience=1).epoch
         1
+        >>> choice = select_epoch(shares, first=1, chance=0.5)  # patience 2
+        >>> choice.epoch, choice.fired
+        (3, 5)
         >>> quiet = select_epoch([(0, 0.67), (1, 0.33), (2, 0.5)], first=1, chance=0.5)
         >>> quiet.epoch, quiet.fired
         (1, None)
     """
     if not shares:
         raise ValueError("select_epoch needs at least one epoch")
+    patience = check_int("early_stop_patience", patience, minimum=1)
     trigger = COLLAPSE_SHARE if chance is None else chance
+    arch = [(epoch, share) for epoch, share in shares if epoch >= first]
+    # equal to the trigger in exact arithmetic: not above it
+    above = [share is not None and share > trigger + 1e-9 for _, share in arch]
     best: tuple[int, float] | None = None  # (epoch, share) of the least parameter-free cell
-    for epoch, share in shares:
-        if epoch < first:
-            continue
-        if share is not None and share > trigger + 1e-9:  # equal in exact arithmetic: no fire
-            kept = best[0] if best is not None else epoch
-            why = (
-                f"of the architecture epochs before it, epoch {kept}'s cell has the fewest "
-                f"parameter-free ops ({100 * best[1]:.0f} %) and is kept"
-                if best is not None
-                else f"epoch {kept} (the first architecture epoch) is kept"
-            )
-            return EpochChoice(
-                epoch=kept,
-                fired=epoch,
-                reason=(
-                    f"epoch {epoch}'s cell is {100 * share:.0f} % parameter-free, more than a "
-                    f"random cell ({100 * trigger:.0f} %): {why}"
-                ),
-            )
+    for i, (epoch, share) in enumerate(arch):
+        run = above[i : i + patience]
+        if len(run) == patience and all(run):
+            return _fired(arch[i : i + patience], best, trigger)
         value = 1.0 if share is None else share
         if best is None or value <= best[1]:
             best = (epoch, value)
@@ -240,9 +254,40 @@ def select_epoch(
         epoch=best[0],
         fired=None,
         reason=(
-            f"no cell was more parameter-free than a random cell ({100 * trigger:.0f} %): "
-            f"epoch {best[0]}'s cell has the fewest parameter-free ops ({100 * best[1]:.0f} %) "
-            "and is kept"
+            f"no {_run_words(patience)} was more parameter-free than a random cell "
+            f"({100 * trigger:.0f} %): epoch {best[0]}'s cell has the fewest parameter-free ops "
+            f"({100 * best[1]:.0f} %) and is kept"
+        ),
+    )
+
+
+def _run_words(patience: int) -> str:
+    return "cell" if patience == 1 else f"run of {patience} cells"
+
+
+def _fired(
+    run: Sequence[tuple[int, float | None]], best: tuple[int, float] | None, trigger: float
+) -> EpochChoice:
+    """The choice once ``run`` (the epochs above the trigger, in a row) fires the signal."""
+    kept = best[0] if best is not None else run[0][0]
+    why = (
+        f"of the architecture epochs before it, epoch {kept}'s cell has the fewest "
+        f"parameter-free ops ({100 * best[1]:.0f} %) and is kept"
+        if best is not None
+        else f"epoch {kept} (the first architecture epoch) is kept"
+    )
+    shares = ", ".join(f"{100 * (s or 0):.0f} %" for _, s in run)
+    epochs = (
+        f"epoch {run[0][0]}'s cell is"
+        if len(run) == 1
+        else f"the cells of epochs {run[0][0]}-{run[-1][0]} are"
+    )
+    return EpochChoice(
+        epoch=kept,
+        fired=run[-1][0],
+        reason=(
+            f"{epochs} {shares} parameter-free, more than a random cell "
+            f"({100 * trigger:.0f} %): {why}"
         ),
     )
 
@@ -253,6 +298,7 @@ def early_stop_choice(
     *,
     rule: str = "exclude_none",
     first: int = 0,
+    patience: int = EARLY_STOP_PATIENCE,
 ) -> EpochChoice:
     """The early stop's decision for a search: :func:`select_epoch` above the space's chance.
 
@@ -267,17 +313,18 @@ def early_stop_choice(
             read), or ``None`` when unknown (the trigger is then :data:`COLLAPSE_SHARE`).
         rule: the derivation rule that names the cells (``perturbation`` reads as its α rule).
         first: the first architecture epoch (the warm-up's length).
+        patience: architecture epochs in a row above chance that fire the signal.
 
     Example:
         >>> probs = {"e0": {"none": 0.1, "skip_connect": 0.3, "avg_pool_3x3": 0.2,
         ...                 "nor_conv_1x1": 0.2, "nor_conv_3x3": 0.2}}
-        >>> early_stop_choice([(0, 0.0), (1, 1.0)], probs).fired
-        1
-        >>> early_stop_choice([(0, 0.0), (1, 0.5)], probs).fired is None  # 0.5 is chance
+        >>> early_stop_choice([(0, 0.0), (1, 1.0), (2, 0.67)], probs).fired
+        2
+        >>> early_stop_choice([(0, 0.0), (1, 0.5), (2, 0.5)], probs).fired is None  # chance
         True
     """
     chance = chance_share(candidates(probs, rule)) if probs else None
-    return select_epoch(shares, first=first, chance=chance)
+    return select_epoch(shares, first=first, chance=chance, patience=patience)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -300,13 +347,16 @@ class Remedies:
             ``"auto"``: :data:`AUX_SKIP_AUTO` on such a space, off on another (the DARTS
             space's reduction edges halve the resolution), see :meth:`resolve`.
         early_stop: one of :data:`EARLY_STOPS`.
+        early_stop_patience: architecture epochs in a row above chance that fire the early
+            stop (:data:`EARLY_STOP_PATIENCE`; 1: the first such epoch).
 
     Raises:
         ValueError: an invalid value, named by its key.
 
     Example:
-        >>> Remedies()
-        Remedies(beta_decay=2.0, beta_decay_schedule='linear', aux_skip=0.0, early_stop='collapse')
+        >>> default = Remedies()
+        >>> default.beta_decay, default.aux_skip, default.early_stop, default.early_stop_patience
+        (2.0, 0.0, 'collapse', 2)
         >>> Remedies(aux_skip="auto").resolve(edges_keep_shape=True).aux_skip
         1.0
         >>> Remedies(aux_skip="auto").resolve(edges_keep_shape=False).aux_skip
@@ -319,6 +369,7 @@ class Remedies:
     beta_decay_schedule: str = "linear"
     aux_skip: float | str = 0.0
     early_stop: str = "collapse"
+    early_stop_patience: int = EARLY_STOP_PATIENCE
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -334,6 +385,11 @@ class Remedies:
         if self.early_stop is False:  # type: ignore[comparison-overlap]  # YAML 1.1: `off`
             object.__setattr__(self, "early_stop", "off")
         check_choice("early_stop", self.early_stop, EARLY_STOPS)
+        object.__setattr__(
+            self,
+            "early_stop_patience",
+            check_int("early_stop_patience", self.early_stop_patience, minimum=1),
+        )
 
     @classmethod
     def off(cls) -> Remedies:
@@ -376,6 +432,7 @@ class Remedies:
             "beta_decay_schedule": self.beta_decay_schedule,
             "aux_skip": self.aux_skip,
             "early_stop": self.early_stop,
+            "early_stop_patience": self.early_stop_patience,
         }
 
 

@@ -420,6 +420,7 @@ def _callbacks(
         derive_rule=rule,
         guard=guard,
         early_stop=run.cfg.strategy.early_stop == "collapse",
+        early_stop_patience=run.cfg.strategy.early_stop_patience,
     )
     remedies = space_remedies(run.cfg, run.spec)
     if run.cfg.strategy.aux_skip == "auto":

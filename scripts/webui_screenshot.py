@@ -44,6 +44,7 @@ def documented_config(trials: int) -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the example experiment, photograph its trials page, stop everything; 0 on success."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=2)
     parser.add_argument("--out", type=Path, default=EXAMPLE / "webui-trials.png")

@@ -57,7 +57,7 @@ def test_candidates_leave_none_out_where_the_rule_does():
 
 def test_early_stop_fires_above_chance_and_keeps_the_least_parameter_free_cell_before_it():
     shares = [(0, 0.83), (1, 0.83), (2, 0.33), (3, 0.17), (4, 0.5), (5, 0.67), (6, 0.0)]
-    choice = select_epoch(shares, first=2, chance=0.5)  # the warm-up's cells cannot fire
+    choice = select_epoch(shares, first=2, chance=0.5, patience=1)  # warm-up cannot fire
     assert (choice.epoch, choice.fired) == (3, 5)  # 0.5 is chance, not a collapse
     assert "epoch 5's cell is 67 % parameter-free" in choice.reason
     assert "epoch 3's cell has the fewest parameter-free ops (17 %)" in choice.reason
@@ -66,15 +66,18 @@ def test_early_stop_fires_above_chance_and_keeps_the_least_parameter_free_cell_b
 
 def test_early_stop_keeps_the_latest_of_equally_parameter_free_cells():
     """Of equal shares the later α has trained longer."""
-    choice = select_epoch([(1, 0.33), (2, 0.5), (3, 0.33), (4, 0.83)], first=1, chance=0.5)
-    assert (choice.epoch, choice.fired) == (3, 4)
+    shares = [(1, 0.33), (2, 0.5), (3, 0.33), (4, 0.83), (5, 1.0)]
+    assert select_epoch(shares, first=1, chance=0.5, patience=1).epoch == 3
+    choice = select_epoch(shares, first=1, chance=0.5)
+    assert (choice.epoch, choice.fired) == (3, 5)
 
 
 def test_the_trigger_follows_the_space_chance():
-    shares = [(0, 0.33), (1, 0.5), (2, 0.6)]
-    assert select_epoch(shares, chance=0.5).fired == 2
+    shares = [(0, 0.33), (1, 0.5), (2, 0.6), (3, 0.6)]
+    assert select_epoch(shares, chance=0.5).fired == 3
     assert select_epoch(shares, chance=0.6).fired is None  # 0.6 is chance with none: no fire
-    assert select_epoch(shares, chance=0.25).fired == 0 and select_epoch(shares).fired == 2
+    assert select_epoch(shares, chance=0.25).fired == 1 and select_epoch(shares).fired == 3
+    assert select_epoch(shares, chance=0.25, patience=1).fired == 0
 
 
 def test_early_stop_without_a_fire_keeps_the_least_parameter_free_cell():
@@ -82,7 +85,7 @@ def test_early_stop_without_a_fire_keeps_the_least_parameter_free_cell():
     kept (of equals, the latest), not the last."""
     choice = select_epoch([(0, 0.83), (1, 0.17), (2, 0.0), (3, 0.0), (4, 0.5)], first=1, chance=0.5)
     assert (choice.epoch, choice.fired) == (3, None)
-    assert "no cell was more parameter-free than a random cell (50 %)" in choice.reason
+    assert "no run of 2 cells was more parameter-free than a random cell (50 %)" in choice.reason
     assert "epoch 3's cell has the fewest parameter-free ops (0 %)" in choice.reason
     flat = select_epoch([(0, 0.33), (1, 0.33), (2, 0.33)], chance=0.5)
     assert (flat.epoch, flat.fired) == (2, None)
@@ -93,12 +96,53 @@ def test_early_stop_without_a_fire_keeps_the_least_parameter_free_cell():
 def test_early_stop_never_keeps_a_warm_up_cell():
     """The warm-up's α is uniform: its cell is arbitrary, so a search whose first architecture
     epoch fires keeps that epoch."""
-    choice = select_epoch([(0, 0.0), (1, 0.67), (2, 0.0)], first=1, chance=0.5)
-    assert (choice.epoch, choice.fired) == (1, 1) and "first architecture epoch" in choice.reason
-    alone = select_epoch([(0, 0.67)])
+    choice = select_epoch([(0, 0.0), (1, 0.67), (2, 0.83)], first=1, chance=0.5)
+    assert (choice.epoch, choice.fired) == (1, 2) and "first architecture epoch" in choice.reason
+    alone = select_epoch([(0, 0.67)], patience=1)
     assert (alone.epoch, alone.fired) == (0, 0)
     with pytest.raises(ValueError):
         select_epoch([])
+
+
+# NNI's DARTS with β-decay 2, 1920 steps, seed 2 (the budget sweep's record): six warm-up
+# epochs, then a first architecture epoch above chance that the second undoes.
+DARTS_BETA_SEED2 = [0.5] * 6 + [0.67, 0.33, 0.83, 0.67, 0.67, 0.83]
+
+
+def test_patience_ignores_a_single_epoch_above_chance_that_the_next_undoes():
+    shares = list(enumerate(DARTS_BETA_SEED2))
+    once = select_epoch(shares, first=6, chance=0.5, patience=1)
+    assert (once.epoch, once.fired) == (6, 6)  # fired on the first flip: nothing to keep
+    twice = select_epoch(shares, first=6, chance=0.5, patience=2)
+    assert (twice.epoch, twice.fired) == (7, 9)  # epochs 8 and 9 are the run
+    assert "the cells of epochs 8-9 are 83 %, 67 % parameter-free" in twice.reason
+    assert "epoch 7's cell has the fewest parameter-free ops (33 %)" in twice.reason
+    thrice = select_epoch(shares, first=6, chance=0.5, patience=3)
+    assert (thrice.epoch, thrice.fired) == (7, 10)
+
+
+@pytest.mark.parametrize("patience", [1, 2, 3])
+def test_the_decision_at_each_epoch_reads_only_the_epochs_so_far(patience):
+    """A search that checks after every epoch stops at ``fired`` and keeps what the whole
+    history would keep: the signal never needs an epoch after the one that fires it."""
+    shares = list(enumerate([0.83, 0.5, 0.67, 0.33, 0.67, 0.17, 0.67, 0.83, 1.0, 0.0]))
+    whole = select_epoch(shares, first=1, chance=0.5, patience=patience)
+    assert whole.fired is not None
+    for end in range(1, len(shares) + 1):
+        so_far = select_epoch(shares[:end], first=1, chance=0.5, patience=patience)
+        if shares[end - 1][0] < whole.fired:
+            assert so_far.fired is None
+        else:
+            assert so_far == whole
+            break
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_patience_must_be_a_positive_integer(bad):
+    with pytest.raises(ValueError, match="early_stop_patience"):
+        select_epoch([(0, 0.0)], patience=bad)
+    with pytest.raises(ValueError, match="early_stop_patience"):
+        Remedies(early_stop_patience=bad)
 
 
 def test_aux_skip_decays_linearly_to_zero():
@@ -176,11 +220,13 @@ NB201_PROBS = {
     ],
 )
 def test_early_stop_choice_triggers_above_the_rules_chance(rule, share, fires):
-    shares = [(0, 1.0), (1, 0.0), (2, share)]
+    shares = [(0, 1.0), (1, 0.0), (2, share), (3, share)]
     choice = early_stop_choice(shares, NB201_PROBS, rule=rule, first=1)
-    assert (choice.fired == 2) is fires
+    assert (choice.fired == 3) is fires
     chance = chance_share(candidates(NB201_PROBS, rule))
     assert choice == select_epoch(shares, first=1, chance=chance)
+    once = early_stop_choice(shares, NB201_PROBS, rule=rule, first=1, patience=1)
+    assert (once.fired == 2) is fires
 
 
 def test_early_stop_choice_without_probs_uses_the_collapse_share():

@@ -90,6 +90,8 @@ def test_overrides_parse_yaml_values():
         ("strategy.beta_decay_schedule=cosine", "strategy.beta_decay_schedule"),
         ("strategy.aux_skip=yes", "strategy.aux_skip"),
         ("strategy.early_stop=patience", "strategy.early_stop"),
+        ("strategy.early_stop_patience=0", "strategy.early_stop_patience"),
+        ("strategy.early_stop_patience=1.5", "strategy.early_stop_patience"),
         ("strategy.perturbation_tune_steps=-1", "strategy.perturbation_tune_steps"),
         ("bogus.key=1", "bogus"),
     ],

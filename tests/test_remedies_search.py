@@ -105,18 +105,27 @@ def test_early_stop_keeps_the_epoch_its_rule_picks_from_the_rows(tmp_path):
     assert result.architecture == derive(probs_from_alpha_row(kept), "exclude_none")
 
 
-def test_the_recorder_stops_the_search_at_the_first_collapsed_epoch(tmp_path):
+def test_the_recorder_stops_the_search_once_its_patience_of_collapsed_epochs_is_up(tmp_path):
     from idarts_plugin.nni_adapter import RunRecorder
 
-    recorder = RunRecorder(tmp_path, None, None, ([], []), early_stop=True)
-    recorder.metrics_rows += [
+    rows = [
         {"epoch": "0", "param_free_share": "0.83"},  # read back from CSV: strings
         {"epoch": "1", "param_free_share": "0.33"},
         {"epoch": 2, "param_free_share": 0.67},
+        {"epoch": 3, "param_free_share": 0.83},
     ]
-    trainer = SimpleNamespace(should_stop=False)
-    recorder._check_collapse(trainer, warmup=1)
-    assert trainer.should_stop and recorder.epoch_choice.epoch == 1
+    for patience, fires in ((1, 2), (2, 3)):
+        recorder = RunRecorder(
+            tmp_path, None, None, ([], []), early_stop=True, early_stop_patience=patience
+        )
+        for row in rows:
+            recorder.metrics_rows.append(row)
+            trainer = SimpleNamespace(should_stop=False)
+            recorder._check_collapse(trainer, warmup=1)
+            if trainer.should_stop:
+                break
+        assert int(recorder.metrics_rows[-1]["epoch"]) == fires
+        assert (recorder.epoch_choice.epoch, recorder.epoch_choice.fired) == (1, fires)
 
 
 def test_the_recorder_triggers_at_the_chance_of_its_rule_candidates(tmp_path):
@@ -134,6 +143,7 @@ def test_the_recorder_triggers_at_the_chance_of_its_rule_candidates(tmp_path):
             None,
             (list(rows), [alpha_row(1, probs)]),
             early_stop=True,
+            early_stop_patience=1,
             derive_rule=rule,
         )
         trainer = SimpleNamespace(should_stop=False)
@@ -150,6 +160,7 @@ def test_every_remedy_composes_with_each_strategy(tmp_path, strategy):
         beta_decay=5.0,
         aux_skip=1.0,
         early_stop="collapse",
+        early_stop_patience=1,
         derive="perturbation",
     )
     decision = summary["decision"]
@@ -158,6 +169,7 @@ def test_every_remedy_composes_with_each_strategy(tmp_path, strategy):
         "beta_decay_schedule": "linear",
         "aux_skip": 1.0,
         "early_stop": "collapse",
+        "early_stop_patience": 1,
         "aux_skip_setting": 1.0,
     }
     assert "early_stop" in decision and "perturbation" in decision

@@ -188,6 +188,12 @@ ADDED_KEYS: dict[tuple[str, str], Any] = {
 at that value, or where the strategy ignores them, they are left out of the cache key, so
 those searches stay valid."""
 
+MOOT_UNLESS: dict[tuple[str, str], tuple[str, str, Any]] = {
+    ("strategy", "early_stop_patience"): ("strategy", "early_stop", "collapse"),
+}
+"""Keys that play no part in a search unless another key has a value (the early stop's
+patience without the early stop): left out of the cache key then, whatever their default."""
+
 ADDED_KEYS_SAME_AS: dict[tuple[str, str], tuple[str, str]] = {
     ("data", "seed"): ("trainer", "seed"),
 }
@@ -206,6 +212,9 @@ def config_key(overrides: Sequence[str], seed: int, extra: str = "") -> str:
     for (section, key), neutral in ADDED_KEYS.items():
         value = resolved.get(section, {}).get(key, neutral)
         if value == neutral or (section == "strategy" and key not in relevant):
+            resolved.get(section, {}).pop(key, None)
+    for (section, key), (other_section, other_key, needed) in MOOT_UNLESS.items():
+        if resolved.get(other_section, {}).get(other_key) != needed:
             resolved.get(section, {}).pop(key, None)
     for (section, key), (other_section, other_key) in ADDED_KEYS_SAME_AS.items():
         if resolved.get(section, {}).get(key) == resolved[other_section][other_key]:

@@ -22,7 +22,7 @@ from pytorch_lightning.callbacks import TQDMProgressBar
 from torch.utils.data import DataLoader
 
 from .. import outputs
-from ..collapse import EpochChoice, early_stop_choice
+from ..collapse import EARLY_STOP_PATIENCE, EpochChoice, early_stop_choice
 from ..config import OptimizerConfig
 from ..derive import alpha_rule, derive, describe_architecture
 from ..metrics import alpha_row, epoch_row, probs_from_alpha_row
@@ -203,8 +203,9 @@ class RunRecorder(pl.Callback):
         on_epoch: functions called with ``(epoch, metrics_row)`` on rank 0.
         derive_rule: the derivation rule of the exported architecture.
         guard: a stop request; an interrupted epoch is neither recorded nor saved.
-        early_stop: stop at the first epoch whose cell is more parameter-free than a random
-            cell of the space (:func:`idarts_plugin.collapse.early_stop_choice`);
+        early_stop: stop once the cells of ``early_stop_patience`` epochs in a row are more
+            parameter-free than a random cell of the space
+            (:func:`idarts_plugin.collapse.early_stop_choice`);
             :attr:`epoch_choice` then names the epoch whose cell to keep. Decided from the rows, so a resumed search decides alike.
     """
 
@@ -219,6 +220,7 @@ class RunRecorder(pl.Callback):
         derive_rule: str = "argmax",
         guard: GuardLike | None = None,
         early_stop: bool = False,
+        early_stop_patience: int = EARLY_STOP_PATIENCE,
     ) -> None:
         self.run_dir = run_dir
         self.space = space
@@ -228,6 +230,7 @@ class RunRecorder(pl.Callback):
         self.derive_rule = derive_rule
         self.guard = guard
         self.early_stop = early_stop
+        self.early_stop_patience = early_stop_patience
         self.epoch_choice: EpochChoice | None = None
         self.diags: list[dict[str, float]] = []
         self.seen_steps = 0
@@ -308,10 +311,12 @@ class RunRecorder(pl.Callback):
             self._check_collapse(trainer, int(pl_module.warmup_epochs))
 
     def _check_collapse(self, trainer: pl.Trainer, warmup: int) -> None:
-        """The early stop: stop once an epoch's cell is above chance (same on every rank)."""
+        """The early stop: stop once the signal fires (the same on every rank)."""
         shares = [(int(r["epoch"]), _number(r.get("param_free_share"))) for r in self.metrics_rows]
         probs = probs_from_alpha_row(self.alpha_rows[-1]) if self.alpha_rows else None
-        self.epoch_choice = early_stop_choice(shares, probs, rule=self.derive_rule, first=warmup)
+        self.epoch_choice = early_stop_choice(
+            shares, probs, rule=self.derive_rule, first=warmup, patience=self.early_stop_patience
+        )
         if self.epoch_choice.fired is not None and not trainer.should_stop:
             _logger.info("early stop: %s", self.epoch_choice.reason)
             trainer.should_stop = True

@@ -190,7 +190,7 @@ class HypergradientDartsModule(DartsLightningModule):
         if self.remedies.acts_in_training:
             callbacks.append(RemedyCallback(self.remedies))
         if self.remedies.early_stop == "collapse":
-            callbacks.append(EarlyStopCallback())
+            callbacks.append(EarlyStopCallback(patience=self.remedies.early_stop_patience))
         return callbacks
 
     # -- optimisers -------------------------------------------------------------------------

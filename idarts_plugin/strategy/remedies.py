@@ -35,6 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from ..collapse import (
+    EARLY_STOP_PATIENCE,
     EpochChoice,
     Remedies,
     aux_skip_coefficient,
@@ -42,6 +43,7 @@ from ..collapse import (
     parameter_free_share,
 )
 from ..derive import derive
+from ..hypergrad.checks import check_int
 from ..hypergrad.regularizers import BetaDecay
 
 __all__ = [
@@ -195,6 +197,7 @@ class EarlyStopCallback(pl.Callback):
     Args:
         rule: the α derivation rule that names each epoch's cell
             (:func:`idarts_plugin.derive.alpha_rule` of the search's rule).
+        patience: architecture epochs in a row above chance that fire the signal.
 
     Attributes:
         choice: the decision so far (:class:`~idarts_plugin.collapse.EpochChoice`), ``None``
@@ -205,8 +208,9 @@ class EarlyStopCallback(pl.Callback):
         True
     """
 
-    def __init__(self, *, rule: str = "exclude_none") -> None:
+    def __init__(self, *, rule: str = "exclude_none", patience: int = EARLY_STOP_PATIENCE) -> None:
         self.rule = rule
+        self.patience = check_int("patience", patience, minimum=1)
         self.shares: list[tuple[int, float | None]] = []
         self.alphas: dict[int, list[Tensor]] = {}
         self.choice: EpochChoice | None = None
@@ -221,7 +225,9 @@ class EarlyStopCallback(pl.Callback):
         self.shares.append((epoch, parameter_free_share(derive(probs, self.rule))))
         self.alphas[epoch] = [a.detach().clone() for a in pl_module.arch_parameters()]
         first = int(getattr(pl_module, "warmup_epochs", 0))
-        self.choice = early_stop_choice(self.shares, probs, rule=self.rule, first=first)
+        self.choice = early_stop_choice(
+            self.shares, probs, rule=self.rule, first=first, patience=self.patience
+        )
         if self.choice.fired is not None and not trainer.should_stop:
             _logger.info("early stop: %s", self.choice.reason)
             trainer.should_stop = True

@@ -67,8 +67,10 @@ class HypergradientDARTS(DARTS):
             (0, the default: off); ``"auto"``: 1 when no edge of the space strides
             (NAS-Bench-201, ``cell``), off otherwise (the DARTS space).
         early_stop: ``"collapse"`` (the default): stop once the cell is more parameter-free
-            than a random cell and export the least parameter-free cell before
+            than a random cell for ``early_stop_patience`` epochs in a row and export the least
+            parameter-free cell before
             (:class:`~idarts_plugin.strategy.remedies.EarlyStopCallback`); ``"off"``.
+        early_stop_patience: those epochs in a row (default 2; 1: the first one fires).
         remedies: the remedies as one :class:`~idarts_plugin.collapse.Remedies` (instead of
             the keywords); ``Remedies.off()`` is the search as the papers ran it.
         **kwargs: passed on to :class:`nni.nas.strategy.DARTS`.

@@ -142,26 +142,35 @@ def _probs(share_edges: int, edges: int = 6) -> dict:
     }
 
 
-def test_early_stop_callback_stops_above_chance_and_restores_the_kept_alpha():
-    """Shares 0.5 (warm-up), 1/3, 1/6, 1/2, 2/3: chance is 1/2 (none excluded), so it fires
-    at epoch 4 and α goes back to epoch 2's, the least parameter-free cell before."""
+@pytest.mark.parametrize("patience, fires", [(1, 4), (2, 5), (3, None)])
+def test_early_stop_callback_stops_above_chance_and_restores_the_kept_alpha(patience, fires):
+    """Shares 0.5 (warm-up), 1/3, 1/6, 1/2, 2/3, 5/6: chance is 1/2 (none excluded), so it
+    fires at epoch 4 with patience 1, at 5 with 2 (two epochs in a row above chance), never
+    with 3; α goes back to epoch 2's, the least parameter-free cell before."""
     from idarts_plugin.strategy.remedies import EarlyStopCallback
 
     alpha = nn.Parameter(torch.zeros(2))
-    per_epoch = [3, 2, 1, 3, 4]
+    per_epoch = [3, 2, 1, 3, 4, 5]
     module = SimpleNamespace(warmup_epochs=1, arch_parameters=lambda: [alpha])
     trainer = SimpleNamespace(current_epoch=0, should_stop=False)
-    callback = EarlyStopCallback()
-    for epoch, skips in enumerate(per_epoch):
+    callback = EarlyStopCallback(patience=patience)
+    for epoch, skips in enumerate(per_epoch[: 6 if fires is None else fires + 1]):
         trainer.current_epoch = epoch
         with torch.no_grad():
             alpha.fill_(float(epoch))  # α "trains": each epoch's value is its number
         module.export_probs = lambda skips=skips: _probs(skips)
         callback.on_train_epoch_end(trainer, module)
-        assert trainer.should_stop == (epoch == 4)
+        assert trainer.should_stop == (epoch == fires)
     callback.on_train_end(trainer, module)
-    assert (callback.choice.epoch, callback.choice.fired) == (2, 4)
+    assert (callback.choice.epoch, callback.choice.fired) == (2, fires)
     assert torch.equal(alpha.detach(), torch.full((2,), 2.0))
+
+
+def test_early_stop_callback_validates_its_patience():
+    from idarts_plugin.strategy.remedies import EarlyStopCallback
+
+    with pytest.raises(ValueError, match="patience"):
+        EarlyStopCallback(patience=0)
 
 
 def test_early_stop_callback_without_a_fire_leaves_alpha_alone():
