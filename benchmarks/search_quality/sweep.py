@@ -100,6 +100,17 @@ REMEDY_ARMS: dict[str, tuple[str, list[str]]] = {
         "ImplicitDARTS, γ auto, β-decay 2 (linear)",
         ["strategy.name=implicit", "strategy.neumann_lr=auto", "strategy.beta_decay=2.0"],
     ),
+    "implicit-auto-beta-480sched": (
+        "ImplicitDARTS, γ auto, β-decay 2 (linear), the 480-step α schedule at every budget "
+        "(warm-up 2 epochs, α lr 0.0625)",
+        [
+            "strategy.name=implicit",
+            "strategy.neumann_lr=auto",
+            "strategy.beta_decay=2.0",
+            "strategy.warmup_epochs=2",
+            "strategy.arc_learning_rate=0.0625",
+        ],
+    ),
     "implicit-auto-auxskip": (
         "ImplicitDARTS, γ auto, auxiliary skip 1 → 0",
         ["strategy.name=implicit", "strategy.neumann_lr=auto", "strategy.aux_skip=1.0"],
@@ -121,8 +132,12 @@ REMEDY_ARMS: dict[str, tuple[str, list[str]]] = {
         ["strategy.name=amended", "strategy.aux_skip=1.0"],
     ),
 }
-"""The search-changing remedies (issue 29's screen on the shipped hypergradient), and the
-chosen one on the other hypergradients (does it compose with every strategy?)."""
+"""The search-changing remedies (issue 29's screen on the shipped hypergradient), the chosen
+one on the other hypergradients (does it compose with every strategy?), and the default with
+the α schedule of its best budget (480 steps) at every budget: ``warmup_epochs: auto`` (a sixth
+of the epochs) and ``arc_learning_rate: auto`` (``arc_travel`` over the search's steps) let α
+decide later, on a better-trained supernet, the longer the search, and at 3120 steps the
+default's first architecture epoch was already parameter-free."""
 
 FIDELITY_ARMS: dict[str, tuple[str, list[str]]] = {}
 """The hook for "the best estimator from the fidelity work" (issue 20): add one entry of
