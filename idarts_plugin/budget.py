@@ -1,19 +1,31 @@
 """The search's budget rules: the warm-up and the architecture learning rate of ``auto``.
 
-A search of ``epochs`` epochs trains the weights alone for the first ``warmup_epochs``
-(``auto``: a sixth of them), then takes architecture steps; ``arc_learning_rate: auto`` sets
-the architecture step so that α travels ``arc_travel`` (``lr × architecture steps``) over the
-steps the search will take. These rules are pure arithmetic (no torch, NNI or run config):
-:mod:`idarts_plugin.search` hands them the config's numbers, and
-:mod:`idarts_plugin.config` takes ``strategy.arc_travel``'s default from :data:`ARC_TRAVEL`.
+A search of ``epochs`` epochs trains the weights alone for the first ``warmup_epochs``, then
+takes architecture steps. ``warmup_epochs: auto`` is a sixth of the epochs, but no more whole
+epochs than hold ``warmup_steps`` weight steps (:data:`WARMUP_STEPS`); ``arc_learning_rate:
+auto`` sets the architecture step so that α travels ``arc_travel`` (``lr × steps``) over the
+search's architecture steps, or over the first ``arc_horizon`` of them (:data:`ARC_HORIZON`)
+in a longer search. Both caps make the α schedule of a long search the one of a 480-step
+search: a schedule that stretches with the budget lets α decide later, on a better-trained
+supernet, and the longer the search the more parameter-free the first cell it decides
+(``docs/search_quality.md``). ``None`` for a cap gives the rule without it (the schedule
+that stretched with the budget). These rules are pure arithmetic (no torch, NNI or run config):
+:mod:`idarts_plugin.search` hands them the config's numbers, and :mod:`idarts_plugin.config`
+takes its defaults from this module's constants.
 
 Example:
-    >>> warmup = resolve_warmup_epochs("auto", epochs=30)
+    >>> warmup = resolve_warmup_epochs("auto", epochs=36, steps_per_epoch=64)
     >>> steps = planned_arch_steps(
-    ...     epochs=30, warmup_epochs=warmup, steps_per_epoch=20, limit_batches=None, inner_steps=1
+    ...     epochs=36, warmup_epochs=warmup, steps_per_epoch=64, limit_batches=None, inner_steps=1
     ... )
     >>> warmup, steps, resolve_arc_learning_rate("auto", arch_steps=steps, travel=ARC_TRAVEL)
-    (5, 500, 0.06)
+    (2, 2176, 0.0625)
+    >>> warmup = resolve_warmup_epochs("auto", epochs=36, steps_per_epoch=64, warmup_steps=None)
+    >>> steps = planned_arch_steps(
+    ...     epochs=36, warmup_epochs=warmup, steps_per_epoch=64, limit_batches=None, inner_steps=1
+    ... )
+    >>> warmup, resolve_arc_learning_rate("auto", arch_steps=steps, travel=ARC_TRAVEL, horizon=None)
+    (6, 0.015625)
 """
 
 from __future__ import annotations
@@ -21,10 +33,12 @@ from __future__ import annotations
 from .hypergrad.checks import check_int, check_number
 
 __all__ = [
+    "ARC_HORIZON",
     "ARC_TRAVEL",
     "MAX_AUTO_ARC_LR",
     "PAPER_ARC_LR",
     "WARMUP_SHARE",
+    "WARMUP_STEPS",
     "arc_learning_rate_for_budget",
     "planned_arch_steps",
     "resolve_arc_learning_rate",
@@ -48,18 +62,48 @@ MAX_AUTO_ARC_LR = 0.2
 """The ceiling of ``auto`` (reached below 150 steps)."""
 
 WARMUP_SHARE = 6
-"""``warmup_epochs: auto`` = ``epochs // 6``: the weights train alone first (early α
+"""``warmup_epochs: auto`` is at most ``epochs // 6``: the weights train alone first (early α
 gradients favour parameter-free ops while the weights are still random)."""
 
+WARMUP_STEPS = 96
+"""``strategy.warmup_steps``: ``warmup_epochs: auto`` is no more whole epochs than hold this
+many weight steps. 96 is the warm-up of the budget sweep's 480-step search (2 epochs × 48
+batches), whose cells held; searches whose warm-up grew with the budget (6 epochs × 64 at
+1920 steps, 8 × 78 at 3120) handed back parameter-free cells (``benchmarks/RESULTS.md``)."""
 
-def warmup_for_budget(epochs: int) -> int:
-    """Warm-up epochs of ``warmup_epochs: auto``: a sixth of the search, rounded down.
+ARC_HORIZON = 480
+"""``strategy.arc_horizon``: ``arc_learning_rate: auto`` spreads ``arc_travel`` over at most
+this many architecture steps, so α moves as fast in a long search as in a 480-step one
+(lr 30 / 480 = 0.0625 at the default travel) instead of ever slower."""
+
+
+def warmup_for_budget(
+    epochs: int, *, steps_per_epoch: int | None = None, warmup_steps: int | None = None
+) -> int:
+    """Warm-up epochs of ``warmup_epochs: auto``.
+
+    A sixth of the search, rounded down; with ``warmup_steps`` and ``steps_per_epoch`` given,
+    no more than the fewest whole epochs that hold ``warmup_steps`` weight steps.
+
+    Args:
+        epochs: ``trainer.epochs``.
+        steps_per_epoch: weight steps per epoch (``None``: no cap).
+        warmup_steps: the cap in weight steps (``None``: no cap; 0: no warm-up).
 
     Example:
         >>> warmup_for_budget(30), warmup_for_budget(5)
         (5, 0)
+        >>> warmup_for_budget(48, steps_per_epoch=78, warmup_steps=96)  # 2 epochs hold 96
+        2
+        >>> warmup_for_budget(30, steps_per_epoch=11, warmup_steps=96)  # a sixth is fewer
+        5
     """
-    return max(0, int(epochs) // WARMUP_SHARE)
+    share = max(0, int(epochs) // WARMUP_SHARE)
+    if warmup_steps is None or steps_per_epoch is None:
+        return share
+    check_int("warmup_steps", warmup_steps, minimum=0)
+    check_int("steps_per_epoch", steps_per_epoch, minimum=1)
+    return min(share, -(-int(warmup_steps) // int(steps_per_epoch)))
 
 
 def arc_learning_rate_for_budget(
@@ -68,6 +112,7 @@ def arc_learning_rate_for_budget(
     travel: float = ARC_TRAVEL,
     floor: float = PAPER_ARC_LR,
     ceiling: float = MAX_AUTO_ARC_LR,
+    horizon: int | None = None,
 ) -> float:
     """The architecture learning rate that lets α travel ``travel`` in ``arch_steps`` steps.
 
@@ -76,6 +121,8 @@ def arc_learning_rate_for_budget(
         travel: ``lr × steps`` (see :data:`ARC_TRAVEL`).
         floor: never below this (the papers' 3e-4, reached at ~20,000 steps).
         ceiling: never above this.
+        horizon: spread ``travel`` over at most this many steps (``None``: over all of them;
+            see :data:`ARC_HORIZON`).
 
     Raises:
         ValueError: ``arch_steps`` is not an integer >= 1 or ``travel`` not a finite number > 0.
@@ -85,21 +132,34 @@ def arc_learning_rate_for_budget(
         0.1
         >>> arc_learning_rate_for_budget(10**6)
         0.0003
+        >>> arc_learning_rate_for_budget(3588, horizon=480)
+        0.0625
     """
     check_int("arch_steps", arch_steps, minimum=1)
     check_number("travel", travel, minimum=0, strict=True)
-    return min(ceiling, max(floor, float(travel) / arch_steps))
+    steps = arch_steps
+    if horizon is not None:
+        steps = min(steps, check_int("horizon", horizon, minimum=1))
+    return min(ceiling, max(floor, float(travel) / steps))
 
 
-def resolve_warmup_epochs(setting: int | str, *, epochs: int) -> int:
+def resolve_warmup_epochs(
+    setting: int | str,
+    *,
+    epochs: int,
+    steps_per_epoch: int | None = None,
+    warmup_steps: int | None = WARMUP_STEPS,
+) -> int:
     """``strategy.warmup_epochs`` as a number (``auto``: :func:`warmup_for_budget`).
 
     Args:
         setting: the config's value (an integer or ``"auto"``).
         epochs: ``trainer.epochs``.
+        steps_per_epoch: weight steps per epoch (``None``: the cap is not applied).
+        warmup_steps: ``strategy.warmup_steps`` (``None``: no cap).
     """
     if setting == "auto":
-        return warmup_for_budget(epochs)
+        return warmup_for_budget(epochs, steps_per_epoch=steps_per_epoch, warmup_steps=warmup_steps)
     return int(setting)
 
 
@@ -127,14 +187,17 @@ def planned_arch_steps(
     return max(1, searching * -(-per_epoch // inner_steps))
 
 
-def resolve_arc_learning_rate(setting: float | str, *, arch_steps: int, travel: float) -> float:
+def resolve_arc_learning_rate(
+    setting: float | str, *, arch_steps: int, travel: float, horizon: int | None = ARC_HORIZON
+) -> float:
     """``strategy.arc_learning_rate`` as a number (``auto``: fitted to the run's budget).
 
     Args:
         setting: the config's value (a number or ``"auto"``).
         arch_steps: :func:`planned_arch_steps`.
         travel: ``strategy.arc_travel``.
+        horizon: ``strategy.arc_horizon`` (``None``: the whole search).
     """
     if setting != "auto":
         return float(setting)
-    return arc_learning_rate_for_budget(arch_steps, travel=travel)
+    return arc_learning_rate_for_budget(arch_steps, travel=travel, horizon=horizon)

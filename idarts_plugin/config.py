@@ -25,7 +25,7 @@ from typing import Any, cast
 
 import yaml
 
-from .budget import ARC_TRAVEL
+from .budget import ARC_HORIZON, ARC_TRAVEL, WARMUP_STEPS
 from .collapse import REMEDY_KEYS, Remedies
 from .data import DataConfig, DataError
 from .derive import DERIVATIONS
@@ -116,8 +116,10 @@ Amended-DARTS, NNI's first-order DARTS, NNI's GumbelDARTS, any engine method."""
 _COMMON_KEYS = (
     "arc_learning_rate",
     "arc_travel",
+    "arc_horizon",
     "derive",
     "warmup_epochs",
+    "warmup_steps",
     "gradient_clip_val",
     "log_prob_every_n_step",
     *REMEDY_KEYS,
@@ -167,8 +169,11 @@ class StrategyConfig(_EngineKeys):  # a field per TABLE_DEFAULTS, ENGINE_KEYS, R
     so switching ``strategy.name`` alone works on any config.
 
     ``arc_learning_rate: auto`` sets the architecture step to ``arc_travel / architecture
-    steps`` (at least the papers' 3e-4; see :func:`idarts_plugin.budget.arc_learning_rate_for_budget`);
-    ``warmup_epochs: auto`` trains the weights alone for a sixth of the epochs;
+    steps``, counting at most ``arc_horizon`` steps (at least the papers' 3e-4; see
+    :func:`idarts_plugin.budget.arc_learning_rate_for_budget`); ``warmup_epochs: auto`` trains
+    the weights alone for a sixth of the epochs, but no more whole epochs than hold
+    ``warmup_steps`` weight steps (``null`` for either cap: the schedule stretches with the
+    budget, see :mod:`idarts_plugin.budget`);
     ``derive`` is the rule that turns α into the exported cell (:data:`idarts_plugin.derive.DERIVATIONS`);
     ``inner_weight_decay: true`` differentiates the problem the weights solve,
     ``L_tr + ½·optimizer.weight_decay·‖w‖²`` (``false``: the criterion alone, as the papers);
@@ -181,8 +186,10 @@ class StrategyConfig(_EngineKeys):  # a field per TABLE_DEFAULTS, ENGINE_KEYS, R
     name: str = "implicit"
     arc_learning_rate: float | str = "auto"
     arc_travel: float = ARC_TRAVEL
+    arc_horizon: int | None = ARC_HORIZON
     derive: str = "exclude_none"
     warmup_epochs: int | str = "auto"
+    warmup_steps: int | None = WARMUP_STEPS
     perturbation_tune_steps: int = 0
 
     def __post_init__(self) -> None:
@@ -191,6 +198,10 @@ class StrategyConfig(_EngineKeys):  # a field per TABLE_DEFAULTS, ENGINE_KEYS, R
         _not_auto(k + "arc_learning_rate", self.arc_learning_rate, "a number > 0")
         _not_auto(k + "warmup_epochs", self.warmup_epochs, "an integer >= 0")
         _num(k + "arc_travel", self.arc_travel, minimum=0, strict=True)
+        if self.arc_horizon is not None:
+            _int(k + "arc_horizon", self.arc_horizon, minimum=1)
+        if self.warmup_steps is not None:
+            _int(k + "warmup_steps", self.warmup_steps, minimum=0)
         _choice(k + "derive", self.derive, DERIVATIONS)
         _checked(k + "perturbation_tune_steps", check_int, self.perturbation_tune_steps, minimum=0)
         for key, value in self.remedies().as_dict().items():  # normalised (`off` read as false)

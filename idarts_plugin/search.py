@@ -49,6 +49,7 @@ __all__ = [
     "SearchInterruptedError",
     "SearchResult",
     "Supernet",
+    "arch_budget",
     "build_supernet",
     "describe_architecture",
     "run_search",
@@ -171,14 +172,35 @@ def _warn_about_decision(decision: dict[str, Any], cfg: RunConfig) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _arch_budget(cfg: RunConfig, steps_per_epoch: int) -> tuple[float, int, int]:
+def arch_budget(cfg: RunConfig, steps_per_epoch: int) -> tuple[float, int, int]:
     """The run's architecture learning rate, warm-up epochs and planned architecture steps.
 
     The config's numbers go through the budget rules (:mod:`idarts_plugin.budget`); a
     first-order strategy takes one architecture step per weight step.
+
+    Args:
+        cfg: the run config.
+        steps_per_epoch: batches per epoch of the shorter of the two search loaders (before
+            ``trainer.limit_batches``).
+
+    Example:
+        >>> from idarts_plugin.config import load_config
+        >>> arch_budget(load_config(None, ["trainer.epochs=36"]), 64)
+        (0.0625, 2, 2176)
+        >>> arch_budget(load_config(None, ["trainer.epochs=36", "strategy.warmup_steps=null",
+        ...                                "strategy.arc_horizon=null"]), 64)
+        (0.015625, 6, 1920)
     """
     strategy, trainer = cfg.strategy, cfg.trainer
-    warmup = resolve_warmup_epochs(strategy.warmup_epochs, epochs=trainer.epochs)
+    per_epoch = steps_per_epoch
+    if trainer.limit_batches is not None:
+        per_epoch = min(per_epoch, trainer.limit_batches)
+    warmup = resolve_warmup_epochs(
+        strategy.warmup_epochs,
+        epochs=trainer.epochs,
+        steps_per_epoch=per_epoch,
+        warmup_steps=strategy.warmup_steps,
+    )
     arch_steps = planned_arch_steps(
         epochs=trainer.epochs,
         warmup_epochs=warmup,
@@ -187,7 +209,10 @@ def _arch_budget(cfg: RunConfig, steps_per_epoch: int) -> tuple[float, int, int]
         inner_steps=strategy.inner_steps if strategy.name not in FIRST_ORDER else 1,
     )
     arc_lr = resolve_arc_learning_rate(
-        strategy.arc_learning_rate, arch_steps=arch_steps, travel=strategy.arc_travel
+        strategy.arc_learning_rate,
+        arch_steps=arch_steps,
+        travel=strategy.arc_travel,
+        horizon=strategy.arc_horizon,
     )
     return arc_lr, warmup, arch_steps
 
@@ -378,13 +403,14 @@ def build_supernet(cfg: RunConfig, spec: SpaceSpec) -> Supernet:
     val_loader = search_loader(data.arch_val, cfg.trainer, seed_offset=1, shuffle=True)
     eval_loader = search_loader(data.arch_val, cfg.trainer, seed_offset=0, shuffle=False)
     steps_per_epoch = min(len(train_loader), len(val_loader))
-    arc_lr, warmup, arch_steps = _arch_budget(cfg, steps_per_epoch)
+    arc_lr, warmup, arch_steps = arch_budget(cfg, steps_per_epoch)
     if cfg.strategy.arc_learning_rate == "auto":
         _logger.info(
-            "arc_learning_rate auto: %.3g (travel %g over %d architecture steps, "
-            "after %d warm-up epochs)",
+            "arc_learning_rate auto: %.3g (travel %g over %d of the search's %d architecture "
+            "steps, after %d warm-up epochs)",
             arc_lr,
             cfg.strategy.arc_travel,
+            min(arch_steps, cfg.strategy.arc_horizon or arch_steps),
             arch_steps,
             warmup,
         )

@@ -78,6 +78,10 @@ def test_overrides_parse_yaml_values():
         ("strategy.neumann_lr=fast", "strategy.neumann_lr"),
         ("strategy.arc_learning_rate=fast", "strategy.arc_learning_rate"),
         ("strategy.arc_travel=0", "strategy.arc_travel"),
+        ("strategy.arc_horizon=0", "strategy.arc_horizon"),
+        ("strategy.arc_horizon=auto", "strategy.arc_horizon"),
+        ("strategy.warmup_steps=-1", "strategy.warmup_steps"),
+        ("strategy.warmup_steps=1.5", "strategy.warmup_steps"),
         ("strategy.derive=top2", "strategy.derive"),
         ("strategy.warm_start=3", "strategy.warm_start"),
         ("output.ground_truth=maybe", "output.ground_truth"),
@@ -191,7 +195,8 @@ def test_every_loop_key_is_an_engine_option_and_every_option_is_a_key():
     from idarts_plugin.collapse import REMEDY_KEYS
 
     # read by the run, not the engine: the remedies are the search's (collapse.Remedies)
-    config_only = {"name", "arc_travel", "derive", "temperature", "perturbation_tune_steps"}
+    config_only = {"name", "arc_travel", "arc_horizon", "warmup_steps", "derive", "temperature"}
+    config_only |= {"perturbation_tune_steps"}
     config_only |= set(REMEDY_KEYS)
     renamed = {"neumann_steps", "neumann_lr", "unrolled_lr", "amended_lr"}  # the method's
     fields = {f.name for f in dataclasses.fields(StrategyConfig)}

@@ -111,7 +111,8 @@ def test_exactly_one_arm_is_the_shipped_default_and_it_is_the_run_configs_defaul
     assert dataclasses.replace(pinned, derive=shipped.derive) == on_nb201
     # the early stop's view is the exclude_none cell of the epoch the early stop keeps
     assert sweep.view_of(default) == ("early_stop" if shipped.early_stop == "collapse" else "x")
-    assert default == "implicit-auto-beta+early_stop"  # issue 29's choice (sweep and demo)
+    # issue 29's choice (sweep and demo): the remedies with the α schedule of 480 steps
+    assert default == "implicit-auto-beta-480sched+early_stop"
 
 
 def test_each_random_arm_gets_its_budget_arms_mean_wall_clock(tmp_path, monkeypatch):
@@ -121,7 +122,7 @@ def test_each_random_arm_gets_its_budget_arms_mean_wall_clock(tmp_path, monkeypa
 
     from benchmarks.search_quality import bench, sweep
 
-    seconds = {"darts": 100.0, "implicit-auto-beta": 300.0}
+    seconds = {"darts": 100.0, "implicit-auto-beta-480sched": 300.0}
     ran: list[str] = []
 
     def stand_in(fn, jobs, workers):
@@ -140,7 +141,9 @@ def test_each_random_arm_gets_its_budget_arms_mean_wall_clock(tmp_path, monkeypa
 
     monkeypatch.setattr(bench, "_pool_map", stand_in)
     monkeypatch.setattr(bench, "CACHE", tmp_path / "no-benchmark-cache")
-    assert sweep.random_budget_arms()["random-default"] == ("implicit-auto-beta", 3)
+    arms = (*seconds, "random", "random-default")  # the others' records are not looked for
+    monkeypatch.setattr(sweep, "SEARCH_ARMS", {a: sweep.SEARCH_ARMS[a] for a in arms})
+    assert sweep.random_budget_arms()["random-default"] == ("implicit-auto-beta-480sched", 3)
 
     def point(seeds):
         return sweep.run_point(
@@ -165,6 +168,83 @@ def test_each_random_arm_gets_its_budget_arms_mean_wall_clock(tmp_path, monkeypa
     again = {(r["arm"], r["seed"]): r["seconds"] for r in point(2)}
     assert ran == [] and again == {k: v for k, v in budgets.items() if k[1] < 2}
     assert "default's wall-clock" in sweep.ARMS["random-default"][0]
+
+
+def _point_overrides(epochs: int, batches: int) -> list[str]:
+    from benchmarks.search_quality import bench
+
+    base = bench.base_overrides(bench.RECIPE, epochs, batches)
+    return [*base, "space.options.cells_per_stage=1", "data.seed=0", "strategy.name=implicit"]
+
+
+def test_the_capped_schedule_is_keyed_by_the_numbers_it_runs():
+    """The ``auto`` schedule with its caps is cached as the search that pinned its numbers;
+    without ``resolve_schedule`` a search without the caps keeps its ``auto`` key."""
+    from benchmarks.search_quality import bench
+
+    caps = ["strategy.warmup_steps=96", "strategy.arc_horizon=480"]
+    pins = ["strategy.warmup_epochs=2", "strategy.arc_learning_rate=0.0625"]
+
+    def key(epochs, batches, extra, **kw):
+        return bench.config_key([*_point_overrides(epochs, batches), *extra], 0, **kw)
+
+    for epochs, batches in ((36, 64), (48, 78)):  # 1920 and 3120 steps: 2 epochs, lr 0.0625
+        assert key(epochs, batches, caps) == key(epochs, batches, pins) != key(epochs, batches, [])
+        assert key(epochs, batches, caps, resolve_schedule=True) != key(
+            epochs, batches, [], resolve_schedule=True
+        )
+    # 480 steps: the stretching schedule is the capped one (2 epochs, 30 / 480), the same search
+    assert key(12, 48, caps) != key(12, 48, [])
+    assert key(12, 48, caps, resolve_schedule=True) == key(12, 48, [], resolve_schedule=True)
+    assert key(12, 48, [], resolve_schedule=True) == key(12, 48, pins)
+    # the BASE_PINNED nulls are the searches cached before the caps: left out of the key
+    assert "strategy.arc_horizon=null" in bench.BASE_PINNED
+    assert key(12, 48, ["strategy.arc_horizon=null"]) == key(12, 48, [])
+
+
+def test_an_arm_reads_the_record_of_another_arm_that_runs_the_same_search(tmp_path, monkeypatch):
+    import json
+
+    from benchmarks.search_quality import bench
+
+    table = {
+        "stretched": ("auto, no caps", ["strategy.beta_decay=2.0"]),
+        "capped": (
+            "auto, capped",
+            ["strategy.beta_decay=2.0", "strategy.warmup_steps=96", "strategy.arc_horizon=480"],
+        ),
+    }
+
+    def stand_in(fn, jobs, workers):
+        for j in jobs:
+            record = {**{k: j[k] for k in ("arm", "seed", "key")}, "archs": {}, "seconds": 1.0}
+            (Path(j["cache"]) / f"{j['key']}.json").write_text(json.dumps(record))
+        return []
+
+    monkeypatch.setattr(bench, "_pool_map", stand_in)
+
+    def run(arm, epochs, batches, cached_only):
+        return bench.run(
+            arms=[arm],
+            seeds=1,
+            epochs=epochs,
+            batches=batches,
+            workers=1,
+            cache=tmp_path,
+            run_root=tmp_path / "runs",
+            train_found=False,
+            views=False,
+            arms_table=table,
+            data_seed=0,
+            cached_only=cached_only,
+        )
+
+    for epochs, batches in ((12, 48), (36, 64)):
+        run("stretched", epochs, batches, cached_only=False)
+    (found,) = run("capped", 12, 48, cached_only=True)  # 480 steps: the same search
+    assert found["arm"] == "capped" and found["same_as"] == found["key"]
+    assert found["key"].startswith("stretched-s0-")
+    assert run("capped", 36, 64, cached_only=True) == []  # 1920 steps: another search
 
 
 def test_view_arms_read_their_search_arms_records():

@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from idarts_plugin.ground_truth import RECIPE, GroundTruth, Recipe, table_path
 
@@ -145,15 +145,21 @@ def arm_title(arm: str) -> str:
 REMEDIES_OFF: dict[str, Any] = {"beta_decay": 0.0, "aux_skip": 0.0, "early_stop": "off"}
 """The remedies' neutral values (written out: the run config's defaults may change)."""
 
+SCHEDULE_CAPS = ("arc_horizon", "warmup_steps")
+"""The caps of the ``auto`` α schedule (:mod:`idarts_plugin.budget`). Searches cached before
+they existed ran without them (``null``, pinned by :data:`BASE_PINNED`)."""
+
 BASE_PINNED = [
     "strategy.derive=argmax",
     "strategy.neumann_lr=null",
     *(f"strategy.{key}={value}" for key, value in REMEDIES_OFF.items()),
+    *(f"strategy.{key}=null" for key in SCHEDULE_CAPS),
 ]
 """Pinned in every search: both derivation rules are scored from the final α anyway, so the
 shipped rule may change without invalidating the cache; ``neumann_lr`` keeps the value every
-arm was measured with before the run-config default became ``auto``, and the remedies are off
-(an arm sets its own): an arm means the same search whatever the run config's defaults."""
+arm was measured with before the run-config default became ``auto``, the remedies are off
+(an arm sets its own), and so are the caps of the ``auto`` α schedule (an arm sets them): an
+arm means the same search whatever the run config's defaults."""
 
 
 def base_overrides(recipe: Recipe, epochs: int, batches: int | None) -> list[str]:
@@ -182,6 +188,8 @@ ADDED_KEYS: dict[tuple[str, str], Any] = {
     ("strategy", "aux_skip"): 0.0,
     ("strategy", "early_stop"): "off",
     ("strategy", "perturbation_tune_steps"): 0,
+    ("strategy", "arc_horizon"): None,
+    ("strategy", "warmup_steps"): None,
     ("optimizer", "nesterov"): False,
 }
 """Keys added after searches were cached, with the value that reproduces the earlier searches;
@@ -202,12 +210,30 @@ data was drawn with ``trainer.seed``, so a search whose ``data.seed`` equals its
 ``trainer.seed`` is the search cached before, and the key leaves it out."""
 
 
-def config_key(overrides: Sequence[str], seed: int, extra: str = "") -> str:
-    """Cache key of one search: the whole resolved config (defaults included), seed, extra."""
+def config_key(
+    overrides: Sequence[str], seed: int, extra: str = "", *, resolve_schedule: bool = False
+) -> str:
+    """Cache key of one search: the whole resolved config (defaults included), seed, extra.
+
+    A search with a cap of the ``auto`` α schedule (:data:`SCHEDULE_CAPS`) is keyed by the
+    schedule it runs: ``warmup_epochs`` and ``arc_learning_rate`` as numbers
+    (:func:`idarts_plugin.search.arch_budget`, with ``trainer.limit_batches`` batches an
+    epoch), without the caps; so it is the cached search that pinned those numbers.
+    ``resolve_schedule``: key every search so (the key that says whether two arms run the same
+    search at this budget; a search without ``trainer.limit_batches`` keeps ``auto``).
+    """
     from idarts_plugin.config import load_config
 
     cfg = load_config(None, [*overrides, f"trainer.seed={seed}"])
     resolved = cfg.to_dict()
+    capped = any(getattr(cfg.strategy, key) is not None for key in SCHEDULE_CAPS)
+    if (capped or resolve_schedule) and cfg.trainer.limit_batches is not None:
+        from idarts_plugin.search import arch_budget
+
+        arc_lr, warmup, _ = arch_budget(cfg, cfg.trainer.limit_batches)
+        resolved["strategy"].update(arc_learning_rate=arc_lr, warmup_epochs=warmup)
+        for key in SCHEDULE_CAPS:
+            resolved["strategy"].pop(key, None)
     relevant = cfg.strategy.valid_keys(cfg.strategy.name)
     for (section, key), neutral in ADDED_KEYS.items():
         value = resolved.get(section, {}).get(key, neutral)
@@ -471,12 +497,39 @@ def run(
             "views": views,
         }
 
-    def cached(j: dict[str, Any]) -> dict[str, Any] | None:
+    def stored(key: str) -> dict[str, Any] | None:
         for folder in (cache, *read_also):
-            p = folder / f"{j['key']}.json"
+            p = folder / f"{key}.json"
             if p.exists():
-                return json.loads(p.read_text())
+                return cast(dict[str, Any], json.loads(p.read_text()))
         return None
+
+    same_as: dict[str, str | None] = {}
+
+    def same_search(j: dict[str, Any]) -> str | None:
+        """The cached search of another arm that runs this job's search at this budget."""
+        if j["key"] not in same_as:
+            same_as[j["key"]] = None
+            if not is_random(j["arm"]):
+                mine = config_key(j["overrides"], j["seed"], resolve_schedule=True)
+                for other in arms_table:
+                    if other == j["arm"] or is_random(other):
+                        continue
+                    o = job(other, j["seed"])
+                    if stored(o["key"]) is not None and (
+                        config_key(o["overrides"], o["seed"], resolve_schedule=True) == mine
+                    ):
+                        same_as[j["key"]] = o["key"]
+                        break
+        return same_as[j["key"]]
+
+    def cached(j: dict[str, Any]) -> dict[str, Any] | None:
+        record = stored(j["key"])
+        if record is None and (other := same_search(j)) is not None:
+            # The same search under another arm's name (e.g. ``auto``'s schedule at the budget
+            # where it equals a pinned one): read as this arm's, saying so.
+            record = {**cast(dict[str, Any], stored(other)), "arm": j["arm"], "same_as": other}
+        return record
 
     def run_jobs(jobs: list[dict[str, Any]]) -> None:
         if cached_only:
