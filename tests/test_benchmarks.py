@@ -259,3 +259,33 @@ def test_fidelity_trajectory_adds_a_new_estimator_to_a_cached_snapshot():
     other = {**fresh, "rows": [{**r, "mean_cos": r["mean_cos"] / 2} for r in fresh["rows"]]}
     with pytest.raises(RuntimeError, match="not the cached ones"):
         ft.merge(cached, other)
+
+
+def test_random_search_spends_its_budget_in_cpu_seconds_not_through_a_pause(monkeypatch):
+    """A sweep paused with SIGSTOP (wall-clock jumps, CPU time does not) keeps sampling until
+    the process has spent its budget."""
+    import types
+
+    from benchmarks.search_quality import bench
+    from idarts_plugin import evaluate, ground_truth
+
+    data = types.SimpleNamespace(num_classes=10, in_channels=1, weight_train=None, arch_val=None)
+    monkeypatch.setattr(ground_truth, "recipe_data", lambda recipe: (None, data))
+    monkeypatch.setattr(evaluate, "freeze_architecture", lambda *a, **k: None)
+    cpu = {"t": 0.0}
+    trained: list[int] = []
+
+    def one_epoch(*args, **kwargs):  # each proxy costs 10 CPU seconds ...
+        cpu["t"] += 10.0
+        trained.append(1)
+        return 0.1 * (len(trained) % 7)
+
+    wall = iter(range(0, 10**9, 10**6))  # ... and the wall-clock jumps 10^6 s between reads
+    monkeypatch.setattr(evaluate, "train_from_scratch", one_epoch)
+    monkeypatch.setattr(bench.time, "process_time", lambda: cpu["t"])
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: float(next(wall)))
+    out = bench._random_search({"arm": "random", "seed": 0, "key": "k", "budget": 45.0})
+    assert out["sampled"] == 5  # sampled at CPU 0, 10, 20, 30, 40; stops at 50 > 45
+    assert out["cpu_seconds"] == pytest.approx(50.0)
+    assert out["seconds"] > 45.0 * 1000  # the wall-clock that would have stopped it at 1
+    assert out["proxy_acc"] == pytest.approx(0.5)
