@@ -30,6 +30,8 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .hypergrad.checks import check_int, check_number
 
 __all__ = [
@@ -37,8 +39,10 @@ __all__ = [
     "ARC_TRAVEL",
     "MAX_AUTO_ARC_LR",
     "PAPER_ARC_LR",
+    "SCHEDULE_KEYS",
     "WARMUP_SHARE",
     "WARMUP_STEPS",
+    "AlphaSchedule",
     "arc_learning_rate_for_budget",
     "planned_arch_steps",
     "resolve_arc_learning_rate",
@@ -201,3 +205,116 @@ def resolve_arc_learning_rate(
     if setting != "auto":
         return float(setting)
     return arc_learning_rate_for_budget(arch_steps, travel=travel, horizon=horizon)
+
+
+SCHEDULE_KEYS = ("arc_learning_rate", "warmup_epochs", "arc_travel", "arc_horizon", "warmup_steps")
+"""The keys of :class:`AlphaSchedule`: run-config keys of ``strategy`` and keywords of the
+Python strategies alike."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlphaSchedule:
+    """When α starts to move and how fast: the run config's five schedule keys as one value.
+
+    ``idarts search`` (``strategy.arc_learning_rate``, ``arc_travel``, ``arc_horizon``,
+    ``warmup_epochs``, ``warmup_steps``) and the Python strategies (the same keywords) share
+    these defaults: ``auto`` for both, fitted to the run's epochs and batches once they are
+    known (:meth:`resolve`), with the caps that keep a long search on the α schedule of a
+    480-step one. :meth:`paper` is DARTS' and iDARTS' (Adam 3e-4 from the first epoch).
+
+    Attributes:
+        arc_learning_rate: Adam learning rate of α, or ``"auto"``
+            (:func:`arc_learning_rate_for_budget`).
+        warmup_epochs: epochs of weight training before α moves, or ``"auto"``
+            (:func:`warmup_for_budget`).
+        arc_travel: ``lr × architecture steps`` of ``auto`` (:data:`ARC_TRAVEL`).
+        arc_horizon: ``auto`` spreads ``arc_travel`` over at most this many architecture
+            steps (``None``: all of them; :data:`ARC_HORIZON`).
+        warmup_steps: ``auto``'s warm-up holds no more whole epochs than these weight steps
+            need (``None``: no cap; :data:`WARMUP_STEPS`).
+
+    Raises:
+        ValueError: a value out of range, naming the key.
+
+    Example:
+        >>> AlphaSchedule().resolve(epochs=36, steps_per_epoch=64)
+        (0.0625, 2, 2176)
+        >>> AlphaSchedule(arc_horizon=None, warmup_steps=None).resolve(epochs=36, steps_per_epoch=64)
+        (0.015625, 6, 1920)
+        >>> AlphaSchedule.paper().resolve(epochs=36, steps_per_epoch=64)
+        (0.0003, 0, 2304)
+    """
+
+    arc_learning_rate: float | str = "auto"
+    warmup_epochs: int | str = "auto"
+    arc_travel: float = ARC_TRAVEL
+    arc_horizon: int | None = ARC_HORIZON
+    warmup_steps: int | None = WARMUP_STEPS
+
+    def __post_init__(self) -> None:
+        if self.arc_learning_rate != "auto":
+            lr = check_number("arc_learning_rate", self.arc_learning_rate, minimum=0, strict=True)
+            object.__setattr__(self, "arc_learning_rate", lr)
+        if self.warmup_epochs != "auto":
+            check_int("warmup_epochs", self.warmup_epochs, minimum=0)
+        check_number("arc_travel", self.arc_travel, minimum=0, strict=True)
+        if self.arc_horizon is not None:
+            check_int("arc_horizon", self.arc_horizon, minimum=1)
+        if self.warmup_steps is not None:
+            check_int("warmup_steps", self.warmup_steps, minimum=0)
+
+    @classmethod
+    def paper(cls) -> AlphaSchedule:
+        """DARTS' and iDARTS' schedule: Adam 3e-4 (:data:`PAPER_ARC_LR`), no warm-up."""
+        return cls(arc_learning_rate=PAPER_ARC_LR, warmup_epochs=0)
+
+    @property
+    def is_fixed(self) -> bool:
+        """Neither value is ``auto`` (nothing depends on the run's length)."""
+        return self.arc_learning_rate != "auto" and self.warmup_epochs != "auto"
+
+    def resolve(
+        self,
+        *,
+        epochs: int,
+        steps_per_epoch: int,
+        inner_steps: int = 1,
+        limit_batches: int | None = None,
+    ) -> tuple[float, int, int]:
+        """The architecture learning rate, the warm-up epochs and the planned architecture steps.
+
+        Args:
+            epochs: the search's epochs.
+            steps_per_epoch: batches per epoch of the shorter of the two search loaders.
+            inner_steps: weight steps per architecture step (1 for a first-order strategy).
+            limit_batches: at most this many batches an epoch (``None``: all).
+
+        Raises:
+            ValueError: ``epochs``, ``steps_per_epoch`` or ``inner_steps`` not an integer >= 1.
+        """
+        check_int("epochs", epochs, minimum=1)
+        check_int("steps_per_epoch", steps_per_epoch, minimum=1)
+        check_int("inner_steps", inner_steps, minimum=1)
+        per_epoch = (
+            steps_per_epoch if limit_batches is None else min(steps_per_epoch, limit_batches)
+        )
+        warmup = resolve_warmup_epochs(
+            self.warmup_epochs,
+            epochs=epochs,
+            steps_per_epoch=per_epoch,
+            warmup_steps=self.warmup_steps,
+        )
+        arch_steps = planned_arch_steps(
+            epochs=epochs,
+            warmup_epochs=warmup,
+            steps_per_epoch=steps_per_epoch,
+            limit_batches=limit_batches,
+            inner_steps=inner_steps,
+        )
+        lr = resolve_arc_learning_rate(
+            self.arc_learning_rate,
+            arch_steps=arch_steps,
+            travel=self.arc_travel,
+            horizon=self.arc_horizon,
+        )
+        return lr, warmup, arch_steps

@@ -25,7 +25,7 @@ from typing import Any, cast
 
 import yaml
 
-from .budget import ARC_HORIZON, ARC_TRAVEL, WARMUP_STEPS
+from .budget import ARC_HORIZON, ARC_TRAVEL, SCHEDULE_KEYS, WARMUP_STEPS, AlphaSchedule
 from .collapse import REMEDY_KEYS, Remedies
 from .data import DataConfig, DataError
 from .derive import DERIVATIONS
@@ -213,6 +213,17 @@ class StrategyConfig(_EngineKeys):  # a field per TABLE_DEFAULTS, ENGINE_KEYS, R
         # Every other key is the engine's: its own checks, once (no torch needed).
         options = self.search_options(resolved=False)
         object.__setattr__(self, "arc_betas", options.arc_betas)
+
+    def schedule(self) -> AlphaSchedule:
+        """α's schedule of this section (:class:`idarts_plugin.budget.AlphaSchedule`).
+
+        :func:`idarts_plugin.search.arch_budget` fits its ``auto`` values to the run.
+
+        Example:
+            >>> StrategyConfig().schedule() == AlphaSchedule()  # the Python strategies' default
+            True
+        """
+        return AlphaSchedule(**{key: getattr(self, key) for key in SCHEDULE_KEYS})
 
     def remedies(self) -> Remedies:
         """The collapse remedies of this section (:class:`idarts_plugin.collapse.Remedies`).

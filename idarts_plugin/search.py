@@ -32,7 +32,6 @@ import torch
 from torch.utils.data import DataLoader
 
 from . import outputs
-from .budget import planned_arch_steps, resolve_arc_learning_rate, resolve_warmup_epochs
 from .collapse import Remedies, collapse_warning, parameter_free_share
 from .config import FIRST_ORDER, ConfigError, RunConfig, load_run_config
 from .data import SearchData
@@ -192,29 +191,12 @@ def arch_budget(cfg: RunConfig, steps_per_epoch: int) -> tuple[float, int, int]:
         (0.015625, 6, 1920)
     """
     strategy, trainer = cfg.strategy, cfg.trainer
-    per_epoch = steps_per_epoch
-    if trainer.limit_batches is not None:
-        per_epoch = min(per_epoch, trainer.limit_batches)
-    warmup = resolve_warmup_epochs(
-        strategy.warmup_epochs,
+    return strategy.schedule().resolve(
         epochs=trainer.epochs,
-        steps_per_epoch=per_epoch,
-        warmup_steps=strategy.warmup_steps,
-    )
-    arch_steps = planned_arch_steps(
-        epochs=trainer.epochs,
-        warmup_epochs=warmup,
         steps_per_epoch=steps_per_epoch,
-        limit_batches=trainer.limit_batches,
         inner_steps=strategy.inner_steps if strategy.name not in FIRST_ORDER else 1,
+        limit_batches=trainer.limit_batches,
     )
-    arc_lr = resolve_arc_learning_rate(
-        strategy.arc_learning_rate,
-        arch_steps=arch_steps,
-        travel=strategy.arc_travel,
-        horizon=strategy.arc_horizon,
-    )
-    return arc_lr, warmup, arch_steps
 
 
 # --------------------------------------------------------------------------------------------

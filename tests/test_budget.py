@@ -6,7 +6,9 @@ import pytest
 
 from idarts_plugin.budget import (
     ARC_HORIZON,
+    SCHEDULE_KEYS,
     WARMUP_STEPS,
+    AlphaSchedule,
     arc_learning_rate_for_budget,
     planned_arch_steps,
     resolve_arc_learning_rate,
@@ -84,4 +86,46 @@ def test_defaults_keep_the_480_step_schedule_at_every_budget(epochs, batches, ol
 
     assert schedule(None, None) == pytest.approx(old)
     assert schedule(WARMUP_STEPS, ARC_HORIZON) == pytest.approx(new)
+    # The same numbers through the schedule object the run config and the strategies share.
+    lr, warmup, _ = AlphaSchedule().resolve(epochs=epochs, steps_per_epoch=batches)
+    assert (warmup, lr) == pytest.approx(new)
+    stretch = AlphaSchedule(arc_horizon=None, warmup_steps=None)
+    lr, warmup, _ = stretch.resolve(epochs=epochs, steps_per_epoch=batches)
+    assert (warmup, lr) == pytest.approx(old)
     assert resolve_warmup_epochs(3, epochs=epochs, steps_per_epoch=batches) == 3  # a number
+
+
+def test_alpha_schedule_is_the_run_configs_and_checks_its_values():
+    from idarts_plugin.config import StrategyConfig
+
+    assert StrategyConfig().schedule() == AlphaSchedule()
+    assert {k: getattr(StrategyConfig(), k) for k in SCHEDULE_KEYS} == {
+        k: getattr(AlphaSchedule(), k) for k in SCHEDULE_KEYS
+    }
+    assert not AlphaSchedule().is_fixed and AlphaSchedule.paper().is_fixed
+    assert not AlphaSchedule(arc_learning_rate=0.1).is_fixed  # the warm-up is still auto
+    # numbers pass through; lr x steps: inner steps and limit_batches count as in a search
+    assert AlphaSchedule(arc_learning_rate=0.01, warmup_epochs=3).resolve(
+        epochs=10, steps_per_epoch=20, inner_steps=2, limit_batches=8
+    ) == (0.01, 3, 7 * 4)
+    assert AlphaSchedule(warmup_epochs=0, arc_travel=2.0, arc_horizon=None).resolve(
+        epochs=10, steps_per_epoch=20, inner_steps=2, limit_batches=8
+    ) == (2 / 40, 0, 40)
+    assert AlphaSchedule(warmup_epochs=0, arc_travel=2.0, arc_horizon=16).resolve(
+        epochs=10, steps_per_epoch=20, inner_steps=2, limit_batches=8
+    ) == (2 / 16, 0, 40)
+    for kwargs, message in [
+        ({"arc_learning_rate": 0}, "arc_learning_rate must be a finite number > 0, got 0"),
+        ({"arc_learning_rate": "fast"}, "arc_learning_rate must be a finite number > 0"),
+        ({"warmup_epochs": -1}, "warmup_epochs must be an integer >= 0, got -1"),
+        ({"warmup_epochs": 1.5}, "warmup_epochs must be an integer >= 0, got 1.5"),
+        ({"arc_travel": 0.0}, "arc_travel must be a finite number > 0"),
+        ({"arc_horizon": 0}, "arc_horizon must be an integer >= 1, got 0"),
+        ({"warmup_steps": -2}, "warmup_steps must be an integer >= 0, got -2"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            AlphaSchedule(**kwargs)
+    with pytest.raises(ValueError, match="steps_per_epoch must be an integer >= 1, got 0"):
+        AlphaSchedule().resolve(epochs=3, steps_per_epoch=0)
+    with pytest.raises(TypeError):
+        AlphaSchedule(0.1)  # keyword-only

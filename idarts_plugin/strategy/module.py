@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ import torch
 from nni.nas.oneshot.pytorch.differentiable import DartsLightningModule
 from torch import Tensor, nn
 
+from ..budget import AlphaSchedule
 from ..collapse import Remedies
 from ..hypergrad import Diagnostics, SolveInfo
 from ..hypergrad.autodiff import twice_differentiable
@@ -115,6 +117,12 @@ class HypergradientDartsModule(DartsLightningModule):
             training loss or hypergradient is non-finite is skipped (weights, α, optimiser
             states and BatchNorm statistics as before it) and logged; this many in a row raise
             :class:`NonFiniteStepsError` (the last checkpoint stays intact).
+        remedies: the collapse remedies (:class:`~idarts_plugin.collapse.Remedies`; default:
+            their defaults).
+        schedule: α's schedule (:class:`~idarts_plugin.budget.AlphaSchedule`). An ``auto``
+            value is fitted to the trainer's ``max_epochs`` and batches an epoch when training
+            starts (:meth:`fit_schedule`) and replaces the one in ``options``; ``None``: the
+            numbers in ``options``.
 
     Data parallel (Lightning's DDP): each rank computes the hypergradient on its own shard and
     every derivative in it is averaged across ranks (double backward bypasses DDP's hooks), so
@@ -133,9 +141,12 @@ class HypergradientDartsModule(DartsLightningModule):
         *,
         options: SearchOptions,
         remedies: Remedies | None = None,
+        schedule: AlphaSchedule | None = None,
     ) -> None:
         if not isinstance(options, SearchOptions):
             raise TypeError(f"options must be a SearchOptions, got {options!r}")
+        if schedule is not None and not isinstance(schedule, AlphaSchedule):
+            raise TypeError(f"schedule must be an AlphaSchedule, got {schedule!r}")
         super().__init__(
             training_module,
             arc_learning_rate=options.arc_learning_rate,
@@ -145,6 +156,7 @@ class HypergradientDartsModule(DartsLightningModule):
         )
         self.options = options
         self.remedies = remedies or Remedies()
+        self.schedule = schedule
         self.method_builder = MethodBuilder(options.method)
         self.last_diagnostics: Diagnostics | None = None
         self.arch_steps = 0
@@ -192,6 +204,61 @@ class HypergradientDartsModule(DartsLightningModule):
         if self.remedies.early_stop == "collapse":
             callbacks.append(EarlyStopCallback(patience=self.remedies.early_stop_patience))
         return callbacks
+
+    def on_train_start(self) -> None:
+        """Fit an ``auto`` schedule to the run (:meth:`fit_schedule`), then the evaluator's hook."""
+        self.fit_schedule()
+        super().on_train_start()
+
+    def fit_schedule(self) -> tuple[float, int] | None:
+        """Resolve an ``auto`` α schedule for this trainer: its epochs and batches an epoch.
+
+        A trainer limited by ``max_steps`` alone counts ``ceil(max_steps / batches)`` epochs
+        (at most: Lightning counts the architecture optimiser's steps too).
+
+        Sets ``options``, the warm-up and the architecture optimiser's learning rate (a resumed
+        fit resolves the same numbers).
+
+        Returns:
+            ``(arc_learning_rate, warmup_epochs)``, or ``None`` when nothing is ``auto``.
+
+        Raises:
+            ValueError: the trainer has neither ``max_epochs`` nor ``max_steps``, or its
+                training loader no length, so ``auto`` has no budget to fit.
+        """
+        schedule = self.schedule
+        if schedule is None or schedule.is_fixed:
+            return None
+        trainer = self.trainer
+        epochs, batches = trainer.max_epochs, trainer.num_training_batches
+        sized = math.isfinite(batches) and batches >= 1
+        step_limited = isinstance(trainer.max_steps, int) and trainer.max_steps > 0
+        if sized and step_limited and not (isinstance(epochs, int) and epochs >= 1):
+            epochs = -(-trainer.max_steps // int(batches))
+        if not (sized and isinstance(epochs, int) and epochs >= 1):
+            raise ValueError(
+                "arc_learning_rate / warmup_epochs 'auto' fit the search's length, but the "
+                f"trainer has max_epochs={epochs!r}, max_steps={trainer.max_steps!r} and "
+                f"{batches!r} batches an epoch: give the trainer max_epochs (or max_steps) and "
+                "a sized training loader, or give numbers (arc_learning_rate=3e-4, "
+                "warmup_epochs=0 are the papers')"
+            )
+        lr, warmup, steps = schedule.resolve(
+            epochs=epochs, steps_per_epoch=int(batches), inner_steps=self.inner_steps
+        )
+        self.options = dataclasses.replace(self.options, arc_learning_rate=lr, warmup_epochs=warmup)
+        self.arc_learning_rate, self.warmup_epochs = lr, warmup
+        optimizer = self.architecture_optimizers()
+        for opt in optimizer if isinstance(optimizer, list) else [optimizer] if optimizer else []:
+            for group in opt.param_groups:
+                group["lr"] = lr
+        _logger.info(
+            "α schedule auto: %d warm-up epoch(s), then Adam lr %.4g over %d architecture steps",
+            warmup,
+            lr,
+            steps,
+        )
+        return lr, warmup
 
     # -- optimisers -------------------------------------------------------------------------
     def configure_architecture_optimizers(self) -> torch.optim.Optimizer:

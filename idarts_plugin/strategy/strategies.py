@@ -16,6 +16,7 @@ from nni.nas.oneshot.pytorch.base_lightning import BaseOneShotLightningModule
 from nni.nas.strategy import DARTS
 from pytorch_lightning import LightningModule
 
+from ..budget import SCHEDULE_KEYS, AlphaSchedule
 from ..collapse import REMEDY_KEYS, Remedies
 from ..hypergrad.spec import MethodSpec, OptionError, SearchOptions
 from ..strategy_table import STRATEGY_TABLE
@@ -37,10 +38,18 @@ class HypergradientDARTS(DARTS):
         method_lr: the method's step size (γ, ξ, η): a number, ``"auto"`` (Neumann), or
             ``None`` for the weight optimiser's current learning rate.
         inner_steps: weight steps per architecture step (T ≥ 1).
-        arc_learning_rate: Adam learning rate of α.
+        arc_learning_rate: Adam learning rate of α, or ``"auto"`` (the default, as the run
+            config's): ``arc_travel`` spread over the search's architecture steps, at most
+            ``arc_horizon`` of them, fitted when the fit starts
+            (:class:`~idarts_plugin.budget.AlphaSchedule`).
         arc_betas: Adam betas of α.
         arc_weight_decay: Adam weight decay of α.
-        warmup_epochs: epochs before α starts to move.
+        warmup_epochs: epochs before α starts to move, or ``"auto"`` (the default): a sixth
+            of the trainer's epochs, at most the whole epochs that hold ``warmup_steps``
+            weight steps.
+        arc_travel: ``lr × architecture steps`` of ``arc_learning_rate="auto"`` (30).
+        arc_horizon: ``"auto"``'s cap in architecture steps (480; ``None``: the whole search).
+        warmup_steps: ``warmup_epochs="auto"``'s cap in weight steps (96; ``None``: no cap).
         hvp: ``"exact"`` (double backward) or ``"finite_difference"`` (less memory).
         gradient_clip_val: clip the weight gradients (``None``: off).
         log_prob_every_n_step: log α's softmax every this many steps.
@@ -59,7 +68,12 @@ class HypergradientDARTS(DARTS):
             (``H + λI``), instead of the criterion alone (the papers' equations).
         virtual_step: DARTS-V2 only: ``"sgd"`` (the paper's plain step) or ``"optimizer"``
             (momentum and weight decay of the SGD weight optimiser, as DARTS' code).
-        options: all of the above as one validated object (instead of the keywords).
+        options: the engine's options above as one validated object (instead of their
+            keywords; its ``arc_learning_rate`` and ``warmup_epochs`` are numbers, so it
+            fixes the schedule).
+        schedule: the five schedule keywords above as one
+            :class:`~idarts_plugin.budget.AlphaSchedule` (instead of the keywords);
+            ``AlphaSchedule.paper()`` is the papers' (Adam 3e-4, no warm-up).
         beta_decay: β-DARTS' α regulariser λ (0: off; default 2); see
             :class:`idarts_plugin.collapse.Remedies`.
         beta_decay_schedule: ``"linear"`` (0 → λ over the search) or ``"constant"``.
@@ -75,10 +89,17 @@ class HypergradientDARTS(DARTS):
             the keywords); ``Remedies.off()`` is the search as the papers ran it.
         **kwargs: passed on to :class:`nni.nas.strategy.DARTS`.
 
+    With an ``auto`` schedule (the default) ``options.arc_learning_rate`` and
+    ``options.warmup_epochs`` hold the engine's defaults until the fit starts; the one-shot
+    module then fits them to the trainer's epochs and batches, logs them, and holds them in its
+    own ``options``.
+
     Example:
         >>> strategy = HypergradientDARTS(method="cg", method_options={"steps": 10, "damping": 0.1})
         >>> strategy.options.method.options
         {'steps': 10, 'damping': 0.1}
+        >>> strategy.schedule.resolve(epochs=36, steps_per_epoch=64)  # lr, warm-up, steps
+        (0.0625, 2, 2176)
     """
 
     def __init__(
@@ -86,6 +107,7 @@ class HypergradientDARTS(DARTS):
         *,
         options: SearchOptions | None = None,
         remedies: Remedies | None = None,
+        schedule: AlphaSchedule | None = None,
         **kwargs: Any,
     ) -> None:
         if kwargs.get("penalty") is not None:
@@ -103,11 +125,30 @@ class HypergradientDARTS(DARTS):
                 f"give either remedies= or remedy keywords, not both ({sorted(remedy_kwargs)})"
             )
         self.remedies = remedies
+        timing = {k: kwargs.pop(k) for k in list(kwargs) if k in SCHEDULE_KEYS}
+        if schedule is not None and timing:
+            raise TypeError(f"give either schedule= or its keywords, not both ({sorted(timing)})")
+        if options is not None and (schedule is not None or timing):
+            raise TypeError(
+                "give either options= (its arc_learning_rate and warmup_epochs fix the "
+                f"schedule) or a schedule, not both ({sorted(timing) or ['schedule']})"
+            )
         ours = {k: kwargs.pop(k) for k in list(kwargs) if k in SearchOptions.option_names()}
         if options is None:
-            options = SearchOptions.for_search(**ours)
+            schedule = schedule if schedule is not None else AlphaSchedule(**timing)
+            fixed = {
+                k: getattr(schedule, k)
+                for k in ("arc_learning_rate", "warmup_epochs")
+                if getattr(schedule, k) != "auto"
+            }
+            options = SearchOptions.for_search(**ours, **fixed)
         elif ours:
             raise TypeError(f"give either options= or keyword options, not both ({sorted(ours)})")
+        else:
+            schedule = AlphaSchedule(
+                arc_learning_rate=options.arc_learning_rate, warmup_epochs=options.warmup_epochs
+            )
+        self.schedule = schedule
         super().__init__(
             arc_learning_rate=options.arc_learning_rate,
             gradient_clip_val=options.gradient_clip_val,
@@ -127,7 +168,7 @@ class HypergradientDARTS(DARTS):
     ) -> BaseOneShotLightningModule:
         """Build the Lightning module that applies the hypergradient."""
         return HypergradientDartsModule(
-            training_module, options=self.options, remedies=self.remedies
+            training_module, options=self.options, remedies=self.remedies, schedule=self.schedule
         )
 
 

@@ -269,6 +269,82 @@ def test_options_object_is_built_once_and_handed_whole_to_the_module():
         SearchOptions.from_kwargs(steps=3)
 
 
+def test_auto_schedule_is_the_run_configs_and_is_fitted_to_the_trainer():
+    """The Python strategies take the run config's α schedule: ``auto`` warm-up and α lr,
+    fitted when the fit starts to the trainer's epochs and batches, as ``idarts search`` fits
+    them (a first-order step here: the schedule is the module's, whatever the method)."""
+    from idarts_plugin import AmendedDARTS, HypergradientDARTS, ImplicitDARTS, UnrolledDARTS
+    from idarts_plugin.budget import AlphaSchedule, arc_learning_rate_for_budget
+    from idarts_plugin.config import load_config
+
+    default = load_config(None, []).strategy.schedule()
+    for cls in (ImplicitDARTS, AmendedDARTS, UnrolledDARTS, HypergradientDARTS):
+        assert cls().schedule == AlphaSchedule() == default
+    oneshot, trn, _val = tiny_problem(HypergradientDARTS(method="first_order"))
+    x, y = torch.cat([trn[0]] * 2), torch.cat([trn[1]] * 2)  # 2 batches of 8 an epoch
+    fit(oneshot, (x, y), (x, y), max_epochs=12)
+    # warm-up: a sixth of 12 epochs = 2 (96 steps would take 48); then 10 x 2 = 20
+    # architecture steps at lr 30 / 20, capped at 0.2.
+    assert oneshot.warmup_epochs == oneshot.options.warmup_epochs == 2
+    assert oneshot.arch_steps == 20  # the warm-up it fitted is the one it ran
+    lr = arc_learning_rate_for_budget(20)
+    assert lr == 0.2 and oneshot.options.arc_learning_rate == lr
+    assert oneshot.architecture_optimizers().param_groups[0]["lr"] == lr
+
+    capped = HypergradientDARTS(method="first_order", warmup_steps=0, arc_travel=2.0)
+    oneshot, _, _ = tiny_problem(capped)  # warm-up: a sixth of 6 epochs, capped to 0 steps
+    fit(oneshot, (x, y), (x, y), max_epochs=6)
+    assert oneshot.warmup_epochs == 0 and oneshot.arch_steps == 12
+    assert oneshot.architecture_optimizers().param_groups[0]["lr"] == pytest.approx(2 / 12)
+
+    stepped = HypergradientDARTS(method="first_order", warmup_steps=2, arc_travel=1.0)
+    oneshot, _, _ = tiny_problem(stepped)
+    fit(oneshot, (x, y), (x, y), max_steps=12)  # read as 6 epochs: warm-up 1, 10 steps
+    assert oneshot.warmup_epochs == 1
+    assert oneshot.options.arc_learning_rate == pytest.approx(1 / 10)
+
+
+def test_fixed_schedules_are_left_alone_and_a_schedule_is_given_once():
+    from idarts_plugin import HypergradientDARTS, ImplicitDARTS
+    from idarts_plugin.budget import AlphaSchedule
+
+    paper = HypergradientDARTS(method="first_order", schedule=AlphaSchedule.paper())
+    assert paper.options.arc_learning_rate == 3e-4 and paper.options.warmup_epochs == 0
+    oneshot, trn, _ = tiny_problem(paper)
+    fit(oneshot, trn, trn, max_epochs=2)
+    assert oneshot.fit_schedule() is None
+    assert oneshot.architecture_optimizers().param_groups[0]["lr"] == 3e-4
+    numbers = ImplicitDARTS(arc_learning_rate=0.05, warmup_epochs=1)
+    assert numbers.schedule.is_fixed and numbers.options.arc_learning_rate == 0.05
+    same = HypergradientDARTS(options=numbers.options)  # options fix the schedule
+    assert same.schedule == AlphaSchedule(arc_learning_rate=0.05, warmup_epochs=1)
+    with pytest.raises(TypeError, match="either schedule= or its keywords"):
+        ImplicitDARTS(schedule=AlphaSchedule(), arc_travel=3.0)
+    with pytest.raises(TypeError, match=r"either options=.*\['warmup_steps'\]"):
+        HypergradientDARTS(options=numbers.options, warmup_steps=3)
+    with pytest.raises(ValueError, match="arc_horizon must be an integer >= 1, got 0"):
+        ImplicitDARTS(arc_horizon=0)
+    with pytest.raises(ValueError, match="arc_learning_rate must be a finite number > 0"):
+        ImplicitDARTS(arc_learning_rate="fast")
+
+
+def test_an_auto_schedule_without_a_budget_says_what_to_give(monkeypatch):
+    """A trainer with neither max_epochs nor max_steps (an unsized loader alike) cannot fit
+    ``auto``: the error names the trainer's values and the numbers to give instead."""
+    from types import SimpleNamespace
+
+    from idarts_plugin import ImplicitDARTS
+
+    oneshot, _, _ = tiny_problem(ImplicitDARTS())
+    trainer = SimpleNamespace(max_epochs=-1, max_steps=-1, num_training_batches=4)
+    monkeypatch.setattr(type(oneshot), "trainer", property(lambda self: trainer))
+    with pytest.raises(ValueError, match=r"max_epochs=-1, max_steps=-1.*3e-4"):
+        oneshot.fit_schedule()
+    trainer.max_epochs, trainer.num_training_batches = 5, float("inf")
+    with pytest.raises(ValueError, match="inf batches an epoch"):
+        oneshot.fit_schedule()
+
+
 @pytest.mark.parametrize("mode", ["separate", "shared"])
 def test_weight_step_uses_alpha_after_or_before_the_arch_step(mode):
     """separate: the weight step sees α_{t+1}; shared: it reuses the forward pass at α_t."""
