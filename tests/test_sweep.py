@@ -327,3 +327,25 @@ def test_a_search_whose_run_directory_has_a_checkpoint_resumes_from_it(tmp_path,
     (run_dir / "metrics.csv").write_text("epoch,seconds,train_loss\n0,1.5,0.3\n1,2.25,0.2\n")
     assert bench._epoch_seconds(run_dir / "metrics.csv") == 3.75
     assert bench._epoch_seconds(tmp_path / "none.csv") == 0.0
+
+
+def test_the_capped_arms_differ_from_their_stretching_arms_by_the_caps_alone():
+    """The composition check of the default's α schedule: NNI's DARTS and AmendedDARTS with
+    the default's remedies and the caps, nothing else changed."""
+    from benchmarks.search_quality import sweep
+    from idarts_plugin.config import load_config
+
+    caps = {"strategy.warmup_steps=96", "strategy.arc_horizon=480"}
+    defaults = load_config(None, []).strategy
+    assert caps == {
+        f"strategy.warmup_steps={defaults.warmup_steps}",
+        f"strategy.arc_horizon={defaults.arc_horizon}",
+    }
+    for capped, stretching in (
+        ("implicit-auto-beta-480sched", "implicit-auto-beta"),
+        ("darts-beta-480sched", "darts-beta"),
+        ("amended-beta-480sched", "amended-beta"),
+    ):
+        assert set(sweep.ARMS[capped][1]) == set(sweep.ARMS[stretching][1]) | caps
+        assert "480 steps at every budget" in sweep.ARMS[capped][0]
+        assert f"{capped}+early_stop" in sweep.VIEWS

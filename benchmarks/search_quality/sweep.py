@@ -96,6 +96,9 @@ common settings (``bench.BASE_PINNED`` pins γ = weight lr, so "ImplicitDARTS" a
 paper's γ, and the ``auto`` α schedule without its caps, so it stretches with the budget); the
 arm that is the run config's default is marked by :func:`arm_title`."""
 
+_CAPPED = ["strategy.warmup_steps=96", "strategy.arc_horizon=480"]
+"""The run config's caps of the ``auto`` α schedule (``bench.BASE_PINNED`` lifts them)."""
+
 REMEDY_ARMS: dict[str, tuple[str, list[str]]] = {
     "implicit-auto-beta": (
         "ImplicitDARTS, γ auto, β-decay 2 (linear), α schedule stretched with the budget",
@@ -108,8 +111,7 @@ REMEDY_ARMS: dict[str, tuple[str, list[str]]] = {
             "strategy.name=implicit",
             "strategy.neumann_lr=auto",
             "strategy.beta_decay=2.0",
-            "strategy.warmup_steps=96",
-            "strategy.arc_horizon=480",
+            *_CAPPED,
         ],
     ),
     "implicit-auto-auxskip": (
@@ -124,6 +126,15 @@ REMEDY_ARMS: dict[str, tuple[str, list[str]]] = {
         "AmendedDARTS, its defaults, β-decay 2 (linear)",
         ["strategy.name=amended", "strategy.beta_decay=2.0"],
     ),
+    "darts-beta-480sched": (
+        "NNI's DARTS, α lr auto, β-decay 2 (linear), the α schedule of 480 steps at every budget",
+        ["strategy.name=darts", "strategy.beta_decay=2.0", *_CAPPED],
+    ),
+    "amended-beta-480sched": (
+        "AmendedDARTS, its defaults, β-decay 2 (linear), the α schedule of 480 steps at every "
+        "budget",
+        ["strategy.name=amended", "strategy.beta_decay=2.0", *_CAPPED],
+    ),
     "darts-auxskip": (
         "NNI's DARTS, α lr auto, auxiliary skip 1 → 0",
         ["strategy.name=darts", "strategy.aux_skip=1.0"],
@@ -135,7 +146,8 @@ REMEDY_ARMS: dict[str, tuple[str, list[str]]] = {
 }
 """The search-changing remedies (issue 29's screen on the shipped hypergradient), the chosen
 one on the other hypergradients (does it compose with every strategy?), and the remedies with
-the α schedule of 480 steps at every budget (``strategy.warmup_steps: 96``,
+the α schedule of 480 steps at every budget (the default's, then NNI's DARTS and AmendedDARTS
+with it) (``strategy.warmup_steps: 96``,
 ``strategy.arc_horizon: 480``: at the sweep's budgets 2 warm-up epochs and α lr 0.0625, the
 numbers its first searches pinned, so they share its cache key). Without the caps (every arm
 but that one: ``bench.BASE_PINNED``) ``warmup_epochs: auto`` (a sixth of the epochs) and
