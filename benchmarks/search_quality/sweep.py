@@ -146,11 +146,10 @@ REMEDY_ARMS: dict[str, tuple[str, list[str]]] = {
 }
 """The search-changing remedies (issue 29's screen on the shipped hypergradient), the chosen
 one on the other hypergradients (does it compose with every strategy?), and the remedies with
-the α schedule of 480 steps at every budget (the default's, then NNI's DARTS and AmendedDARTS
-with it) (``strategy.warmup_steps: 96``,
-``strategy.arc_horizon: 480``: at the sweep's budgets 2 warm-up epochs and α lr 0.0625, the
-numbers its first searches pinned, so they share its cache key). Without the caps (every arm
-but that one: ``bench.BASE_PINNED``) ``warmup_epochs: auto`` (a sixth of the epochs) and
+the α schedule of 480 steps at every budget: the default's, and NNI's DARTS and AmendedDARTS
+with it (``strategy.warmup_steps: 96``, ``strategy.arc_horizon: 480``: at the sweep's budgets
+2 warm-up epochs and α lr 0.0625, the numbers the default's first searches pinned, so they
+share its cache key). Without the caps (every other arm: ``bench.BASE_PINNED``) ``warmup_epochs: auto`` (a sixth of the epochs) and
 ``arc_learning_rate: auto`` (``arc_travel`` over the search's steps) let α decide later, on a
 better-trained supernet, the longer the search; at 3120 steps that default's first
 architecture epoch was already parameter-free."""
