@@ -54,6 +54,12 @@ def _objective_help() -> str:
     return objective_help()
 
 
+def _default_objective() -> str:
+    from .objectives import DEFAULT_OBJECTIVE
+
+    return DEFAULT_OBJECTIVE
+
+
 def _strategy_help() -> str:
     from .strategy_table import strategy_help
 
@@ -126,7 +132,7 @@ def _nni_parsers(sub: Any) -> None:
     _add_overrides(nt, "fixed override applied before the tuner's parameters")
     nt.add_argument(
         "--objective",
-        default="supernet_val_acc",
+        default=_default_objective(),
         help=f"final metric: {_objective_help()}",
     )
     nt.add_argument(

@@ -426,14 +426,8 @@ class Remedies:
         return self.beta_decay > 0 or self.uses_aux_skip
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain dict for ``summary.json``."""
-        return {
-            "beta_decay": self.beta_decay,
-            "beta_decay_schedule": self.beta_decay_schedule,
-            "aux_skip": self.aux_skip,
-            "early_stop": self.early_stop,
-            "early_stop_patience": self.early_stop_patience,
-        }
+        """Plain dict for ``summary.json``: every field (:data:`REMEDY_KEYS`), by name."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 REMEDY_KEYS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Remedies)}

@@ -171,6 +171,21 @@ def test_remedies_validate_and_name_the_key(kwargs, key):
         Remedies(**kwargs)
 
 
+def test_remedies_as_dict_holds_every_remedy_key():
+    """summary.json and the config's normalisation read every field, a new remedy included."""
+    from idarts_plugin.collapse import REMEDY_KEYS
+
+    chosen = Remedies(beta_decay=0.5, aux_skip="auto", early_stop=False, early_stop_patience=3)
+    assert chosen.as_dict() == {
+        "beta_decay": 0.5,
+        "beta_decay_schedule": "linear",
+        "aux_skip": "auto",
+        "early_stop": "off",
+        "early_stop_patience": 3,
+    }
+    assert list(Remedies().as_dict()) == list(REMEDY_KEYS)
+
+
 def test_remedies_say_which_act_in_training():
     off = Remedies.off()
     assert not off.active and not off.acts_in_training

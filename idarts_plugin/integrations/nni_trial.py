@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, RunConfig, load_config, set_value
-from ..objectives import check_objective, objective_value
+from ..objectives import DEFAULT_OBJECTIVE, check_objective, objective_value
 from .trials import nni_final_result, numeric_metrics
 
 __all__ = ["TrialOutcome", "intermediate_result", "parameters_to_overrides", "run_trial"]
@@ -139,7 +139,7 @@ def run_trial(
     config: str | os.PathLike[str] | None,
     *,
     overrides: Sequence[str] = (),
-    objective: str = "supernet_val_acc",
+    objective: str = DEFAULT_OBJECTIVE,
     objective_options: Mapping[str, Any] | None = None,
     parameters: Mapping[str, Any] | None = None,
     run_dir: str | os.PathLike[str] | None = None,

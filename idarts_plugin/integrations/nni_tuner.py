@@ -42,6 +42,7 @@ from typing import Any
 
 from nni.tuner import Tuner
 
+from ..objectives import DEFAULT_OBJECTIVE
 from .optuna import SAMPLERS, _import_optuna, make_sampler, name_metrics, open_storage
 from .trials import decode_architecture, objective_names, record_search
 
@@ -197,7 +198,7 @@ class OptunaTuner(Tuner):
         seed: int | None = None,
         storage: str | None = None,
         study_name: str | None = None,
-        objective: str = "supernet_val_acc",
+        objective: str = DEFAULT_OBJECTIVE,
     ) -> None:
         optuna = _import_optuna()
         if optimize_mode not in ("maximize", "minimize"):

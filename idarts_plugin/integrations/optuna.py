@@ -43,7 +43,7 @@ import yaml
 
 from .._optional import driver_for_url, try_import
 from ..config import ConfigError, RunConfig, apply_overrides, set_value
-from ..objectives import OBJECTIVES, check_objective, objective_value
+from ..objectives import DEFAULT_OBJECTIVE, OBJECTIVES, check_objective, objective_value
 from .trials import objective_names, record_search, seeded
 
 __all__ = [
@@ -77,7 +77,7 @@ class TuneConfig:
     params: dict[str, dict[str, Any]]
     sampler: dict[str, Any] = field(default_factory=lambda: {"name": "tpe"})
     pruner: dict[str, Any] = field(default_factory=lambda: {"name": "median"})
-    objective: str = "supernet_val_acc"
+    objective: str = DEFAULT_OBJECTIVE
     objective_options: dict[str, Any] = field(default_factory=dict)
     cost_objective: bool = False
     output_dir: str = "runs/tune"
@@ -221,7 +221,7 @@ def load_tune_config(path: str | Path, overrides: tuple[str, ...] = ()) -> TuneC
             "must map at least one run-config key to a distribution", key="params", source=source
         )
     params = {k: _check_param(k, v, source) for k, v in params_raw.items()}
-    objective = raw.get("objective", "supernet_val_acc")
+    objective = raw.get("objective", DEFAULT_OBJECTIVE)
     check_objective(objective, source=source)
     cfg = TuneConfig(
         base=base,
