@@ -307,8 +307,8 @@ class AlphaSchedule:
         arch_steps = planned_arch_steps(
             epochs=epochs,
             warmup_epochs=warmup,
-            steps_per_epoch=steps_per_epoch,
-            limit_batches=limit_batches,
+            steps_per_epoch=per_epoch,
+            limit_batches=None,  # already in per_epoch
             inner_steps=inner_steps,
         )
         lr = resolve_arc_learning_rate(

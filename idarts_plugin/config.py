@@ -197,11 +197,7 @@ class StrategyConfig(_EngineKeys):  # a field per TABLE_DEFAULTS, ENGINE_KEYS, R
         _choice(k + "name", self.name, STRATEGIES)
         _not_auto(k + "arc_learning_rate", self.arc_learning_rate, "a number > 0")
         _not_auto(k + "warmup_epochs", self.warmup_epochs, "an integer >= 0")
-        _num(k + "arc_travel", self.arc_travel, minimum=0, strict=True)
-        if self.arc_horizon is not None:
-            _int(k + "arc_horizon", self.arc_horizon, minimum=1)
-        if self.warmup_steps is not None:
-            _int(k + "warmup_steps", self.warmup_steps, minimum=0)
+        self.schedule()  # the schedule keys' checks are AlphaSchedule's
         _choice(k + "derive", self.derive, DERIVATIONS)
         _checked(k + "perturbation_tune_steps", check_int, self.perturbation_tune_steps, minimum=0)
         for key, value in self.remedies().as_dict().items():  # normalised (`off` read as false)
@@ -219,11 +215,22 @@ class StrategyConfig(_EngineKeys):  # a field per TABLE_DEFAULTS, ENGINE_KEYS, R
 
         :func:`idarts_plugin.search.arch_budget` fits its ``auto`` values to the run.
 
+        Raises:
+            ConfigError: a schedule key out of range, named (the checks are
+                :class:`~idarts_plugin.budget.AlphaSchedule`'s).
+
         Example:
             >>> StrategyConfig().schedule() == AlphaSchedule()  # the Python strategies' default
             True
         """
-        return AlphaSchedule(**{key: getattr(self, key) for key in SCHEDULE_KEYS})
+        try:
+            return AlphaSchedule(**{key: getattr(self, key) for key in SCHEDULE_KEYS})
+        except ValueError as exc:  # AlphaSchedule's message starts with the key it names
+            msg = str(exc)
+            key = next((k for k in SCHEDULE_KEYS if msg.startswith(k + " ")), None)
+            if key is None:
+                raise ConfigError(msg) from None
+            raise ConfigError(msg.removeprefix(key + " "), key="strategy." + key) from None
 
     def remedies(self) -> Remedies:
         """The collapse remedies of this section (:class:`idarts_plugin.collapse.Remedies`).

@@ -107,6 +107,37 @@ def test_invalid_values_name_file_and_key(override, key):
     assert key in msg and EXAMPLE in msg
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("strategy.arc_travel=0", "key 'strategy.arc_travel': must be a finite number > 0, got 0"),
+        ("strategy.arc_horizon=0", "key 'strategy.arc_horizon': must be an integer >= 1, got 0"),
+        (
+            "strategy.warmup_steps=1.5",
+            "key 'strategy.warmup_steps': must be an integer >= 0, got 1.5",
+        ),
+        (
+            "strategy.warmup_epochs=-1",
+            "key 'strategy.warmup_epochs': must be an integer >= 0, got -1",
+        ),
+        (
+            "strategy.arc_learning_rate=0",
+            "key 'strategy.arc_learning_rate': must be a finite number > 0, got 0",
+        ),
+        (
+            "strategy.arc_learning_rate=fast",
+            "key 'strategy.arc_learning_rate': unknown value 'fast'; valid values: a number > 0 or auto",
+        ),
+    ],
+)
+def test_schedule_keys_are_checked_by_the_alpha_schedule_and_named(override, message):
+    """The schedule keys' ranges are AlphaSchedule's (one home); the config names the key."""
+    with pytest.raises(ConfigError) as info:
+        load_config(EXAMPLE, [override])
+    assert str(info.value).endswith(message)
+    assert info.value.key == message.split("'")[1]
+
+
 def test_an_unquoted_off_is_the_early_stop_off_not_an_error():
     # YAML 1.1 reads `early_stop: off` (and `--set strategy.early_stop=off`) as false.
     cfg = RunConfig.from_dict({"strategy": {"early_stop": False}})

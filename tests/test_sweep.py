@@ -349,3 +349,19 @@ def test_the_capped_arms_differ_from_their_stretching_arms_by_the_caps_alone():
         assert set(sweep.ARMS[capped][1]) == set(sweep.ARMS[stretching][1]) | caps
         assert "480 steps at every budget" in sweep.ARMS[capped][0]
         assert f"{capped}+early_stop" in sweep.VIEWS
+
+
+def test_the_batchnorm_screen_differs_from_the_default_by_cell_bn_alone():
+    """Issue 29's BatchNorm screen: the shipped default's search with the search cell's
+    BatchNorm as DARTS and NAS-Bench-201 search it (no affine), nothing else changed."""
+    from benchmarks.search_quality import sweep
+    from idarts_plugin.config import SpaceConfig
+    from idarts_plugin.spaces import CELL_BN, load_space
+
+    screen, default = "implicit-auto-beta-480sched-nonaffine", "implicit-auto-beta-480sched"
+    assert sweep.shipped_default_arm() == f"{default}+early_stop"
+    extra = set(sweep.ARMS[screen][1]) - set(sweep.ARMS[default][1])
+    assert extra == {"space.options.cell_bn=non-affine"}
+    assert set(sweep.ARMS[default][1]) <= set(sweep.ARMS[screen][1])
+    assert "non-affine" in CELL_BN and load_space(SpaceConfig()).options["cell_bn"] == "affine"
+    assert f"{screen}+early_stop" in sweep.VIEWS

@@ -114,6 +114,17 @@ REMEDY_ARMS: dict[str, tuple[str, list[str]]] = {
             *_CAPPED,
         ],
     ),
+    "implicit-auto-beta-480sched-nonaffine": (
+        "ImplicitDARTS, γ auto, β-decay 2 (linear), the α schedule of 480 steps at every budget, "
+        "search cell BatchNorm without affine (`cell_bn: non-affine`)",
+        [
+            "strategy.name=implicit",
+            "strategy.neumann_lr=auto",
+            "strategy.beta_decay=2.0",
+            *_CAPPED,
+            "space.options.cell_bn=non-affine",
+        ],
+    ),
     "implicit-auto-auxskip": (
         "ImplicitDARTS, γ auto, auxiliary skip 1 → 0",
         ["strategy.name=implicit", "strategy.neumann_lr=auto", "strategy.aux_skip=1.0"],
