@@ -25,12 +25,14 @@ import hashlib
 import json
 import logging
 import math
-import re
 import threading
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from ..nb201.arch import EDGES, NB201_OPS, format_arch, parse_arch
+from ..nb201.errors import ArchError
 
 __all__ = [
     "USER_ATTRS",
@@ -58,10 +60,6 @@ USER_ATTRS = (
     "epochs",
 )
 
-#: NAS-Bench-201's operations in its own order; ``arch_code`` writes op i as digit i + 1.
-NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-_NB201_EDGE = re.compile(r"\|([a-z0-9_]+)~\d+")
-
 
 def objective_names(objective: str, *, cost_objective: bool = False) -> list[str]:
     """The study's metric names: the objective, and ``search_seconds`` when it is a 2nd one."""
@@ -82,9 +80,11 @@ def arch_code(arch_string: str | None) -> int | None:
     """
     if not arch_string:
         return None
-    ops = _NB201_EDGE.findall(arch_string)
-    if len(ops) == 6 and all(op in NB201_OPS for op in ops):
-        return int("".join(str(NB201_OPS.index(op) + 1) for op in ops))
+    try:  # NAS-Bench-201's op i is digit i + 1, edges in arch-string order
+        ops = parse_arch(arch_string)
+        return int("".join(str(NB201_OPS.index(op) + 1) for op in ops.values()))
+    except ArchError:
+        pass
     digest = hashlib.sha1(arch_string.encode("utf-8")).hexdigest()
     return 100_000 + int(digest[:8], 16) % 900_000
 
@@ -150,10 +150,9 @@ def arch_from_code(code: Any) -> str | None:
     if isinstance(code, bool) or not isinstance(code, (int, float)) or code != int(code):
         return None
     digits = str(int(code))
-    if len(digits) != 6 or not all("1" <= d <= str(len(NB201_OPS)) for d in digits):
+    if len(digits) != len(EDGES) or not all("1" <= d <= str(len(NB201_OPS)) for d in digits):
         return None
-    ops = [NB201_OPS[int(d) - 1] for d in digits]
-    return f"|{ops[0]}~0|+|{ops[1]}~0|{ops[2]}~1|+|{ops[3]}~0|{ops[4]}~1|{ops[5]}~2|"
+    return format_arch({edge: NB201_OPS[int(d) - 1] for edge, d in zip(EDGES, digits, strict=True)})
 
 
 def nni_final_result(
