@@ -91,11 +91,61 @@ def _resolve(module: str, path: Path, node: ast.ImportFrom) -> str:
     return ".".join([*base, *([node.module] if node.module else [])])
 
 
+def _is_type_checking(node: ast.AST) -> bool:
+    test = node.test if isinstance(node, ast.If) else None
+    return isinstance(test, ast.Name | ast.Attribute) and ast.unparse(test).endswith(
+        "TYPE_CHECKING"
+    )
+
+
+def _run_at_import(tree: ast.Module) -> set[int]:
+    """ids of the import statements that run when the module is imported: anywhere outside a
+    function or class body's methods, inside ``try``/``if``/``with`` too, but not under ``if
+    TYPE_CHECKING:``."""
+    found: set[int] = set()
+
+    def visit(body: list[ast.stmt]) -> None:
+        for node in body:
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                found.add(id(node))
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            elif isinstance(node, ast.If):
+                if not _is_type_checking(node):
+                    visit(node.body)
+                visit(node.orelse)
+            else:  # try, with, for, while, class bodies run at import
+                for field in ("body", "orelse", "finalbody"):
+                    visit(getattr(node, field, []))
+                for handler in getattr(node, "handlers", []):
+                    visit(handler.body)
+
+    visit(tree.body)
+    return found
+
+
+def test_imports_in_try_and_if_blocks_run_at_import_but_type_checking_ones_do_not():
+    tree = ast.parse(
+        "import a\n"
+        "try:\n    import b\nexcept ImportError:\n    import c\n"
+        "if TYPE_CHECKING:\n    import d\nelse:\n    import e\n"
+        "def f():\n    import g\n"
+        "class K:\n    import h\n"
+    )
+    names = {
+        alias.name
+        for node in ast.walk(tree)
+        if id(node) in _run_at_import(tree) and isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    assert names == {"a", "b", "c", "e", "h"}
+
+
 def _imports(module: str) -> Iterator[tuple[str, bool]]:
     """``(imported name, at module level)`` of every import in ``module``."""
     path = MODULES[module]
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    top_level = {id(n) for n in tree.body}
+    top_level = _run_at_import(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
