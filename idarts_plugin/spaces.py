@@ -6,8 +6,9 @@ A space file has a ``kind`` and ``options``::
     options: {stem_channels: 16, cells_per_stage: 5}
 
 ``nas-bench-201`` and ``darts`` are NNI's hub spaces; ``cell`` is a generic DAG cell built
-from NNI's ``LayerChoice`` with ops from :data:`OP_TABLE`. This module reads and validates
-the files without NNI; :func:`idarts_plugin.nni_adapter.build_space` builds the model space.
+from NNI's ``LayerChoice`` with ops named in :data:`OPS`. This module reads and validates
+the files without NNI or torch; :func:`idarts_plugin.nni_adapter.build_space` builds the model
+space.
 
 Example:
     >>> from idarts_plugin.config import SpaceConfig
@@ -19,13 +20,12 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from torch import Tensor, nn
 
 from .config import ConfigError, SpaceConfig
 from .hypergrad.checks import check_choice, check_int
@@ -33,14 +33,13 @@ from .hypergrad.checks import check_choice, check_int
 __all__ = [
     "CHOICES",
     "KINDS",
-    "OP_TABLE",
+    "OPS",
     "SPACE_KINDS",
     "SpaceError",
     "SpaceKind",
     "SpaceSpec",
     "available_spaces",
     "load_space",
-    "norm_layer",
     "space_dirs",
 ]
 
@@ -50,7 +49,7 @@ class SpaceError(ConfigError):
 
 
 # --------------------------------------------------------------------------------------------
-# The generic cell space's op table.
+# The generic cell space's op names.
 # --------------------------------------------------------------------------------------------
 
 
@@ -59,58 +58,21 @@ NORMS = ("batch", "group", "none")
 GroupNorm (one group: batch-independent, so a data-parallel search equals the union batch's
 exactly), or none."""
 
-
-def norm_layer(kind: str, c: int) -> nn.Module:
-    """The normalisation ``kind`` (one of :data:`NORMS`) for ``c`` channels."""
-    if kind == "batch":
-        return nn.BatchNorm2d(c)
-    if kind == "group":
-        return nn.GroupNorm(1, c)
-    if kind == "none":
-        return nn.Identity()
-    raise ValueError(f"unknown norm {kind!r}; valid: {', '.join(NORMS)}")
-
-
-class _ReLUConvBN(nn.Sequential):
-    def __init__(self, c: int, k: int, dilation: int = 1, norm: str = "batch") -> None:
-        pad = dilation * (k - 1) // 2
-        super().__init__(
-            nn.ReLU(inplace=False),
-            nn.Conv2d(c, c, k, padding=pad, dilation=dilation, bias=False),
-            norm_layer(norm, c),
-        )
-
-
-class _SepConv(nn.Sequential):
-    def __init__(self, c: int, k: int, norm: str = "batch") -> None:
-        super().__init__(
-            nn.ReLU(inplace=False),
-            nn.Conv2d(c, c, k, padding=k // 2, groups=c, bias=False),
-            nn.Conv2d(c, c, 1, bias=False),
-            norm_layer(norm, c),
-        )
-
-
-class _Zero(nn.Module):
-    def forward(self, x: Tensor) -> Tensor:
-        return x.mul(0.0)
-
-
-OP_TABLE: Mapping[str, Callable[..., nn.Module]] = {
-    "none": lambda c, norm="batch": _Zero(),
-    "skip_connect": lambda c, norm="batch": nn.Identity(),
-    "conv_1x1": lambda c, norm="batch": _ReLUConvBN(c, 1, norm=norm),
-    "conv_3x3": lambda c, norm="batch": _ReLUConvBN(c, 3, norm=norm),
-    "conv_5x5": lambda c, norm="batch": _ReLUConvBN(c, 5, norm=norm),
-    "sep_conv_3x3": lambda c, norm="batch": _SepConv(c, 3, norm=norm),
-    "sep_conv_5x5": lambda c, norm="batch": _SepConv(c, 5, norm=norm),
-    "dil_conv_3x3": lambda c, norm="batch": _ReLUConvBN(c, 3, dilation=2, norm=norm),
-    "avg_pool_3x3": lambda c, norm="batch": nn.AvgPool2d(
-        3, stride=1, padding=1, count_include_pad=False
-    ),
-    "max_pool_3x3": lambda c, norm="batch": nn.MaxPool2d(3, stride=1, padding=1),
-}
-"""Op name → factory ``(c, norm="batch")`` of a shape-preserving module with ``c`` channels."""
+OPS: tuple[str, ...] = (
+    "none",
+    "skip_connect",
+    "conv_1x1",
+    "conv_3x3",
+    "conv_5x5",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "avg_pool_3x3",
+    "max_pool_3x3",
+)
+"""The cell space's op names (each a shape-preserving module,
+:data:`idarts_plugin.nni_adapter.spaces.OP_TABLE` builds it): the space files are read and
+checked against these without loading torch."""
 
 # --------------------------------------------------------------------------------------------
 # Space files.
@@ -121,7 +83,7 @@ CELL_BN = ("affine", "non-affine")
 (``affine``, a learned scale and shift) or has none (``non-affine``, as DARTS' and
 NAS-Bench-201's own search code build the supernet's ops)."""
 
-CHOICES: Mapping[str, Collection[str]] = {"ops": OP_TABLE, "norm": NORMS, "cell_bn": CELL_BN}
+CHOICES: Mapping[str, Collection[str]] = {"ops": OPS, "norm": NORMS, "cell_bn": CELL_BN}
 """Space options whose values are names → the valid names. A text option takes one of them; a
 list option takes a non-empty list of distinct ones. Every other option is a whole number >= 1."""
 

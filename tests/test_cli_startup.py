@@ -56,3 +56,17 @@ def test_the_package_still_exposes_the_engine_lazily():
 
     assert callable(idarts_plugin.hypergradient)
     assert "neumann" in idarts_plugin.METHODS
+
+
+def test_reading_and_listing_the_search_spaces_loads_nothing_heavy():
+    """Space files are YAML checked against op names: no torch until a model is built."""
+    code = """
+    from idarts_plugin.cli import main
+    from idarts_plugin.config import SpaceConfig
+    from idarts_plugin.spaces import available_spaces, load_space
+    for name in available_spaces():
+        load_space(SpaceConfig(name=name))
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["spaces"]) == 0
+    """
+    assert _loaded_after(code) == set()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from idarts_plugin.config import SpaceConfig
-from idarts_plugin.spaces import OP_TABLE, SpaceError, available_spaces, load_space
+from idarts_plugin.spaces import SpaceError, available_spaces, load_space
 from tests.conftest import requires_nni
 
 
@@ -49,7 +49,12 @@ def test_space_file_errors_name_the_file(tmp_path):
         load_space(SpaceConfig(name=str(f)))
 
 
-def test_op_table_preserves_shape():
+@requires_nni
+def test_op_table_builds_every_op_name_and_preserves_shape():
+    from idarts_plugin.nni_adapter.spaces import OP_TABLE
+    from idarts_plugin.spaces import CHOICES, OPS
+
+    assert tuple(OP_TABLE) == OPS and CHOICES["ops"] == OPS
     x = torch.randn(2, 4, 6, 6)
     for name, make in OP_TABLE.items():
         assert make(4)(x).shape == x.shape, name

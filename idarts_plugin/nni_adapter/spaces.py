@@ -16,15 +16,71 @@ from nni.nas.nn.pytorch import LayerChoice, ModelSpace
 from torch import Tensor, nn
 
 from ..config import RunConfig
-from ..spaces import OP_TABLE, SpaceSpec, load_space, norm_layer
+from ..spaces import NORMS, SpaceSpec, load_space
 
 __all__ = [
     "BUILDERS",
+    "OP_TABLE",
     "CellSpace",
     "build_space",
     "drop_cell_bn_affine",
     "freeze_architecture",
+    "norm_layer",
 ]
+
+
+def norm_layer(kind: str, c: int) -> nn.Module:
+    """The normalisation ``kind`` (one of :data:`idarts_plugin.spaces.NORMS`) for ``c`` channels."""
+    if kind == "batch":
+        return nn.BatchNorm2d(c)
+    if kind == "group":
+        return nn.GroupNorm(1, c)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown norm {kind!r}; valid: {', '.join(NORMS)}")
+
+
+class _ReLUConvBN(nn.Sequential):
+    def __init__(self, c: int, k: int, dilation: int = 1, norm: str = "batch") -> None:
+        pad = dilation * (k - 1) // 2
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c, c, k, padding=pad, dilation=dilation, bias=False),
+            norm_layer(norm, c),
+        )
+
+
+class _SepConv(nn.Sequential):
+    def __init__(self, c: int, k: int, norm: str = "batch") -> None:
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c, c, k, padding=k // 2, groups=c, bias=False),
+            nn.Conv2d(c, c, 1, bias=False),
+            norm_layer(norm, c),
+        )
+
+
+class _Zero(nn.Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x.mul(0.0)
+
+
+OP_TABLE: Mapping[str, Callable[..., nn.Module]] = {
+    "none": lambda c, norm="batch": _Zero(),
+    "skip_connect": lambda c, norm="batch": nn.Identity(),
+    "conv_1x1": lambda c, norm="batch": _ReLUConvBN(c, 1, norm=norm),
+    "conv_3x3": lambda c, norm="batch": _ReLUConvBN(c, 3, norm=norm),
+    "conv_5x5": lambda c, norm="batch": _ReLUConvBN(c, 5, norm=norm),
+    "sep_conv_3x3": lambda c, norm="batch": _SepConv(c, 3, norm=norm),
+    "sep_conv_5x5": lambda c, norm="batch": _SepConv(c, 5, norm=norm),
+    "dil_conv_3x3": lambda c, norm="batch": _ReLUConvBN(c, 3, dilation=2, norm=norm),
+    "avg_pool_3x3": lambda c, norm="batch": nn.AvgPool2d(
+        3, stride=1, padding=1, count_include_pad=False
+    ),
+    "max_pool_3x3": lambda c, norm="batch": nn.MaxPool2d(3, stride=1, padding=1),
+}
+"""Op name (:data:`idarts_plugin.spaces.OPS`, in its order) → factory ``(c, norm="batch")`` of
+a shape-preserving module with ``c`` channels."""
 
 
 class _Cell(nn.Module):
