@@ -60,8 +60,22 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 
-SAMPLERS = ("tpe", "cmaes", "random", "nsga2")
-PRUNERS = ("median", "hyperband", "threshold", "none")
+_SAMPLER_CLASSES = {
+    "tpe": "TPESampler",
+    "cmaes": "CmaEsSampler",
+    "random": "RandomSampler",
+    "nsga2": "NSGAIISampler",
+}
+"""Sampler name → its class in ``optuna.samplers``."""
+_PRUNER_CLASSES = {
+    "median": "MedianPruner",
+    "hyperband": "HyperbandPruner",
+    "threshold": "ThresholdPruner",
+    "none": "NopPruner",
+}
+"""Pruner name → its class in ``optuna.pruners`` (``none`` takes no options)."""
+SAMPLERS = tuple(_SAMPLER_CLASSES)
+PRUNERS = tuple(_PRUNER_CLASSES)
 
 
 def _import_optuna() -> Any:
@@ -248,18 +262,14 @@ def make_sampler(spec: Mapping[str, Any], *, multi_objective: bool) -> Any:
     optuna = _import_optuna()
     name = spec.get("name", "nsga2" if multi_objective else "tpe")
 
+    if name not in _SAMPLER_CLASSES:
+        raise ValueError(f"unknown sampler {name!r}; valid: {', '.join(SAMPLERS)}")
+
     def build(opts: dict[str, Any]) -> Any:
         opts = {k: v for k, v in opts.items() if k != "name"}
-        if name == "tpe":
-            return optuna.samplers.TPESampler(**opts)
-        if name == "random":
-            return optuna.samplers.RandomSampler(**opts)
-        if name == "nsga2":
-            return optuna.samplers.NSGAIISampler(**opts)
         if name == "cmaes":
             try_import("cmaes", purpose="the CMA-ES sampler")
-            return optuna.samplers.CmaEsSampler(**opts)
-        raise ValueError(f"unknown sampler {name!r}; valid: {', '.join(SAMPLERS)}")
+        return getattr(optuna.samplers, _SAMPLER_CLASSES[name])(**opts)
 
     return seeded(build, spec)
 
@@ -269,13 +279,11 @@ def make_pruner(spec: Mapping[str, Any]) -> Any:
     optuna = _import_optuna()
     opts = {k: v for k, v in spec.items() if k != "name"}
     name = spec.get("name", "median")
-    if name == "median":
-        return optuna.pruners.MedianPruner(**opts)
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(**opts)
-    if name == "threshold":
-        return optuna.pruners.ThresholdPruner(**opts)
-    return optuna.pruners.NopPruner()
+    if name not in _PRUNER_CLASSES:
+        raise ValueError(f"unknown pruner {name!r}; valid: {', '.join(PRUNERS)}")
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    return getattr(optuna.pruners, _PRUNER_CLASSES[name])(**opts)
 
 
 def _suggest(trial: Any, key: str, spec: Mapping[str, Any]) -> Any:

@@ -153,3 +153,23 @@ def test_open_storage_retries_the_schema_creation_race(tmp_path, monkeypatch):
     monkeypatch.setattr(optuna.storages, "RDBStorage", flaky)
     storage = integration.open_storage(f"sqlite:///{tmp_path / 'x.db'}")
     assert len(calls) == 2 and isinstance(storage, real)
+
+
+def test_every_sampler_and_pruner_name_builds_its_class_and_a_typo_is_refused():
+    from idarts_plugin.integrations.optuna import PRUNERS, SAMPLERS, make_pruner, make_sampler
+
+    classes = {"tpe": "TPESampler", "random": "RandomSampler", "nsga2": "NSGAIISampler"}
+    for name, cls in classes.items():
+        sampler = make_sampler({"name": name, "seed": 1}, multi_objective=False)
+        inner = getattr(sampler, "_template", sampler)  # TrialSeededSampler's own sampler
+        assert type(inner).__name__ == cls, (name, sampler)
+    assert set(classes) < set(SAMPLERS)
+    pruners = {"median": "MedianPruner", "hyperband": "HyperbandPruner", "none": "NopPruner"}
+    for name, cls in pruners.items():
+        assert type(make_pruner({"name": name})).__name__ == cls
+    threshold = make_pruner({"name": "threshold", "lower": 0.1})
+    assert type(threshold).__name__ == "ThresholdPruner" and set(pruners) < set(PRUNERS)
+    with pytest.raises(ValueError, match="unknown pruner 'meidan'; valid: median, hyperband"):
+        make_pruner({"name": "meidan"})
+    with pytest.raises(ValueError, match="unknown sampler 'tpee'; valid: tpe, cmaes"):
+        make_sampler({"name": "tpee"}, multi_objective=False)
