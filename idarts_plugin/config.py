@@ -30,7 +30,7 @@ from .collapse import REMEDY_KEYS, Remedies
 from .data import DataConfig, DataError
 from .derive import DERIVATIONS
 from .hypergrad.checks import check_bool, check_choice, check_int, check_number, check_pair
-from .hypergrad.spec import METHOD_OPTIONS, OptionError, SearchOptions
+from .hypergrad.spec import OptionError, SearchOptions, has_growth_monitor
 from .strategy_table import STRATEGY_TABLE, TABLE_DEFAULTS
 
 _logger = logging.getLogger(__name__)
@@ -252,7 +252,7 @@ class StrategyConfig(_EngineKeys):  # a field per TABLE_DEFAULTS, ENGINE_KEYS, R
         entry = STRATEGY_TABLE[self.name]
         kwargs.update(entry.method_kwargs({k: getattr(self, k) for k in entry.keys}))
         method = kwargs.get("method")
-        if not (isinstance(method, str) and "monitor" in METHOD_OPTIONS.get(method, {})):
+        if not has_growth_monitor(method):
             # The growth monitor (default on) watches a Neumann series; no other method has one.
             kwargs.pop("monitor_every", None)
         return kwargs

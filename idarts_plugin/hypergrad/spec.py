@@ -33,6 +33,7 @@ __all__ = [
     "VirtualStep",
     "check_hvp_mode",
     "check_method_option",
+    "has_growth_monitor",
 ]
 
 VIRTUAL_STEPS = ("sgd", "optimizer")
@@ -129,6 +130,16 @@ METHOD_OPTIONS: Mapping[str, Mapping[str, _Rule]] = MappingProxyType(
 :data:`idarts_plugin.hypergrad.METHODS`, in order) → the rule a value must meet (``None``: an
 object the builder supplies, checked by the solver). The solvers apply the same rules
 (:func:`check_method_option`), so a run config is checked by them before torch loads."""
+
+
+def has_growth_monitor(method: Any) -> bool:
+    """Whether ``method`` (a name) has the Neumann series' growth monitor (``monitor_every``).
+
+    Example:
+        >>> has_growth_monitor("neumann"), has_growth_monitor("amended")
+        (True, False)
+    """
+    return isinstance(method, str) and "monitor" in METHOD_OPTIONS.get(method, {})
 
 
 def check_method_option(method: str, option: str, value: Any, *, label: str | None = None) -> Any:
@@ -453,7 +464,7 @@ class SearchOptions:
             for k, v in cls.run_defaults().items()
             if k in _RUN_DEFAULT_KEYS and k not in kwargs
         }
-        if not (isinstance(method, str) and "monitor" in METHOD_OPTIONS.get(method, {})):
+        if not has_growth_monitor(method):
             defaults.pop("monitor_every", None)
         return cls.from_kwargs(**defaults, **kwargs)
 
