@@ -91,16 +91,16 @@ def _resolve(module: str, path: Path, node: ast.ImportFrom) -> str:
     return ".".join([*base, *([node.module] if node.module else [])])
 
 
-def _is_type_checking(node: ast.AST) -> bool:
-    test = node.test if isinstance(node, ast.If) else None
-    return isinstance(test, ast.Name | ast.Attribute) and ast.unparse(test).endswith(
+def _is_type_checking(node: ast.If) -> bool:
+    """``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``)."""
+    return isinstance(node.test, ast.Name | ast.Attribute) and ast.unparse(node.test).endswith(
         "TYPE_CHECKING"
     )
 
 
 def _run_at_import(tree: ast.Module) -> set[int]:
-    """ids of the import statements that run when the module is imported: anywhere outside a
-    function or class body's methods, inside ``try``/``if``/``with`` too, but not under ``if
+    """ids of the import statements that run when the module is imported: any outside a function
+    (class bodies and ``try``/``if``/``with``/loop bodies included), but none under ``if
     TYPE_CHECKING:``."""
     found: set[int] = set()
 

@@ -99,6 +99,15 @@ arm that is the run config's default is marked by :func:`arm_title`."""
 _CAPPED = ["strategy.warmup_steps=96", "strategy.arc_horizon=480"]
 """The run config's caps of the ``auto`` α schedule (``bench.BASE_PINNED`` lifts them)."""
 
+_DEFAULT_SEARCH = [
+    "strategy.name=implicit",
+    "strategy.neumann_lr=auto",
+    "strategy.beta_decay=2.0",
+    *_CAPPED,
+]
+"""The shipped default's search (``shipped_default_arm`` adds the early stop as a view): the
+screens that change one thing in it extend this list."""
+
 REMEDY_ARMS: dict[str, tuple[str, list[str]]] = {
     "implicit-auto-beta": (
         "ImplicitDARTS, γ auto, β-decay 2 (linear), α schedule stretched with the budget",
@@ -107,23 +116,12 @@ REMEDY_ARMS: dict[str, tuple[str, list[str]]] = {
     "implicit-auto-beta-480sched": (
         "ImplicitDARTS, γ auto, β-decay 2 (linear), the α schedule of 480 steps at every budget "
         "(warm-up ≤ 96 weight steps, α lr over ≤ 480 steps)",
-        [
-            "strategy.name=implicit",
-            "strategy.neumann_lr=auto",
-            "strategy.beta_decay=2.0",
-            *_CAPPED,
-        ],
+        _DEFAULT_SEARCH,
     ),
     "implicit-auto-beta-480sched-nonaffine": (
         "ImplicitDARTS, γ auto, β-decay 2 (linear), the α schedule of 480 steps at every budget, "
         "search cell BatchNorm without affine (`cell_bn: non-affine`)",
-        [
-            "strategy.name=implicit",
-            "strategy.neumann_lr=auto",
-            "strategy.beta_decay=2.0",
-            *_CAPPED,
-            "space.options.cell_bn=non-affine",
-        ],
+        [*_DEFAULT_SEARCH, "space.options.cell_bn=non-affine"],
     ),
     "implicit-auto-auxskip": (
         "ImplicitDARTS, γ auto, auxiliary skip 1 → 0",
@@ -160,8 +158,9 @@ one on the other hypergradients (does it compose with every strategy?), and the 
 the α schedule of 480 steps at every budget: the default's, and NNI's DARTS and AmendedDARTS
 with it (``strategy.warmup_steps: 96``, ``strategy.arc_horizon: 480``: at the sweep's budgets
 2 warm-up epochs and α lr 0.0625, the numbers the default's first searches pinned, so they
-share its cache key). Without the caps (every other arm: ``bench.BASE_PINNED``) ``warmup_epochs: auto`` (a sixth of the epochs) and
-``arc_learning_rate: auto`` (``arc_travel`` over the search's steps) let α decide later, on a
+share its cache key). Without the caps (every other arm: ``bench.BASE_PINNED``)
+``warmup_epochs: auto`` (a sixth of the epochs) and ``arc_learning_rate: auto``
+(``arc_travel`` over the search's steps) let α decide later, on a
 better-trained supernet, the longer the search; at 3120 steps that default's first
 architecture epoch was already parameter-free."""
 
