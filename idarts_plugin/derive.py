@@ -24,7 +24,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -37,6 +37,7 @@ from .hypergrad.checks import check_choice
 __all__ = [
     "DECIDED_MARGIN",
     "DERIVATIONS",
+    "NOTATIONS",
     "Derivation",
     "EdgeDecision",
     "SpaceKind",
@@ -319,12 +320,22 @@ def effective_nb201(
 
 
 class SpaceKind(Protocol):
-    """What these functions need of a search space: its ``kind``."""
+    """What these functions need of a search space: its ``notation``.
+
+    A :class:`~idarts_plugin.spaces.SpaceSpec` has it, read from its kind's file
+    (:attr:`idarts_plugin.spaces.SpaceKind.notation`).
+    """
 
     @property
-    def kind(self) -> str:
-        """``nas-bench-201``, ``darts`` or ``cell``."""
+    def notation(self) -> str | None:
+        """A key of :data:`NOTATIONS`, or ``None`` (NNI's export dict only)."""
         ...
+
+
+def _nb201_string(export: Mapping[str, Any]) -> str:
+    from .nb201 import arch_from_nni
+
+    return arch_from_nni(export)
 
 
 def decision_record(
@@ -333,7 +344,7 @@ def decision_record(
     """Per-edge confidence, the verdict and (NAS-Bench-201) the effective cell, for summaries.
 
     Args:
-        space: the search space (its ``kind``).
+        space: the search space (its ``notation``).
         probs: softmax(α) per label.
         export: the derived architecture (NNI's export dict).
     """
@@ -345,7 +356,7 @@ def decision_record(
             for label, e in edges.items()
         },
     }
-    if space.kind == "nas-bench-201":
+    if space.notation == "nas-bench-201":
         from .nb201 import format_arch, parse_arch
 
         arch = describe_architecture(space, export)
@@ -360,19 +371,16 @@ def describe_architecture(space: SpaceKind, export: Mapping[str, Any]) -> str | 
     """The architecture as users of that space write it (NB201 string, DARTS genotype).
 
     Args:
-        space: the search space (a :class:`~idarts_plugin.spaces.SpaceSpec`; its ``kind``).
+        space: the search space (a :class:`~idarts_plugin.spaces.SpaceSpec`; its
+            ``notation``).
         export: NNI's export dict of that space.
 
     Returns:
-        The NAS-Bench-201 arch string, DARTS' genotype, or ``None`` (generic spaces).
+        The architecture in the space's :data:`NOTATIONS` entry, or ``None`` (a space with no
+        notation, e.g. the generic cell space: its export dict is the architecture).
     """
-    if space.kind == "nas-bench-201":
-        from .nb201 import arch_from_nni
-
-        return arch_from_nni(export)
-    if space.kind == "darts":
-        return _darts_genotype(export)
-    return None
+    write = NOTATIONS.get(space.notation) if space.notation else None
+    return None if write is None else write(export)
 
 
 def _darts_genotype(export: Mapping[str, Any]) -> str:
@@ -395,3 +403,11 @@ def _darts_genotype(export: Mapping[str, Any]) -> str:
             node += 1
         parts.append(f"{cell}=[{', '.join(edges)}], {cell}_concat=range(2, {node})")
     return f"Genotype({', '.join(parts)})"
+
+
+NOTATIONS: Mapping[str, Callable[[Mapping[str, Any]], str]] = MappingProxyType(
+    {"nas-bench-201": _nb201_string, "darts-genotype": _darts_genotype}
+)
+"""Notation → the function that writes NNI's export dict in it: NAS-Bench-201's arch string
+(``|op~0|+|op~0|op~1|+...``) or DARTS' genotype. A space kind names its notation in its file
+(``notation:``, :attr:`idarts_plugin.spaces.SpaceKind.notation`)."""

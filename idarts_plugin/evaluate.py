@@ -224,10 +224,12 @@ def evaluate_run(
         seconds=time.perf_counter() - start,
     )
     outputs.write_json(run / "evaluation.json", dataclasses.asdict(report))
-    if spec.kind in ("nas-bench-201", "cell"):
+    if spec.cell_plot:
         try:
             outputs.plot_cell(
-                architecture, run / "cell.png", title=arch if spec.kind == "nas-bench-201" else None
+                architecture,
+                run / "cell.png",
+                title=arch if spec.notation == "nas-bench-201" else None,
             )
         except Exception as exc:  # a plot must never lose an evaluation
             _logger.warning("could not plot the cell: %s", exc)

@@ -615,10 +615,10 @@ def _report(run: _Run, result: SearchResult, data_name: str) -> None:
     """Rank 0: the verdict, the ground-truth rank, the NB201 look-up, the cell plot, summary."""
     cfg, spec = run.cfg, run.spec
     _warn_about_decision(result.decision, cfg)
-    if cfg.output.ground_truth and spec.kind == "nas-bench-201":
+    if cfg.output.ground_truth and spec.notation == "nas-bench-201":
         _rank_in_ground_truth(cfg, result)
     nb201 = _record_nb201(cfg, spec, data_name, result.arch_string, run.path)
-    if spec.kind in ("nas-bench-201", "cell"):
+    if spec.cell_plot:
         try:
             outputs.plot_cell(result.architecture, run.path / "cell.png", title=result.arch_string)
         except Exception as exc:  # a plot must never lose a finished search
@@ -686,7 +686,7 @@ def _record_nb201(
     from .data import DATASETS
 
     info = DATASETS.get(data_name)
-    if spec.kind != "nas-bench-201" or arch is None or info is None or info.nb201 is None:
+    if spec.notation != "nas-bench-201" or arch is None or info is None or info.nb201 is None:
         return None
     source_path = cfg.output.nb201_source or os.environ.get("IDARTS_NB201")
     if not source_path:

@@ -32,6 +32,7 @@ from .hypergrad.checks import check_choice, check_int
 
 __all__ = [
     "CHOICES",
+    "FACTS",
     "KINDS",
     "OPS",
     "SPACE_KINDS",
@@ -91,9 +92,23 @@ PACKAGED = Path(__file__).resolve().parent / "search_spaces"
 """The shipped space files; ``<kind>.yaml`` among them defines the kind ``<kind>``."""
 
 
+FACTS: Mapping[str, tuple[type, Any]] = {
+    "input_channels": (int, None),
+    "notation": (str, None),
+    "cell_plot": (bool, False),
+    "edges_keep_shape": (bool, True),
+}
+"""The facts a kind's file states beside its options → (their type, the value when the file
+leaves them out); see :class:`SpaceKind`. A user's space file may repeat them (a copy of a
+shipped file) but not change them: they describe the model the kind builds."""
+
+
 @dataclass(frozen=True)
 class SpaceKind:
     """A kind of space, as its packaged file ``search_spaces/<kind>.yaml`` defines it.
+
+    What the rest of the plugin needs to know of a kind is read here, from that file, never
+    from the kind's name: a new kind is its file, its model builder and a test.
 
     Attributes:
         name: the kind (the file's ``kind`` and stem).
@@ -102,11 +117,43 @@ class SpaceKind:
             :data:`CHOICES`).
         input_channels: the image channels the model needs (``None``: any); the file's
             ``input_channels``.
+        notation: how a found architecture is written, a key of
+            :data:`idarts_plugin.derive.NOTATIONS` (``nas-bench-201``: the benchmark's arch
+            string, which its tables and the ground truth look up); ``None``: NNI's export
+            dict only.
+        cell_plot: whether the found cell is drawn (``cell.png``): the kind's cell is a DAG
+            whose node ``j`` sums one op on each edge ``i -> j``.
+        edges_keep_shape: whether every searched edge maps its input to an output of the same
+            shape (what the auxiliary skip needs).
+
+    Example:
+        >>> KINDS["darts"].notation, KINDS["darts"].edges_keep_shape
+        ('darts-genotype', False)
     """
 
     name: str
     defaults: Mapping[str, Any]
     input_channels: int | None = None
+    notation: str | None = None
+    cell_plot: bool = False
+    edges_keep_shape: bool = True
+
+
+def _kind_fact(path: Path, key: str, value: Any) -> Any:
+    """The fact ``key`` of the kind file ``path``, checked against :data:`FACTS`."""
+    from .derive import NOTATIONS
+
+    kind, _ = FACTS[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise SpaceError(f"must be a {kind.__name__}, got {value!r}", key=key, source=str(path))
+    if key == "notation" and value not in NOTATIONS:
+        raise SpaceError(
+            f"unknown notation {value!r}; valid: {', '.join(NOTATIONS)} (or leave it out: NNI's "
+            "export dict only; a new notation is an entry of derive.NOTATIONS)",
+            key=key,
+            source=str(path),
+        )
+    return value
 
 
 def _read_kinds(folder: Path) -> dict[str, SpaceKind]:
@@ -130,7 +177,8 @@ def _read_kinds(folder: Path) -> dict[str, SpaceKind]:
                     key=f"options.{key}",
                     source=str(path),
                 )
-        kinds[path.stem] = SpaceKind(path.stem, defaults, raw.get("input_channels"))
+        facts = {k: _kind_fact(path, k, raw[k]) for k in FACTS if raw.get(k) is not None}
+        kinds[path.stem] = SpaceKind(path.stem, defaults, **facts)
     return kinds
 
 
@@ -155,14 +203,24 @@ class SpaceSpec:
         return KINDS[self.kind].input_channels
 
     @property
+    def notation(self) -> str | None:
+        """How a found architecture is written (:attr:`SpaceKind.notation`)."""
+        return KINDS[self.kind].notation
+
+    @property
+    def cell_plot(self) -> bool:
+        """Whether the found cell is drawn (:attr:`SpaceKind.cell_plot`)."""
+        return KINDS[self.kind].cell_plot
+
+    @property
     def edges_keep_shape(self) -> bool:
         """Whether every searched edge maps its input to an output of the same shape.
 
         What the auxiliary skip needs (:meth:`idarts_plugin.collapse.Remedies.resolve`): true
         for NAS-Bench-201 and ``cell`` spaces, false for the DARTS space, whose reduction
-        cells' edges halve the resolution.
+        cells' edges halve the resolution (:attr:`SpaceKind.edges_keep_shape`).
         """
-        return self.kind != "darts"
+        return KINDS[self.kind].edges_keep_shape
 
 
 def space_dirs() -> list[Path]:
@@ -239,7 +297,7 @@ def load_space(config: SpaceConfig) -> SpaceSpec:
     if not isinstance(raw, dict):
         raise SpaceError("a space file must be a mapping with 'kind' and 'options'", source=source)
     kind: Any = raw.get("kind")
-    valid = ("kind", "options", "description", "input_channels")
+    valid = ("kind", "options", "description", *FACTS)
     unknown = sorted(set(raw) - set(valid))
     if unknown:
         raise SpaceError(
@@ -251,14 +309,19 @@ def load_space(config: SpaceConfig) -> SpaceSpec:
             key="kind",
             source=source,
         )
-    channels = KINDS[kind].input_channels
-    if raw.get("input_channels", channels) != channels:  # a copy of the kind's file keeps it
-        raise SpaceError(
-            f"a {kind} space takes {'any number of' if channels is None else channels} input "
-            f"channels (search_spaces/{kind}.yaml); leave input_channels out",
-            key="input_channels",
-            source=source,
-        )
+    for fact in FACTS:  # a copy of the kind's file keeps its facts
+        own = getattr(KINDS[kind], fact)
+        if raw.get(fact, own) != own:
+            what = (
+                f"takes {'any number of' if own is None else own} input channels"
+                if fact == "input_channels"
+                else f"has {fact} {own!r}"
+            )
+            raise SpaceError(
+                f"a {kind} space {what} (search_spaces/{kind}.yaml); leave {fact} out",
+                key=fact,
+                source=source,
+            )
     options = dict(KINDS[kind].defaults)
     file_options = raw.get("options") or {}
     if not isinstance(file_options, dict):

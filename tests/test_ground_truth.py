@@ -128,3 +128,18 @@ def test_a_search_on_the_recipes_data_reports_its_rank(tmp_path):
     assert rank["undecided"] is (not result.decision["verdict"]["decided"])
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["decision"]["ground_truth"]["undecided"] is rank["undecided"]
+
+
+def test_a_users_nas_bench_201_file_on_the_recipes_skeleton_matches_it(tmp_path):
+    """The recipe is matched by the space's kind and resolved options, not the file's name."""
+    f = tmp_path / "my-nb201.yaml"
+    f.write_text(
+        "kind: nas-bench-201\n"
+        f"options: {{stem_channels: {RECIPE.stem_channels}, cells_per_stage: 1}}\n"
+    )
+    data = [o for o in RECIPE.overrides() if not o.startswith("space.")]
+    assert match_recipe(load_config(None, [*data, f"space.name={f}"])) == RECIPE
+    f.write_text("kind: nas-bench-201\noptions: {cells_per_stage: 2}\n")
+    assert match_recipe(load_config(None, [*data, f"space.name={f}"])) is None
+    cell = load_config(None, [*data, "space.name=cell"])
+    assert match_recipe(cell) is None

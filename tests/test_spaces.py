@@ -203,3 +203,61 @@ def test_a_users_file_may_not_change_the_kinds_input_channels(tmp_path):
     # A copy of a shipped file (the way to customise one) keeps the kind's own value.
     f.write_text(Path(load_space(SpaceConfig(name="darts")).source).read_text())
     assert load_space(SpaceConfig(name=str(f))).in_channels == 3
+
+
+def test_what_the_plugin_knows_of_a_kind_is_read_from_its_file():
+    from idarts_plugin.derive import NOTATIONS
+    from idarts_plugin.spaces import KINDS
+
+    facts = {k: (v.notation, v.cell_plot, v.edges_keep_shape) for k, v in KINDS.items()}
+    assert facts == {
+        "nas-bench-201": ("nas-bench-201", True, True),
+        "darts": ("darts-genotype", False, False),
+        "cell": (None, True, True),
+    }
+    assert {k.notation for k in KINDS.values()} - {None} <= set(NOTATIONS)
+    spec = load_space(SpaceConfig(name="darts"))
+    assert (spec.notation, spec.cell_plot, spec.edges_keep_shape) == facts["darts"]
+
+
+def test_a_new_kind_states_its_facts_and_they_are_checked(tmp_path):
+    from idarts_plugin.spaces import _read_kinds
+
+    ring = tmp_path / "ring.yaml"
+    ring.write_text("kind: ring\nnotation: nas-bench-201\ncell_plot: true\noptions: {size: 4}\n")
+    kind = _read_kinds(tmp_path)["ring"]
+    assert (kind.notation, kind.cell_plot, kind.edges_keep_shape) == ("nas-bench-201", True, True)
+    ring.write_text("kind: ring\noptions: {size: 4}\n")  # left out: the defaults
+    kind = _read_kinds(tmp_path)["ring"]
+    assert (kind.notation, kind.cell_plot, kind.input_channels) == (None, False, None)
+    ring.write_text("kind: ring\nnotation: genome\n")
+    with pytest.raises(
+        SpaceError, match=r"ring\.yaml.*notation.*unknown notation 'genome'.*darts-genotype"
+    ):
+        _read_kinds(tmp_path)
+    ring.write_text("kind: ring\nedges_keep_shape: 'yes'\n")
+    with pytest.raises(SpaceError, match=r"ring\.yaml.*edges_keep_shape.*must be a bool"):
+        _read_kinds(tmp_path)
+
+
+def test_a_users_file_may_repeat_but_not_change_a_kinds_facts(tmp_path):
+    f = tmp_path / "mine.yaml"
+    f.write_text("kind: darts\nedges_keep_shape: true\n")
+    with pytest.raises(
+        SpaceError, match=r"mine\.yaml.*edges_keep_shape.*has edges_keep_shape False"
+    ):
+        load_space(SpaceConfig(name=str(f)))
+    f.write_text("kind: cell\nnotation: nas-bench-201\n")
+    with pytest.raises(SpaceError, match=r"mine\.yaml.*notation.*leave notation out"):
+        load_space(SpaceConfig(name=str(f)))
+    f.write_text("kind: cell\ncell_plot: true\nedges_keep_shape: true\n")  # the kind's own
+    assert load_space(SpaceConfig(name=str(f))).cell_plot
+
+
+def test_a_space_without_a_notation_describes_no_architecture():
+    from idarts_plugin.derive import decision_record, describe_architecture
+
+    spec = load_space(SpaceConfig(name="cell"))
+    assert describe_architecture(spec, {"cell/0_1": "conv_3x3"}) is None
+    record = decision_record(spec, {"cell/0_1": {"conv_3x3": 0.9, "none": 0.1}}, {})
+    assert "effective_arch" not in record

@@ -78,6 +78,9 @@ class Recipe:
         ]
 
 
+RECIPE_KIND = "nas-bench-201"
+"""The space kind whose cells every recipe trains (NAS-Bench-201's macro skeleton)."""
+
 RECIPES: dict[str, Recipe] = {"fashion-mnist-16": Recipe()}
 """Named recipes; each has its table ``<name>.csv.gz`` beside this module.
 
@@ -100,11 +103,16 @@ def match_recipe(cfg: Any) -> Recipe | None:
     """The recipe whose data and skeleton a run config uses (``None`` if none does).
 
     The data is the recipe's when ``data.seed`` draws the same subset; ``trainer.seed`` (the
-    search's own seed) does not matter.
+    search's own seed) does not matter. The skeleton is the recipe's when the space is of kind
+    ``nas-bench-201`` (the shipped file or a user's, e.g. a copy with other defaults) with the
+    recipe's ``stem_channels`` and ``cells_per_stage``, from its file or ``space.options``.
     """
-    if cfg.space.name != "nas-bench-201":
+    from ..spaces import load_space
+
+    spec = load_space(cfg.space)
+    if spec.kind != RECIPE_KIND:
         return None
-    opts = cfg.space.options
+    opts = spec.options
     for recipe in RECIPES.values():
         if (
             cfg.data.name == recipe.data
