@@ -12,7 +12,7 @@ from .autodiff import LossFn, TrainCurvature, WeightDecayed, _decays, with_weigh
 from .distributed import Reduce
 from .methods import HypergradResult, Method, make_method
 from .solvers import LinearSolver
-from .spec import check_hvp_mode
+from .spec import DEFAULT_METHOD, FD_SCALE, check_hvp_mode
 
 __all__ = ["compute_hypergradient", "hypergradient"]
 
@@ -35,9 +35,9 @@ def compute_hypergradient(
     weights: Sequence[Tensor],
     alphas: Sequence[Tensor],
     *,
-    method: str | Method | LinearSolver = "neumann",
+    method: str | Method | LinearSolver = DEFAULT_METHOD,
     hvp: str = "exact",
-    fd_scale: float = 0.01,
+    fd_scale: float = FD_SCALE,
     curvature: TrainCurvature | None = None,
     reduce: Reduce | None = None,
     weight_decay: float | Sequence[float] = 0.0,
@@ -85,9 +85,9 @@ def hypergradient(
     weights: Sequence[Tensor],
     alphas: Sequence[Tensor],
     *,
-    method: str | Method | LinearSolver = "neumann",
+    method: str | Method | LinearSolver = DEFAULT_METHOD,
     hvp: str = "exact",
-    fd_scale: float = 0.01,
+    fd_scale: float = FD_SCALE,
     weight_decay: float | Sequence[float] = 0.0,
     **options: Any,
 ) -> tuple[Tensor, ...]:

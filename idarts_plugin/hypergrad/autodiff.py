@@ -42,7 +42,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from .spec import check_hvp_mode
+from .spec import FD_SCALE, check_hvp_mode
 from .types import LossFn
 
 __all__ = [
@@ -364,7 +364,7 @@ class FiniteDifferenceCurvature:
         weights: Sequence[Tensor],
         alphas: Sequence[Tensor],
         *,
-        fd_scale: float = 0.01,
+        fd_scale: float = FD_SCALE,
     ) -> None:
         if not fd_scale > 0:
             raise ValueError(f"fd_scale must be > 0, got {fd_scale!r}")
@@ -589,7 +589,7 @@ def make_curvature(
     weights: Sequence[Tensor],
     alphas: Sequence[Tensor],
     *,
-    fd_scale: float = 0.01,
+    fd_scale: float = FD_SCALE,
 ) -> TrainCurvature:
     """Build the curvature operator for ``mode`` (``"exact"`` or ``"finite_difference"``).
 

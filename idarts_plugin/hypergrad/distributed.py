@@ -88,10 +88,6 @@ class ReducedCurvature:
         """The union batch's ``∇w L_tr`` (only if the wrapped operator holds it)."""
         return self.reduce(self.inner.gradient)  # type: ignore[attr-defined]
 
-    def has_gradient(self) -> bool:
-        """Whether the wrapped operator holds ``∇w L_tr``."""
-        return hasattr(self.inner, "gradient")
-
 
 def reduced(curvature: TrainCurvature, reduce: Reduce | None) -> TrainCurvature:
     """``curvature`` itself, or wrapped so its products are averaged by ``reduce``."""

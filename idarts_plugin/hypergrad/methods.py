@@ -40,7 +40,7 @@ from .solvers import (
     WarmStart,
     Zero,
 )
-from .spec import METHOD_OPTIONS, MethodSpec, check_method_option
+from .spec import FD_SCALE, METHOD_OPTIONS, MethodSpec, check_method_option
 
 __all__ = [
     "METHODS",
@@ -171,7 +171,7 @@ class Implicit:
         alphas: Sequence[Tensor],
         *,
         hvp: str = "exact",
-        fd_scale: float = 0.01,
+        fd_scale: float = FD_SCALE,
         curvature: TrainCurvature | None = None,
         reduce: Reduce | None = None,
     ) -> HypergradResult:
@@ -251,7 +251,7 @@ class Unrolled:
         alphas: Sequence[Tensor],
         *,
         hvp: str = "exact",
-        fd_scale: float = 0.01,
+        fd_scale: float = FD_SCALE,
         curvature: TrainCurvature | None = None,
         reduce: Reduce | None = None,
     ) -> HypergradResult:

@@ -40,7 +40,7 @@ from .autodiff import (
 from .distributed import Reduce
 from .functional import module_loss, module_outputs, split_parameters
 from .methods import HypergradResult, Method
-from .spec import CurvatureSpec
+from .spec import FD_SCALE, CurvatureSpec
 
 __all__ = ["MeanCurvature", "NetworkProblem", "module_problem", "network_problem"]
 
@@ -92,7 +92,7 @@ def module_problem(
     alphas: Sequence[Tensor],
     curvature: CurvatureSpec | None = None,
     hvp: str = "exact",
-    fd_scale: float = 0.01,
+    fd_scale: float = FD_SCALE,
 ) -> tuple[LossFn, LossFn, TrainCurvature | None]:
     """The training loss, the validation loss and the curvature operator of one step.
 

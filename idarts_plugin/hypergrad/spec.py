@@ -19,8 +19,11 @@ from .checks import check_bool, check_choice, check_int, check_number, check_pai
 from .types import LrOption, VirtualStep
 
 __all__ = [
+    "AUTO_LR_WORDS",
     "BN_MODES",
     "CURVATURE_KINDS",
+    "DEFAULT_METHOD",
+    "FD_SCALE",
     "HESSIAN_BATCHES",
     "HVP_MODES",
     "LR_WORDS",
@@ -38,11 +41,19 @@ __all__ = [
 
 VIRTUAL_STEPS = ("sgd", "optimizer")
 HESSIAN_BATCHES = ("separate", "shared")
-LR_WORDS = ("auto", "safe", "weight_lr")
+AUTO_LR_WORDS = ("auto", "safe")
+"""The automatic step sizes (Neumann only; see :class:`MethodSpec`)."""
+LR_WORDS = (*AUTO_LR_WORDS, "weight_lr")
 """The words a method's ``lr`` may be besides a number and ``None`` (see :class:`MethodSpec`)."""
 
 HVP_MODES = ("exact", "finite_difference")
 """How Hessian-vector products are taken: double backward or a central difference."""
+
+FD_SCALE = 0.01
+"""The finite difference's default step numerator: ``ε = FD_SCALE / ‖v‖`` (DARTS' 0.01)."""
+
+DEFAULT_METHOD = "neumann"
+"""The hypergradient method when none is named (iDARTS' truncated Neumann series)."""
 
 BN_MODES = ("batch", "frozen", "running")
 """BatchNorm statistics in the curvature products (see :mod:`idarts_plugin.hypergrad.functional`)."""
@@ -259,17 +270,18 @@ class MethodSpec:
             raise OptionError(str(exc), option="method") from None
         check_hvp_mode(self.hvp)
         accepts = METHOD_OPTIONS[self.name]  # what the method can do follows its options
-        if self.lr in ("auto", "safe"):
+        if self.lr in AUTO_LR_WORDS:
             if "max_lr" not in accepts:
                 raise OptionError(
                     f"lr={self.lr!r} is only available for neumann (an automatic step size), "
                     f"not {self.name!r}",
                     option="method_lr",
                 )
-        elif self.lr not in (None, "weight_lr"):
+        elif self.lr is not None and self.lr not in LR_WORDS:
             if isinstance(self.lr, str):
+                words = ", ".join(repr(w) for w in LR_WORDS)
                 raise OptionError(
-                    f"lr must be a number, 'auto', 'safe' or 'weight_lr', got {self.lr!r}",
+                    f"lr must be a number or one of {words}, got {self.lr!r}",
                     option="method_lr",
                 )
             try:
@@ -360,7 +372,7 @@ class SearchOptions:
         ({'steps': 3}, 1)
     """
 
-    method: MethodSpec = field(default_factory=lambda: MethodSpec(name="neumann"))
+    method: MethodSpec = field(default_factory=lambda: MethodSpec(name=DEFAULT_METHOD))
     inner_steps: int = 1
     arc_learning_rate: float = 3e-4
     arc_betas: tuple[float, float] = (0.5, 0.999)
@@ -458,7 +470,7 @@ class SearchOptions:
             >>> opts.gradient_clip_val, opts.method.inner_weight_decay, opts.method.monitor_every
             (5.0, True, 0)
         """
-        method = kwargs.get("method", "neumann")
+        method = kwargs.get("method", DEFAULT_METHOD)
         defaults = {
             k: v
             for k, v in cls.run_defaults().items()
@@ -490,7 +502,7 @@ class SearchOptions:
             for k, v in kwargs.items()
             if _METHOD_ALIASES.get(k, k) in _spec_fields()
         }
-        spec.setdefault("name", "neumann")
+        spec.setdefault("name", DEFAULT_METHOD)
         options = spec.get("options") or {}
         spec["options"] = dict(options) if isinstance(options, Mapping) else options
         loop = {k: v for k, v in kwargs.items() if k in _loop_fields()}

@@ -43,6 +43,7 @@ import yaml
 
 from .._optional import driver_for_url, try_import
 from ..config import ConfigError, RunConfig, apply_overrides, set_value
+from ..hypergrad.checks import check_bool
 from ..objectives import DEFAULT_OBJECTIVE, OBJECTIVES, check_objective, objective_value
 from .trials import objective_names, record_search, seeded
 
@@ -82,6 +83,13 @@ def _import_optuna() -> Any:
     return try_import("optuna", purpose="tuning with Optuna")
 
 
+DEFAULT_SAMPLER = "tpe"
+"""The sampler of a single-objective study when the tune config names none (``nsga2`` with a
+cost objective)."""
+DEFAULT_PRUNER = "median"
+"""The pruner when the tune config names none."""
+
+
 @dataclass(frozen=True)
 class TuneConfig:
     """A validated tune config (see the module docstring for the YAML form)."""
@@ -89,8 +97,8 @@ class TuneConfig:
     base: RunConfig
     base_dict: dict[str, Any]
     params: dict[str, dict[str, Any]]
-    sampler: dict[str, Any] = field(default_factory=lambda: {"name": "tpe"})
-    pruner: dict[str, Any] = field(default_factory=lambda: {"name": "median"})
+    sampler: dict[str, Any] = field(default_factory=lambda: {"name": DEFAULT_SAMPLER})
+    pruner: dict[str, Any] = field(default_factory=lambda: {"name": DEFAULT_PRUNER})
     objective: str = DEFAULT_OBJECTIVE
     objective_options: dict[str, Any] = field(default_factory=dict)
     cost_objective: bool = False
@@ -193,12 +201,13 @@ def _base_config(
     return RunConfig.from_dict(base_raw, source=str(base_path or source)), base_raw
 
 
-def _named(
-    raw: Mapping[str, Any], key: str, default: str, valid: Any, source: str
-) -> dict[str, Any]:
-    """The ``sampler`` / ``pruner`` section, its ``name`` checked against ``valid``."""
-    spec = dict(raw.get(key) or {"name": default})
-    if spec.get("name", default) not in valid:
+def _named(raw: Mapping[str, Any], key: str, valid: Any, source: str) -> dict[str, Any]:
+    """The ``sampler`` / ``pruner`` section, its ``name`` (if given) checked against ``valid``."""
+    section = raw[key]
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"must be a mapping such as {{name: {valid[0]}}}", key=key, source=source)
+    spec = dict(section)
+    if "name" in spec and spec["name"] not in valid:
         raise ConfigError(
             f"unknown {key} {spec.get('name')!r}; valid: {', '.join(valid)}",
             key=f"{key}.name",
@@ -235,19 +244,25 @@ def load_tune_config(path: str | Path, overrides: tuple[str, ...] = ()) -> TuneC
             "must map at least one run-config key to a distribution", key="params", source=source
         )
     params = {k: _check_param(k, v, source) for k, v in params_raw.items()}
-    objective = raw.get("objective", DEFAULT_OBJECTIVE)
-    check_objective(objective, source=source)
-    cfg = TuneConfig(
-        base=base,
-        base_dict=base_raw,
-        params=params,
-        sampler=_named(raw, "sampler", "tpe", SAMPLERS, source),
-        pruner=_named(raw, "pruner", "median", PRUNERS, source),
-        objective=objective,
-        objective_options=dict(raw.get("objective_options") or {}),
-        cost_objective=bool(raw.get("cost_objective", False)),
-        output_dir=str(raw.get("output_dir", "runs/tune")),
-    )
+    given: dict[str, Any] = {}  # what the file sets; TuneConfig's defaults fill the rest
+    for key, valid in (("sampler", SAMPLERS), ("pruner", PRUNERS)):
+        if raw.get(key) is not None:
+            given[key] = _named(raw, key, valid, source)
+    if raw.get("objective") is not None:
+        given["objective"] = raw["objective"]
+    if raw.get("objective_options") is not None:
+        if not isinstance(raw["objective_options"], Mapping):
+            raise ConfigError("must be a mapping", key="objective_options", source=source)
+        given["objective_options"] = dict(raw["objective_options"])
+    if raw.get("cost_objective") is not None:
+        try:
+            given["cost_objective"] = check_bool("cost_objective", raw["cost_objective"])
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="cost_objective", source=source) from None
+    if raw.get("output_dir") is not None:
+        given["output_dir"] = str(raw["output_dir"])
+    cfg = TuneConfig(base=base, base_dict=base_raw, params=params, **given)
+    check_objective(cfg.objective, source=source)
     _check_settable(params, base_raw, source)
     return cfg
 
@@ -260,7 +275,7 @@ def make_sampler(spec: Mapping[str, Any], *, multi_objective: bool) -> Any:
     several workers on one study never replay each other's parameters.
     """
     optuna = _import_optuna()
-    name = spec.get("name", "nsga2" if multi_objective else "tpe")
+    name = spec.get("name", "nsga2" if multi_objective else DEFAULT_SAMPLER)
 
     if name not in _SAMPLER_CLASSES:
         raise ValueError(f"unknown sampler {name!r}; valid: {', '.join(SAMPLERS)}")
@@ -278,7 +293,7 @@ def make_pruner(spec: Mapping[str, Any]) -> Any:
     """An Optuna pruner from ``{"name": ..., **options}``."""
     optuna = _import_optuna()
     opts = {k: v for k, v in spec.items() if k != "name"}
-    name = spec.get("name", "median")
+    name = spec.get("name", DEFAULT_PRUNER)
     if name not in _PRUNER_CLASSES:
         raise ValueError(f"unknown pruner {name!r}; valid: {', '.join(PRUNERS)}")
     if name == "none":

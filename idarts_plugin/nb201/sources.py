@@ -7,19 +7,19 @@ from pathlib import Path
 
 from .errors import SourceError
 from .official import OfficialAPISource, is_official
+from .results import LookupSource
 from .table import NB201Table
 
 __all__ = ["open_source"]
 
 
-def open_source(
-    path: str | os.PathLike[str] | None = None, *, hp: str = "200"
-) -> NB201Table | OfficialAPISource:
+def open_source(path: str | os.PathLike[str] | None = None, *, hp: str = "200") -> LookupSource:
     """The look-up source at ``path``, or at ``$IDARTS_NB201`` when ``path`` is None.
 
     An official benchmark file (``NAS-Bench-201-v1_*.pth``, a NATS-Bench ``*.pickle.pbz2``
     file or a directory of them) opens through its API (:class:`OfficialAPISource`); anything
-    else is read as compact tables (:meth:`NB201Table.from_path`).
+    else is read as compact tables (:meth:`NB201Table.from_path`). Both are a
+    :class:`~idarts_plugin.nb201.results.LookupSource`.
 
     Args:
         path: a benchmark file, or a directory / file of compact tables.

@@ -96,6 +96,9 @@ def test_failing_trial_is_fail_with_reason_and_study_completes(tmp_path):
     assert done.state == optuna.trial.TrialState.COMPLETE
 
 
+params = {"optimizer.lr": {"type": "float", "low": 0.01, "high": 0.1}}
+
+
 def test_tune_config_errors_name_the_key(tmp_path):
     from idarts_plugin.config import ConfigError
     from idarts_plugin.integrations.optuna import load_tune_config
@@ -118,6 +121,38 @@ def test_tune_config_errors_name_the_key(tmp_path):
                 sampler={"name": "bayes"},
             )
         )
+
+    with pytest.raises(
+        ConfigError, match=r"tune\.yaml.*cost_objective.*must be true or false, got 'yes'"
+    ):
+        load_tune_config(write_tune(tmp_path, params, cost_objective="yes"))
+    with pytest.raises(
+        ConfigError, match=r"tune\.yaml.*pruner.*must be a mapping such as \{name: median\}"
+    ):
+        load_tune_config(write_tune(tmp_path, params, pruner="median"))
+
+
+def test_a_tune_config_that_sets_nothing_optional_gets_tuneconfigs_defaults(tmp_path):
+    import dataclasses
+
+    from idarts_plugin.integrations.optuna import TuneConfig, load_tune_config
+
+    path = write_tune(tmp_path, params)
+    raw = yaml.safe_load(path.read_text())
+    del raw["output_dir"]
+    path.write_text(yaml.safe_dump(raw))
+    cfg = load_tune_config(path)
+    assert cfg == TuneConfig(base=cfg.base, base_dict=cfg.base_dict, params=cfg.params)
+    assert [f.name for f in dataclasses.fields(cfg)][3:] == [
+        "sampler",
+        "pruner",
+        "objective",
+        "objective_options",
+        "cost_objective",
+        "output_dir",
+    ]  # every optional key of the file is a field with a default (and only there)
+    cfg = load_tune_config(write_tune(tmp_path, params, sampler={"seed": 3}, cost_objective=True))
+    assert cfg.sampler == {"seed": 3} and cfg.cost_objective is True
 
 
 def test_cli_tune_multi_objective(tmp_path, capsys):
