@@ -11,7 +11,7 @@ the bottom (see ``docs/architecture.md``):
 * **strategy** ``strategy``: NNI strategies over the engine, reading the strategy table and
   the remedies from the base; imports the engine and the base.
 * **adapter** ``nni_adapter``: all NNI/Lightning adaptation of a run; imports NNI at its top.
-* **run** ``search``, ``evaluate``, ``ground_truth``, ``objectives``.
+* **run** ``search``, ``report``, ``evaluate``, ``ground_truth``, ``objectives``.
 * **top** ``integrations``, ``cli``: may import anything; nothing imports them.
 
 The package's ``__init__`` is a facade over the engine and the strategies (and its version).
@@ -47,7 +47,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "strategy_table",
     ),
     "adapter": ("nni_adapter",),
-    "run": ("evaluate", "ground_truth", "objectives", "search"),
+    "run": ("evaluate", "ground_truth", "objectives", "report", "search"),
     "top": ("cli", "integrations"),
     "facade": ("",),
 }

@@ -401,10 +401,10 @@ def test_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys):
     ],
 )
 def test_a_mostly_parameter_free_cell_is_warned_about(caplog, ops, warned):
-    from idarts_plugin.search import _warn_about_decision
+    from idarts_plugin.report import warn_about_decision
 
     share = parameter_free_share({f"cell/{i}": op for i, op in enumerate(ops)})
     decision = {"verdict": {"text": "decided", "decided": True}, "param_free_share": share}
     with caplog.at_level(logging.WARNING, logger="idarts_plugin.search"):
-        _warn_about_decision(decision, RunConfig())
+        warn_about_decision(decision, RunConfig())
     assert ("83 % parameter-free" in caplog.text) is warned, caplog.text
