@@ -405,6 +405,6 @@ def test_a_mostly_parameter_free_cell_is_warned_about(caplog, ops, warned):
 
     share = parameter_free_share({f"cell/{i}": op for i, op in enumerate(ops)})
     decision = {"verdict": {"text": "decided", "decided": True}, "param_free_share": share}
-    with caplog.at_level(logging.WARNING, logger="idarts_plugin.search"):
+    with caplog.at_level(logging.WARNING, logger="idarts_plugin.report"):
         warn_about_decision(decision, RunConfig())
     assert ("83 % parameter-free" in caplog.text) is warned, caplog.text
