@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import pytest
 
@@ -143,3 +144,52 @@ def test_a_users_nas_bench_201_file_on_the_recipes_skeleton_matches_it(tmp_path)
     assert match_recipe(load_config(None, [*data, f"space.name={f}"])) is None
     cell = load_config(None, [*data, "space.name=cell"])
     assert match_recipe(cell) is None
+
+
+def _merge_driver():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "merge_ground_truth.py"
+    spec = importlib.util.spec_from_file_location("merge_ground_truth", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_merge_driver_appends_the_rows_the_other_branch_added(tmp_path):
+    """Two sweeps that trained cells merge as the union of their rows (a multiset)."""
+    driver = _merge_driver()
+    table = tmp_path / "t.csv.gz"
+    row = {"arch": LANDMARKS["all-skip"], "acc": 0.5, "seed": 0, "recipe": RECIPE.key}
+    row.update(kind="landmark", label="all-skip", seconds=1.0)
+    append_row(row, table)
+    append_row(row, table)  # a legitimate repeat stays twice
+    base = table.read_bytes()
+    append_row({**row, "seed": 1, "acc": 0.6}, table)
+    ours = table.read_bytes()
+    table.write_bytes(base)
+    append_row({**row, "seed": 2, "acc": 0.7}, table)
+    append_row({**row, "seed": 1, "acc": 0.6}, table)  # both sides trained it: kept once
+    theirs = table.read_bytes()
+    merged = driver.merge_tables(base, ours, theirs)
+    assert merged.startswith(ours)  # ours keeps its bytes
+    table.write_bytes(merged)
+    assert [(r["seed"], r["acc"]) for r in read_rows(table)] == [
+        (0, 0.5),
+        (0, 0.5),
+        (1, 0.6),
+        (2, 0.7),
+    ]
+    # git's contract: %O %A %B, the merge written into %A.
+    paths = [tmp_path / n for n in ("O", "A", "B")]
+    for p, data in zip(paths, (base, ours, theirs), strict=True):
+        p.write_bytes(data)
+    assert driver.main([str(p) for p in paths]) == 0
+    assert paths[1].read_bytes() == merged
+    paths[2].write_bytes(b"not gzip")
+    assert driver.main([str(p) for p in paths]) == 1
+
+
+def test_the_tables_name_their_merge_driver():
+    attributes = (Path(__file__).resolve().parents[1] / ".gitattributes").read_text()
+    assert "idarts_plugin/ground_truth/*.csv.gz merge=ground-truth" in attributes
