@@ -79,8 +79,11 @@ def _retrain_acc(result: SearchResult, options: Mapping[str, Any]) -> float:
 def _nb201_test_acc(result: SearchResult, options: Mapping[str, Any]) -> float:
     from .nb201 import open_source
 
-    if result.arch_string is None:
-        raise ValueError("objective nb201_test_acc needs the nas-bench-201 space")
+    if result.arch_string is None or result.notation != "nas-bench-201":
+        raise ValueError(
+            "objective nb201_test_acc needs a space written in NAS-Bench-201's notation "
+            f"(the nas-bench-201 space), not {result.notation or 'NNI export dicts'}"
+        )
     source = open_source(options.get("tables"))
     dataset = options.get("dataset", "cifar10")
     found = source.lookup(result.arch_string).results[dataset].test_acc

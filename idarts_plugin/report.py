@@ -1,8 +1,9 @@
 """What a finished search reports: the verdict, the ground-truth rank, the look-up, summary.
 
 :func:`idarts_plugin.search.run_search` fits the supernet and derives the cell; this module
-turns its :class:`SearchResult` (also importable from :mod:`idarts_plugin.search`) into what a user reads afterwards (the
-log's verdict and warnings, ``summary.json``, ``nb201_lookup.json``, ``cell.png``).
+turns its :class:`SearchResult` (also importable from :mod:`idarts_plugin.search`) into what
+a user reads afterwards (the log's verdict and warnings, ``summary.json``,
+``nb201_lookup.json``, ``cell.png``).
 
 Example:
     >>> from idarts_plugin.report import write_report  # doctest: +SKIP
@@ -43,6 +44,8 @@ class SearchResult:
         run_dir: the run directory.
         architecture: NNI's export dict (label → chosen op / inputs).
         arch_string: NAS-Bench-201 arch string, DARTS genotype, or ``None``.
+        notation: ``arch_string``'s notation (the space kind's, a key of
+            :data:`idarts_plugin.derive.NOTATIONS`), ``None`` with it.
         probs: softmax(α) per label at the end.
         metrics: the last epoch's metrics row.
         epochs: epochs completed.
@@ -59,6 +62,7 @@ class SearchResult:
     epochs: int
     seconds: float
     decision: dict[str, Any] = dataclasses.field(default_factory=dict)
+    notation: str | None = None
 
 
 def write_report(cfg: RunConfig, spec: SpaceSpec, result: SearchResult, data_name: str) -> None:

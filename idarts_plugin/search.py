@@ -39,7 +39,7 @@ from .derive import DERIVATIONS, decision_record, describe_architecture
 from .outputs import CHECKPOINT, PREVIOUS_CHECKPOINT
 from .report import SearchResult, write_report
 from .runtime import SearchError, prepare_data, resolve_device
-from .spaces import SpaceSpec, load_space
+from .spaces import SpaceSpec, keep_shape_kinds, load_space
 
 if TYPE_CHECKING:  # NNI is untyped: the name documents the type (mypy sees Any)
     from nni.nas.oneshot.pytorch.base_lightning import BaseOneShotLightningModule
@@ -323,8 +323,9 @@ def build_supernet(cfg: RunConfig, spec: SpaceSpec) -> Supernet:
 
     if cfg.strategy.aux_skip != "auto" and cfg.strategy.aux_skip > 0 and not spec.edges_keep_shape:
         raise ConfigError(
-            "the auxiliary skip adds each edge's input to its output, but the DARTS space's "
-            "reduction edges halve the resolution; use it with nas-bench-201 or cell spaces "
+            f"the auxiliary skip adds each edge's input to its output, but the {spec.kind} "
+            f"space's edges change their input's shape (search_spaces/{spec.kind}.yaml: "
+            f"edges_keep_shape: false); use it with {keep_shape_kinds()} spaces "
             "(or aux_skip: auto, which leaves it off here)",
             key="strategy.aux_skip",
         )
@@ -509,6 +510,7 @@ def _result(run: _Run, net: Supernet, recorder: Any, seconds: float) -> SearchRe
         run_dir=run.path,
         architecture=dict(export),
         arch_string=describe_architecture(run.spec, export),
+        notation=run.spec.notation,
         probs=probs,
         metrics=dict(recorder.metrics_rows[-1]) if recorder.metrics_rows else {},
         epochs=len(recorder.metrics_rows),

@@ -40,6 +40,7 @@ __all__ = [
     "SpaceKind",
     "SpaceSpec",
     "available_spaces",
+    "keep_shape_kinds",
     "load_space",
     "space_dirs",
 ]
@@ -145,7 +146,8 @@ def _kind_fact(path: Path, key: str, value: Any) -> Any:
 
     kind, _ = FACTS[key]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise SpaceError(f"must be a {kind.__name__}, got {value!r}", key=key, source=str(path))
+        what = {bool: "true or false", int: "a whole number", str: "a name"}[kind]
+        raise SpaceError(f"must be {what}, got {value!r}", key=key, source=str(path))
     if key == "notation" and value not in NOTATIONS:
         raise SpaceError(
             f"unknown notation {value!r}; valid: {', '.join(NOTATIONS)} (or leave it out: NNI's "
@@ -221,6 +223,11 @@ class SpaceSpec:
         cells' edges halve the resolution (:attr:`SpaceKind.edges_keep_shape`).
         """
         return KINDS[self.kind].edges_keep_shape
+
+
+def keep_shape_kinds() -> str:
+    """The kinds whose edges keep their input's shape, for messages (``nas-bench-201, cell``)."""
+    return ", ".join(k for k, v in KINDS.items() if v.edges_keep_shape)
 
 
 def space_dirs() -> list[Path]:
@@ -311,7 +318,7 @@ def load_space(config: SpaceConfig) -> SpaceSpec:
         )
     for fact in FACTS:  # a copy of the kind's file keeps its facts
         own = getattr(KINDS[kind], fact)
-        if raw.get(fact, own) != own:
+        if raw.get(fact) is not None and _kind_fact(path, fact, raw[fact]) != own:
             what = (
                 f"takes {'any number of' if own is None else own} input channels"
                 if fact == "input_channels"

@@ -27,7 +27,8 @@ def rows(data: bytes) -> list[str]:
     """The table's rows, without line endings (every gzip member, in order)."""
     if not data:
         return []
-    return [line.rstrip("\r") for line in gzip.decompress(data).decode().splitlines() if line]
+    text = gzip.decompress(data).decode()
+    return [line.rstrip("\r") for line in text.split("\n") if line.rstrip("\r")]
 
 
 def merge_tables(base: bytes, ours: bytes, theirs: bytes) -> bytes:

@@ -37,11 +37,15 @@ def test_unknown_objective_names_the_key_and_the_valid_ones():
 
 def test_supernet_objective_and_non_finite_values():
     result = SimpleNamespace(
-        metrics={"supernet_val_acc": 0.75}, run_dir=Path("."), arch_string=None
+        metrics={"supernet_val_acc": 0.75}, run_dir=Path("."), arch_string=None, notation=None
     )
     assert objective_value("supernet_val_acc", result) == 0.75  # type: ignore[arg-type]
     result.metrics["supernet_val_acc"] = math.nan
     with pytest.raises(ValueError, match="is nan"):
         objective_value("supernet_val_acc", result)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="needs the nas-bench-201 space"):
+    with pytest.raises(ValueError, match=r"needs .* \(the nas-bench-201 space\), not NNI export"):
+        objective_value("nb201_test_acc", result)  # type: ignore[arg-type]
+    # A DARTS search has an architecture string too, in another notation: refused by name.
+    result.arch_string, result.notation = "Genotype(normal=[...])", "darts-genotype"
+    with pytest.raises(ValueError, match=r"nas-bench-201 space\), not darts-genotype"):
         objective_value("nb201_test_acc", result)  # type: ignore[arg-type]

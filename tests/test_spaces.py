@@ -236,7 +236,9 @@ def test_a_new_kind_states_its_facts_and_they_are_checked(tmp_path):
     ):
         _read_kinds(tmp_path)
     ring.write_text("kind: ring\nedges_keep_shape: 'yes'\n")
-    with pytest.raises(SpaceError, match=r"ring\.yaml.*edges_keep_shape.*must be a bool"):
+    with pytest.raises(
+        SpaceError, match=r"ring\.yaml.*edges_keep_shape.*must be true or false, got 'yes'"
+    ):
         _read_kinds(tmp_path)
 
 
@@ -261,3 +263,23 @@ def test_a_space_without_a_notation_describes_no_architecture():
     assert describe_architecture(spec, {"cell/0_1": "conv_3x3"}) is None
     record = decision_record(spec, {"cell/0_1": {"conv_3x3": 0.9, "none": 0.1}}, {})
     assert "effective_arch" not in record
+
+
+def test_a_users_file_states_a_fact_as_the_kinds_file_must(tmp_path):
+    f = tmp_path / "mine.yaml"
+    f.write_text("kind: darts\nedges_keep_shape: 0\n")  # 0 is not false
+    with pytest.raises(SpaceError, match=r"mine\.yaml.*edges_keep_shape.*must be true or false"):
+        load_space(SpaceConfig(name=str(f)))
+    f.write_text("kind: nas-bench-201\nnotation: null\n")  # null: left out
+    assert load_space(SpaceConfig(name=str(f))).notation == "nas-bench-201"
+
+
+def test_the_auxiliary_skip_error_names_the_space_and_the_kinds_it_fits():
+    from idarts_plugin.config import ConfigError, load_config
+    from idarts_plugin.search import build_supernet
+
+    cfg = load_config(None, ["space.name=darts", "strategy.aux_skip=1"])
+    with pytest.raises(
+        ConfigError, match=r"darts space.s edges change.*use it with cell, nas-bench-201 spaces"
+    ):
+        build_supernet(cfg, load_space(cfg.space))

@@ -84,8 +84,8 @@ def _import_optuna() -> Any:
 
 
 DEFAULT_SAMPLER = "tpe"
-"""The sampler of a single-objective study when the tune config names none (``nsga2`` with a
-cost objective)."""
+"""The sampler when the tune config has no (or an empty) ``sampler`` section; a section
+without ``name`` (e.g. ``{seed: 0}``) gets it too, or ``nsga2`` with a cost objective."""
 DEFAULT_PRUNER = "median"
 """The pruner when the tune config names none."""
 
@@ -246,11 +246,11 @@ def load_tune_config(path: str | Path, overrides: tuple[str, ...] = ()) -> TuneC
     params = {k: _check_param(k, v, source) for k, v in params_raw.items()}
     given: dict[str, Any] = {}  # what the file sets; TuneConfig's defaults fill the rest
     for key, valid in (("sampler", SAMPLERS), ("pruner", PRUNERS)):
-        if raw.get(key) is not None:
+        if raw.get(key):  # an empty section is the default
             given[key] = _named(raw, key, valid, source)
     if raw.get("objective") is not None:
         given["objective"] = raw["objective"]
-    if raw.get("objective_options") is not None:
+    if raw.get("objective_options"):
         if not isinstance(raw["objective_options"], Mapping):
             raise ConfigError("must be a mapping", key="objective_options", source=source)
         given["objective_options"] = dict(raw["objective_options"])

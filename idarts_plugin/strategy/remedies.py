@@ -45,6 +45,7 @@ from ..collapse import (
 from ..derive import derive
 from ..hypergrad.checks import check_int
 from ..hypergrad.regularizers import BetaDecay
+from ..spaces import keep_shape_kinds
 
 __all__ = [
     "AuxSkipShapeError",
@@ -180,7 +181,7 @@ class RemedyCallback(pl.Callback):
             raise AuxSkipShapeError(
                 f"strategy.aux_skip adds each edge's input to its output, but edge "
                 f"{getattr(module, 'label', module)!r} maps {_shape(x)} to {_shape(output)}; "
-                "use it with spaces whose edges keep the shape (nas-bench-201, cell)"
+                f"use it with spaces whose edges keep the shape ({keep_shape_kinds()})"
             )
         return output + self.aux_weight * x
 

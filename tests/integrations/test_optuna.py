@@ -143,14 +143,11 @@ def test_a_tune_config_that_sets_nothing_optional_gets_tuneconfigs_defaults(tmp_
     path.write_text(yaml.safe_dump(raw))
     cfg = load_tune_config(path)
     assert cfg == TuneConfig(base=cfg.base, base_dict=cfg.base_dict, params=cfg.params)
-    assert [f.name for f in dataclasses.fields(cfg)][3:] == [
-        "sampler",
-        "pruner",
-        "objective",
-        "objective_options",
-        "cost_objective",
-        "output_dir",
-    ]  # every optional key of the file is a field with a default (and only there)
+    from idarts_plugin.integrations.optuna import _TUNE_KEYS
+
+    optional = {f.name for f in dataclasses.fields(cfg) if f.name not in ("base", "base_dict")}
+    # every key of the file but base/overrides/params is a field with its default (only there)
+    assert optional - {"params"} == set(_TUNE_KEYS) - {"base", "overrides", "params"}
     cfg = load_tune_config(write_tune(tmp_path, params, sampler={"seed": 3}, cost_objective=True))
     assert cfg.sampler == {"seed": 3} and cfg.cost_objective is True
 
