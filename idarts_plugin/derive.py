@@ -37,6 +37,7 @@ from .hypergrad.checks import check_choice
 __all__ = [
     "DECIDED_MARGIN",
     "DERIVATIONS",
+    "NB201_NOTATION",
     "NOTATIONS",
     "Derivation",
     "EdgeDecision",
@@ -52,6 +53,10 @@ __all__ = [
     "effective_nb201",
     "verdict",
 ]
+
+NB201_NOTATION = "nas-bench-201"
+"""The notation of NAS-Bench-201's arch strings (a key of :data:`NOTATIONS`): a space written
+in it can be looked up in the benchmark and ranked in the ground truth."""
 
 DECIDED_MARGIN = 0.1
 """Top-1 margin (``p₁ − p₂``) from which an edge counts as decided."""
@@ -356,7 +361,7 @@ def decision_record(
             for label, e in edges.items()
         },
     }
-    if space.notation == "nas-bench-201":
+    if space.notation == NB201_NOTATION:
         from .nb201 import format_arch, parse_arch
 
         arch = describe_architecture(space, export)
@@ -406,7 +411,7 @@ def _darts_genotype(export: Mapping[str, Any]) -> str:
 
 
 NOTATIONS: Mapping[str, Callable[[Mapping[str, Any]], str]] = MappingProxyType(
-    {"nas-bench-201": _nb201_string, "darts-genotype": _darts_genotype}
+    {NB201_NOTATION: _nb201_string, "darts-genotype": _darts_genotype}
 )
 """Notation → the function that writes NNI's export dict in it: NAS-Bench-201's arch string
 (``|op~0|+|op~0|op~1|+...``) or DARTS' genotype. A space kind names its notation in its file

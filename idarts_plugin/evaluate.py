@@ -35,6 +35,7 @@ from torch.utils.data import ConcatDataset, DataLoader
 from . import outputs
 from .config import RunConfig, load_run_config
 from .data import SearchData, augmenter
+from .derive import NB201_NOTATION
 from .runtime import SearchError, prepare_data, torch_device
 from .spaces import load_space
 
@@ -229,7 +230,7 @@ def evaluate_run(
             outputs.plot_cell(
                 architecture,
                 run / "cell.png",
-                title=arch if spec.notation == "nas-bench-201" else None,
+                title=arch if spec.notation == NB201_NOTATION else None,
             )
         except Exception as exc:  # a plot must never lose an evaluation
             _logger.warning("could not plot the cell: %s", exc)

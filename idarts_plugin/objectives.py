@@ -31,6 +31,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .config import ConfigError
+from .derive import NB201_NOTATION
 
 if TYPE_CHECKING:  # pragma: no cover
     from .search import SearchResult
@@ -79,7 +80,7 @@ def _retrain_acc(result: SearchResult, options: Mapping[str, Any]) -> float:
 def _nb201_test_acc(result: SearchResult, options: Mapping[str, Any]) -> float:
     from .nb201 import open_source
 
-    if result.arch_string is None or result.notation != "nas-bench-201":
+    if result.arch_string is None or result.notation != NB201_NOTATION:
         raise ValueError(
             "objective nb201_test_acc needs a space written in NAS-Bench-201's notation "
             f"(the nas-bench-201 space), not {result.notation or 'NNI export dicts'}"

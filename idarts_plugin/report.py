@@ -23,6 +23,7 @@ from typing import Any
 from . import outputs
 from .collapse import collapse_warning
 from .config import RunConfig
+from .derive import NB201_NOTATION
 from .spaces import SpaceSpec
 
 __all__ = [
@@ -81,7 +82,7 @@ def write_report(cfg: RunConfig, spec: SpaceSpec, result: SearchResult, data_nam
     """
     run_dir = result.run_dir
     warn_about_decision(result.decision, cfg)
-    if cfg.output.ground_truth and spec.notation == "nas-bench-201":
+    if cfg.output.ground_truth and spec.notation == NB201_NOTATION:
         rank_in_ground_truth(cfg, result)
     nb201 = record_nb201(cfg, spec, data_name, result.arch_string, run_dir)
     if spec.cell_plot:
@@ -154,7 +155,7 @@ def record_nb201(
     from .data import DATASETS
 
     info = DATASETS.get(data_name)
-    if spec.notation != "nas-bench-201" or arch is None or info is None or info.nb201 is None:
+    if spec.notation != NB201_NOTATION or arch is None or info is None or info.nb201 is None:
         return None
     source_path = cfg.output.nb201_source or os.environ.get("IDARTS_NB201")
     if not source_path:

@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from .config import ConfigError, SpaceConfig
+from .derive import NOTATIONS
 from .hypergrad.checks import check_choice, check_int
 
 __all__ = [
@@ -142,8 +143,6 @@ class SpaceKind:
 
 def _kind_fact(path: Path, key: str, value: Any) -> Any:
     """The fact ``key`` of the kind file ``path``, checked against :data:`FACTS`."""
-    from .derive import NOTATIONS
-
     kind, _ = FACTS[key]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         what = {bool: "true or false", int: "a whole number", str: "a name"}[kind]
