@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import requires_nni
@@ -289,3 +291,70 @@ def test_random_search_spends_its_budget_in_cpu_seconds_not_through_a_pause(monk
     assert out["cpu_seconds"] == pytest.approx(50.0)
     assert out["seconds"] > 45.0 * 1000  # the wall-clock that would have stopped it at 1
     assert out["proxy_acc"] == pytest.approx(0.5)
+
+
+def _fake_proxy(monkeypatch, cpu, trained, fail_at=None):
+    """Random search's data and proxy training replaced: each cell costs 10 CPU seconds and
+    scores by its arch string; the ``fail_at``-th training raises (a killed search)."""
+    import types
+
+    from benchmarks.search_quality import bench
+    from idarts_plugin import evaluate, ground_truth
+
+    data = types.SimpleNamespace(num_classes=10, in_channels=1, weight_train=None, arch_val=None)
+    monkeypatch.setattr(ground_truth, "recipe_data", lambda recipe: (None, data))
+    monkeypatch.setattr(evaluate, "freeze_architecture", lambda cfg, arch, **k: arch)
+
+    def one_epoch(model, *args, **kwargs):
+        if fail_at is not None and len(trained) + 1 == fail_at:
+            raise KeyboardInterrupt
+        cpu["t"] += 10.0
+        trained.append(model)
+        return sum(map(ord, str(model))) % 97 / 97
+
+    monkeypatch.setattr(evaluate, "train_from_scratch", one_epoch)
+    monkeypatch.setattr(bench.time, "process_time", lambda: cpu["t"])
+
+
+def test_a_killed_random_search_resumes_and_scores_the_same_cells(tmp_path, monkeypatch):
+    from benchmarks.search_quality import bench
+
+    job = {"arm": "random", "seed": 3, "key": "k", "budget": 75.0, "run_root": str(tmp_path)}
+    whole: list = []
+    _fake_proxy(monkeypatch, {"t": 0.0}, whole)
+    uninterrupted = bench._random_search({**job, "run_root": str(tmp_path / "other")})
+
+    first: list = []
+    _fake_proxy(monkeypatch, {"t": 0.0}, first, fail_at=4)
+    with pytest.raises(KeyboardInterrupt):
+        bench._random_search(job)
+    saved = json.loads((tmp_path / "k" / bench.RANDOM_PROGRESS).read_text())
+    assert len(saved["scored"]) == 3 and saved["cpu"] == pytest.approx(30.0)
+
+    second: list = []
+    _fake_proxy(monkeypatch, {"t": 1e6}, second)  # a new process: its own CPU clock
+    resumed = bench._random_search(job)
+    assert first[:3] + second == whole  # the 4th cell is trained again, nothing else
+    assert len(second) == len(whole) - 3
+    assert resumed["sampled"] == uninterrupted["sampled"] == 8  # stops at 80 > 75 CPU s
+    assert resumed["cpu_seconds"] == pytest.approx(80.0)
+    assert resumed["archs"] == uninterrupted["archs"]
+    assert resumed["proxy_acc"] == uninterrupted["proxy_acc"]
+
+
+def test_random_search_progress_for_another_budget_or_order_is_not_resumed(tmp_path, monkeypatch):
+    from benchmarks.search_quality import bench
+
+    job = {"arm": "random", "seed": 0, "key": "k", "budget": 15.0, "run_root": str(tmp_path)}
+    path = tmp_path / "k" / bench.RANDOM_PROGRESS
+    path.parent.mkdir()
+    path.write_text(json.dumps({"budget": 99.0, "scored": [[0.9, "x"]], "cpu": 5.0, "wall": 5}))
+    trained: list = []
+    _fake_proxy(monkeypatch, {"t": 0.0}, trained)
+    assert bench._random_search(job)["sampled"] == 2  # another budget: started afresh
+    path.write_text(json.dumps({"budget": 15.0, "scored": [[0.9, "x"]], "cpu": 5.0, "wall": 5}))
+    with pytest.raises(RuntimeError, match="not seed 0's sampling order; delete it"):
+        bench._random_search(job)
+    path.write_text("{")
+    with pytest.raises(RuntimeError, match="unreadable random-search progress"):
+        bench._random_search(job)

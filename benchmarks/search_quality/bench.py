@@ -341,8 +341,46 @@ def _history(path: Path) -> dict[str, list[float | None]]:
     return out
 
 
+RANDOM_PROGRESS = "random-progress.json"
+"""Random search's progress in its run directory (``run_root/<key>/``): the cells scored so far
+and the CPU and wall seconds they took, rewritten atomically after each cell, so a killed
+random search resumes where it stopped."""
+
+
+def _read_progress(path: Path | None, job: dict[str, Any]) -> dict[str, Any]:
+    """The saved progress of ``job``'s random search, or a fresh one (none saved, or saved for
+    another budget)."""
+    fresh: dict[str, Any] = {"budget": job["budget"], "scored": [], "cpu": 0.0, "wall": 0.0}
+    if path is None or not path.is_file():
+        return fresh
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise RuntimeError(
+            f"{path}: unreadable random-search progress ({err}); delete it to start this "
+            "random search again"
+        ) from err
+    return saved if saved.get("budget") == job["budget"] else fresh
+
+
+def _write_progress(path: Path | None, progress: dict[str, Any]) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(progress))
+    os.replace(tmp, path)
+
+
 def _random_search(job: dict[str, Any]) -> dict[str, Any]:
-    """Sample cells, score each by a one-epoch proxy, keep the best, within ``budget`` CPU s."""
+    """Sample cells, score each by a one-epoch proxy, keep the best, within ``budget`` CPU s.
+
+    With a ``run_root`` in ``job``, the progress is saved after each cell
+    (:data:`RANDOM_PROGRESS`) and a rerun resumes from it: the cells come in a fixed order per
+    seed and each proxy training is seeded, so the resumed search scores the same cells as an
+    uninterrupted one; the cell being trained when it was killed is trained again, and only
+    finished cells' CPU seconds count against the budget.
+    """
     import logging
     import warnings
 
@@ -357,14 +395,23 @@ def _random_search(job: dict[str, Any]) -> dict[str, Any]:
 
     recipe = RECIPE
     cfg, data = recipe_data(recipe)
-    start = time.perf_counter()
+    where = Path(job["run_root"]) / job["key"] / RANDOM_PROGRESS if job.get("run_root") else None
+    progress = _read_progress(where, job)
+    archs = random_archs(10_000, seed=1000 + job["seed"])
+    scored: list[tuple[float, str]] = [(float(a), str(c)) for a, c in progress["scored"]]
+    if [c for _, c in scored] != archs[: len(scored)]:
+        raise RuntimeError(
+            f"{where}: the saved cells are not seed {job['seed']}'s sampling order; delete it "
+            "to start this random search again"
+        )
+    if scored:
+        print(f"{job['key']}: resuming after {len(scored)} cells", flush=True)
     # The budget is spent in this process's CPU seconds (one thread: its wall-clock when it has
     # a core), so a sweep paused with SIGSTOP (for CI) does not cut random search short.
-    cpu_start = time.process_time()
-    scored: list[tuple[float, str]] = []
-    for arch in random_archs(10_000, seed=1000 + job["seed"]):
-        if scored and time.process_time() - cpu_start > job["budget"]:
+    for arch in archs[len(scored) :]:
+        if scored and progress["cpu"] > job["budget"]:
             break
+        start, cpu_start = time.perf_counter(), time.process_time()
         torch.manual_seed(job["seed"])
         model = freeze_architecture(
             cfg, arch_to_nni(arch), num_classes=data.num_classes, in_channels=data.in_channels
@@ -379,12 +426,16 @@ def _random_search(job: dict[str, Any]) -> dict[str, Any]:
             seed=job["seed"],
         )
         scored.append((acc, arch))
+        progress["cpu"] += time.process_time() - cpu_start
+        progress["wall"] += time.perf_counter() - start
+        progress["scored"] = scored
+        _write_progress(where, progress)
     best_acc, best = max(scored)
     return {
         **{k: job[k] for k in ("arm", "seed", "key")},
         "archs": {"argmax": best, "exclude_none": best},
-        "seconds": time.perf_counter() - start,
-        "cpu_seconds": time.process_time() - cpu_start,
+        "seconds": progress["wall"],
+        "cpu_seconds": progress["cpu"],
         "sampled": len(scored),
         "proxy_acc": best_acc,
     }
