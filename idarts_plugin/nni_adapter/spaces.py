@@ -132,7 +132,7 @@ class CellSpace(ModelSpace):
     """Stem → [cells × layers, reduce] × stages → pool → linear; one shared cell design.
 
     The generic cell space of ``search_spaces/cell.yaml`` (ops from
-    :data:`~idarts_plugin.spaces.OP_TABLE`).
+    :data:`OP_TABLE`, one entry per :data:`idarts_plugin.spaces.OPS` name).
     """
 
     def __init__(
