@@ -20,8 +20,9 @@ The search and cache machinery is the search-quality benchmark's (:func:`bench.r
 search is cached by its whole config in ``benchmarks/search_quality/sweep_cache/`` (the
 benchmark's own cache is read too), so a killed sweep resumes and more seeds, budgets or arms
 extend it; the run directories stay in ``--run-root`` (``benchmarks/search_quality/runs/``,
-git-ignored), so a search killed after an epoch resumes from its checkpoint, and a random
-search from the cells it had scored (:data:`bench.RANDOM_PROGRESS`). Random search
+git-ignored), so a search killed after an epoch resumes from its checkpoint; a random search
+resumes from the cells it had scored, kept in the cache (``sweep_cache/progress/``,
+:func:`bench.progress_path`), so it resumes on another machine too once committed. Random search
 (``random``) gets NNI's DARTS' (``auto``) mean wall-clock at each point (of its first two
 seeds: :data:`RANDOM_BUDGET_SEEDS`); ``random-default`` gets the shipped default's
 (:data:`DEFAULT_BUDGET_SEEDS`).
