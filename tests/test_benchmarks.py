@@ -319,16 +319,16 @@ def _fake_proxy(monkeypatch, cpu, trained, fail_at=None):
 def test_a_killed_random_search_resumes_and_scores_the_same_cells(tmp_path, monkeypatch):
     from benchmarks.search_quality import bench
 
-    job = {"arm": "random", "seed": 3, "key": "k", "budget": 75.0, "run_root": str(tmp_path)}
+    job = {"arm": "random", "seed": 3, "key": "k", "budget": 75.0, "cache": str(tmp_path)}
     whole: list = []
     _fake_proxy(monkeypatch, {"t": 0.0}, whole)
-    uninterrupted = bench._random_search({**job, "run_root": str(tmp_path / "other")})
+    uninterrupted = bench._random_search({**job, "cache": str(tmp_path / "other")})
 
     first: list = []
     _fake_proxy(monkeypatch, {"t": 0.0}, first, fail_at=4)
     with pytest.raises(KeyboardInterrupt):
         bench._random_search(job)
-    saved = json.loads((tmp_path / "k" / bench.RANDOM_PROGRESS).read_text())
+    saved = json.loads((tmp_path / "progress" / "k.json").read_text())
     assert len(saved["scored"]) == 3 and saved["cpu"] == pytest.approx(30.0)
 
     second: list = []
@@ -345,8 +345,9 @@ def test_a_killed_random_search_resumes_and_scores_the_same_cells(tmp_path, monk
 def test_random_search_progress_for_another_budget_or_order_is_not_resumed(tmp_path, monkeypatch):
     from benchmarks.search_quality import bench
 
-    job = {"arm": "random", "seed": 0, "key": "k", "budget": 15.0, "run_root": str(tmp_path)}
-    path = tmp_path / "k" / bench.RANDOM_PROGRESS
+    job = {"arm": "random", "seed": 0, "key": "k", "budget": 15.0, "cache": str(tmp_path)}
+    path = bench.progress_path(job)
+    assert path == tmp_path / "progress" / "k.json"
     path.parent.mkdir()
     path.write_text(json.dumps({"budget": 99.0, "scored": [[0.9, "x"]], "cpu": 5.0, "wall": 5}))
     trained: list = []
@@ -358,3 +359,22 @@ def test_random_search_progress_for_another_budget_or_order_is_not_resumed(tmp_p
     path.write_text("{")
     with pytest.raises(RuntimeError, match="unreadable random-search progress"):
         bench._random_search(job)
+
+
+def test_a_finished_random_search_leaves_its_record_and_no_progress(tmp_path, monkeypatch):
+    """The progress sits in the cache beside the records (so committing the cache carries a
+    half-done random search to another machine) and the record replaces it."""
+    from benchmarks.search_quality import bench
+
+    job = {"arm": "random", "seed": 1, "key": "k", "budget": 25.0, "cache": str(tmp_path)}
+    _fake_proxy(monkeypatch, {"t": 0.0}, [], fail_at=2)
+    with pytest.raises(KeyboardInterrupt):
+        bench._run_job(job)
+    assert bench.progress_path(job).is_file() and not (tmp_path / "k.json").exists()
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == []  # records only at the top
+    trained: list = []
+    _fake_proxy(monkeypatch, {"t": 0.0}, trained)
+    record = bench._run_job(job)
+    assert json.loads((tmp_path / "k.json").read_text()) == record
+    assert record["sampled"] == 3 and len(trained) == 2  # one cell resumed, two trained now
+    assert not bench.progress_path(job).exists()

@@ -76,14 +76,14 @@ def test_an_arms_only_point_with_a_mean_share_of_one_half_is_a_collapse():
 
     gt = GroundTruth.load(RECIPE)
     skip, conv = LANDMARKS["all-skip"], LANDMARKS["all-conv3x3"]
-    records = [
+    records = [  # one all-skip and one all-conv cell: a mean share of exactly 0.5
         _record("amended", 1920, 0, skip),
-        _record("amended", 1920, 1, skip),
+        _record("amended", 1920, 1, conv),
         _record("implicit-auto", 1920, 0, conv),
     ]
     text = sweep.finding(sweep.judge(records, gt, source=None), gt)
     assert "AmendedDARTS, its defaults, 1 cell(s)/stage: collapses at 1920" in text
-    assert "param-free share 1.00 ≥ 0.5" in text
+    assert "param-free share 0.50 ≥ 0.5" in text
     assert "no collapse up to 1920" in text  # the all-conv arm
 
 

@@ -341,10 +341,17 @@ def _history(path: Path) -> dict[str, list[float | None]]:
     return out
 
 
-RANDOM_PROGRESS = "random-progress.json"
-"""Random search's progress in its run directory (``run_root/<key>/``): the cells scored so far
-and the CPU and wall seconds they took, rewritten atomically after each cell, so a killed
-random search resumes where it stopped."""
+RANDOM_PROGRESS = "progress"
+"""Where a random search keeps its progress: ``<cache>/progress/<key>.json``, beside the records
+it becomes (a folder of its own, so the cache's ``*.json`` are records only). It holds the cells
+scored so far and the CPU and wall seconds they took, rewritten atomically after each cell, so a
+killed random search resumes where it stopped, on this machine or, once the cache is committed,
+on another; the finished record replaces it."""
+
+
+def progress_path(job: Mapping[str, Any]) -> Path | None:
+    """``job``'s random-search progress file (:data:`RANDOM_PROGRESS`); ``None`` without a cache."""
+    return Path(job["cache"]) / RANDOM_PROGRESS / f"{job['key']}.json" if job.get("cache") else None
 
 
 def _read_progress(path: Path | None, job: dict[str, Any]) -> dict[str, Any]:
@@ -375,8 +382,8 @@ def _write_progress(path: Path | None, progress: dict[str, Any]) -> None:
 def _random_search(job: dict[str, Any]) -> dict[str, Any]:
     """Sample cells, score each by a one-epoch proxy, keep the best, within ``budget`` CPU s.
 
-    With a ``run_root`` in ``job``, the progress is saved after each cell
-    (:data:`RANDOM_PROGRESS`) and a rerun resumes from it: the cells come in a fixed order per
+    With a ``cache`` in ``job``, the progress is saved after each cell (:func:`progress_path`)
+    and a rerun resumes from it: the cells come in a fixed order per
     seed and each proxy training is seeded, so the resumed search scores the same cells as an
     uninterrupted one; the cell being trained when it was killed is trained again, and only
     finished cells' CPU seconds count against the budget.
@@ -395,7 +402,7 @@ def _random_search(job: dict[str, Any]) -> dict[str, Any]:
 
     recipe = RECIPE
     cfg, data = recipe_data(recipe)
-    where = Path(job["run_root"]) / job["key"] / RANDOM_PROGRESS if job.get("run_root") else None
+    where = progress_path(job)
     progress = _read_progress(where, job)
     archs = random_archs(10_000, seed=1000 + job["seed"])
     scored: list[tuple[float, str]] = [(float(a), str(c)) for a, c in progress["scored"]]
@@ -447,6 +454,8 @@ def _run_job(job: dict[str, Any]) -> dict[str, Any]:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(out, indent=1, sort_keys=True))
     os.replace(tmp, path)
+    if (progress := progress_path(job)) is not None:
+        progress.unlink(missing_ok=True)  # the record holds what it was for
     print(f"{out['arm']:>20} seed {out['seed']}: {out['archs']['argmax']} ({out['seconds']:.0f} s)")
     return out
 

@@ -20,8 +20,9 @@ The search and cache machinery is the search-quality benchmark's (:func:`bench.r
 search is cached by its whole config in ``benchmarks/search_quality/sweep_cache/`` (the
 benchmark's own cache is read too), so a killed sweep resumes and more seeds, budgets or arms
 extend it; the run directories stay in ``--run-root`` (``benchmarks/search_quality/runs/``,
-git-ignored), so a search killed after an epoch resumes from its checkpoint, and a random
-search from the cells it had scored (:data:`bench.RANDOM_PROGRESS`). Random search
+git-ignored), so a search killed after an epoch resumes from its checkpoint; a random search
+resumes from the cells it had scored, kept in the cache (``sweep_cache/progress/``,
+:func:`bench.progress_path`), so it resumes on another machine too once committed. Random search
 (``random``) gets NNI's DARTS' (``auto``) mean wall-clock at each point (of its first two
 seeds: :data:`RANDOM_BUDGET_SEEDS`); ``random-default`` gets the shipped default's
 (:data:`DEFAULT_BUDGET_SEEDS`).
@@ -699,6 +700,44 @@ def everything_cached(cache: Path, run_root: Path) -> list[dict[str, Any]]:
     return out
 
 
+RUNS: tuple[tuple[str, str, str], ...] = (
+    (
+        "the remedy screen (issue 29)",
+        "--budgets 1920 --depths 1 --arms implicit-auto,implicit-auto-beta,implicit-auto-auxskip",
+        "2026-12-03 – 12-04",
+    ),
+    (
+        "do the remedies compose with the other hypergradients",
+        "--budgets 1920 --depths 1 --arms darts,darts-auxskip,darts-beta,amended,amended-auxskip,"
+        "amended-beta",
+        "2026-12-04 – 12-05",
+    ),
+    (
+        "the shipped default, the final table",
+        "--budgets 480,1920,3120 --depths 1 --arms implicit-auto-beta-480sched+early_stop; "
+        "the same with --budgets 1920 --depths 2",
+        "2026-12-05 – 12-06",
+    ),
+    (
+        "its α schedule with NNI's DARTS and AmendedDARTS",
+        "--budgets 1920 --depths 1 --arms darts-beta-480sched,amended-beta-480sched",
+        "2026-12-05 – 12-06",
+    ),
+    (
+        "the BatchNorm screen",
+        "--budgets 1920 --depths 1 --arms implicit-auto-beta-480sched-nonaffine",
+        "2026-12-06",
+    ),
+    (
+        "random search at the default's wall-clock",
+        "--arms random-default with each point's --budgets and --depths",
+        "2026-12-05 –",
+    ),
+)
+"""The runs behind the section's tables: (what, ``sweep`` arguments, when recorded), each with
+``--seeds N`` for the seeds its rows show (one thread per search, at most two at once)."""
+
+
 def write(judged: list[dict[str, Any]], gt: GroundTruth, command: str, workers: int) -> None:
     """Write the RESULTS.md section and the plot."""
     plot(judged, PLOT)
@@ -725,6 +764,9 @@ def write(judged: list[dict[str, Any]], gt: GroundTruth, command: str, workers: 
             "Random search gets the mean wall-clock of NNI DARTS' first two seeds at the same "
             "point (ImplicitDARTS costs 2–4× that); `random-default` gets the shipped "
             "default's (its first three seeds' whole searches).",
+            "Runs (`python -m benchmarks.search_quality.sweep … --seeds N`, N the rows' seeds; "
+            "then `--report`):\n\n"
+            + "\n".join(f"- {what}: `{args}` ({when})" for what, args, when in RUNS),
             *(t.render() for t in tables(judged, gt)),
             "**Collapse**\n\n" + finding(judged, gt),
             f"![budget sweep]({PLOT.name})",

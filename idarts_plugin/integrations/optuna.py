@@ -8,7 +8,7 @@ A *tune config* (YAML) names a base run config and the distributions of any of i
       strategy.neumann_steps: {type: int, low: 0, high: 10}
       strategy.neumann_lr: {type: float, low: 1.0e-4, high: 0.1, log: true}
       strategy.inner_steps: {type: categorical, choices: [1, 2, 4]}
-    sampler: {name: tpe, seed: 0}           # tpe | cmaes | random | nsga2
+    sampler: {name: tpe, seed: 0}           # tpe | cmaes | random | nsga2 (default: tpe, nsga2 with cost_objective)
     pruner: {name: median, n_startup_trials: 2, n_warmup_steps: 1}   # median | hyperband | threshold | none
     objective: supernet_val_acc             # supernet_val_acc | retrain_acc | nb201_test_acc
     objective_options: {}                   # retrain: {epochs, seeds}; nb201: {tables, dataset}
@@ -84,8 +84,10 @@ def _import_optuna() -> Any:
 
 
 DEFAULT_SAMPLER = "tpe"
-"""The sampler when the tune config has no (or an empty) ``sampler`` section; a section
-without ``name`` (e.g. ``{seed: 0}``) gets it too, or ``nsga2`` with a cost objective."""
+"""The sampler of a single-objective study whose tune config names none (no ``sampler``
+section, an empty one, or one without ``name`` such as ``{seed: 0}``)."""
+DEFAULT_MULTI_OBJECTIVE_SAMPLER = "nsga2"
+"""The same with ``cost_objective: true`` (Optuna's own default for a multi-objective study)."""
 DEFAULT_PRUNER = "median"
 """The pruner when the tune config names none."""
 
@@ -97,7 +99,9 @@ class TuneConfig:
     base: RunConfig
     base_dict: dict[str, Any]
     params: dict[str, dict[str, Any]]
-    sampler: dict[str, Any] = field(default_factory=lambda: {"name": DEFAULT_SAMPLER})
+    sampler: dict[str, Any] = field(default_factory=dict)
+    """``{"name": ..., "seed": ..., **options}``; without ``name``, :func:`make_sampler` picks by
+    the number of objectives."""
     pruner: dict[str, Any] = field(default_factory=lambda: {"name": DEFAULT_PRUNER})
     objective: str = DEFAULT_OBJECTIVE
     objective_options: dict[str, Any] = field(default_factory=dict)
@@ -275,7 +279,8 @@ def make_sampler(spec: Mapping[str, Any], *, multi_objective: bool) -> Any:
     several workers on one study never replay each other's parameters.
     """
     optuna = _import_optuna()
-    name = spec.get("name", "nsga2" if multi_objective else DEFAULT_SAMPLER)
+    default = DEFAULT_MULTI_OBJECTIVE_SAMPLER if multi_objective else DEFAULT_SAMPLER
+    name = spec.get("name", default)
 
     if name not in _SAMPLER_CLASSES:
         raise ValueError(f"unknown sampler {name!r}; valid: {', '.join(SAMPLERS)}")

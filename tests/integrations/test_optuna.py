@@ -152,6 +152,24 @@ def test_a_tune_config_that_sets_nothing_optional_gets_tuneconfigs_defaults(tmp_
     assert cfg.sampler == {"seed": 3} and cfg.cost_objective is True
 
 
+def test_the_default_sampler_follows_the_objectives_with_or_without_a_sampler_section():
+    """No ``name`` (no section, or ``{seed: 0}``): TPE for one objective, NSGA-II for two."""
+    from idarts_plugin.integrations.optuna import (
+        DEFAULT_MULTI_OBJECTIVE_SAMPLER,
+        DEFAULT_SAMPLER,
+        TuneConfig,
+        make_sampler,
+    )
+
+    classes = {"tpe": "TPESampler", "nsga2": "NSGAIISampler"}
+    no_section = TuneConfig.__dataclass_fields__["sampler"].default_factory()  # type: ignore[misc]
+    for spec in (no_section, {"seed": 0}):
+        for multi, name in ((False, DEFAULT_SAMPLER), (True, DEFAULT_MULTI_OBJECTIVE_SAMPLER)):
+            sampler = make_sampler(spec, multi_objective=multi)
+            inner = getattr(sampler, "_template", sampler)
+            assert type(inner).__name__ == classes[name], (spec, multi)
+
+
 def test_cli_tune_multi_objective(tmp_path, capsys):
     from idarts_plugin.cli import main
 
