@@ -22,7 +22,6 @@ import argparse
 import hashlib
 import json
 import multiprocessing as mp
-import os
 import statistics
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from idarts_plugin.ground_truth import RECIPE, GroundTruth, Recipe, table_path
+from idarts_plugin.outputs import atomic_write_text
 
 from ..common import Table, machine_line, write_section
 
@@ -374,18 +374,15 @@ def _write_progress(path: Path | None, progress: dict[str, Any]) -> None:
     if path is None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(progress))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(progress))
 
 
 def _random_search(job: dict[str, Any]) -> dict[str, Any]:
     """Sample cells, score each by a one-epoch proxy, keep the best, within ``budget`` CPU s.
 
     With a ``cache`` in ``job``, the progress is saved after each cell (:func:`progress_path`)
-    and a rerun resumes from it: the cells come in a fixed order per
-    seed and each proxy training is seeded, so the resumed search scores the same cells as an
-    uninterrupted one; the cell being trained when it was killed is trained again, and only
+    and a rerun resumes from it: the cells come in a fixed order per seed and each proxy
+    training is seeded, so the resumed search scores the same cells as an uninterrupted one; the cell being trained when it was killed is trained again, and only
     finished cells' CPU seconds count against the budget.
     """
     import logging
@@ -450,10 +447,9 @@ def _random_search(job: dict[str, Any]) -> dict[str, Any]:
 
 def _run_job(job: dict[str, Any]) -> dict[str, Any]:
     out = _random_search(job) if is_random(job["arm"]) else _search(job)
-    path = Path(job["cache"]) / f"{job['key']}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    atomic_write_text(
+        Path(job["cache"]) / f"{job['key']}.json", json.dumps(out, indent=1, sort_keys=True)
+    )
     if (progress := progress_path(job)) is not None:
         progress.unlink(missing_ok=True)  # the record holds what it was for
     print(f"{out['arm']:>20} seed {out['seed']}: {out['archs']['argmax']} ({out['seconds']:.0f} s)")

@@ -17,7 +17,6 @@ stopped early would score the supernet one epoch after the kept one).
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -106,6 +105,8 @@ def early_stop_view(record: dict[str, Any]) -> tuple[str, dict[str, Any]] | None
 
 def fill(cache: Path, run_root: Path) -> list[str]:
     """Add the views to every record in ``cache`` that lacks them and has its run directory."""
+    from idarts_plugin.outputs import atomic_write_text
+
     from .bench import is_random
 
     done = []
@@ -117,9 +118,7 @@ def fill(cache: Path, run_root: Path) -> list[str]:
         if not (run_dir / "summary.json").is_file():
             continue
         updated = add_views(record, run_dir)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(updated, indent=1, sort_keys=True))
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(updated, indent=1, sort_keys=True))
         archs = updated["archs"]
         print(f"{record['key']}: PT {archs['perturbation']}, early stop {archs['early_stop']}")
         done.append(record["key"])
