@@ -329,12 +329,25 @@ def _redact(url: str) -> str:
 
 
 def dashboard_command(storage: str) -> str:
-    """The exact ``optuna-dashboard`` command for ``storage`` (quoted for a POSIX shell)."""
+    """The ``optuna-dashboard`` command for ``storage`` (quoted for a POSIX shell).
+
+    A password in the URL is never printed: it is shown as ``***`` with a note (a terminal or
+    a CI log is no place for it).
+
+    Example:
+        >>> dashboard_command("sqlite:////tmp/optuna.db").split("   ")[0]
+        'optuna-dashboard sqlite:////tmp/optuna.db'
+        >>> print(dashboard_command("postgresql://me:s3cret@db/optuna").split("   ")[0])
+        optuna-dashboard 'postgresql://me:***@db/optuna'
+    """
     import shlex
 
     from ._optional import is_available
 
-    command = f"optuna-dashboard {shlex.quote(storage)}"
+    shown = _redact(storage)
+    command = f"optuna-dashboard {shlex.quote(shown)}"
+    if shown != storage:
+        command += "   (password hidden: write it in place of ***)"
     if not is_available("optuna_dashboard"):
         command += "   (pip install 'idarts-plugin[dashboard]' first)"
     return command

@@ -14,6 +14,7 @@ from idarts_plugin.objectives import (
     OBJECTIVES,
     REGISTRY,
     check_objective,
+    check_objective_options,
     objective_help,
     objective_value,
 )
@@ -49,3 +50,35 @@ def test_supernet_objective_and_non_finite_values():
     result.arch_string, result.notation = "Genotype(normal=[...])", "darts-genotype"
     with pytest.raises(ValueError, match=r"nas-bench-201 space\), not darts-genotype"):
         objective_value("nb201_test_acc", result)  # type: ignore[arg-type]
+
+
+def test_options_are_checked_and_the_defaults_filled_in():
+    assert check_objective_options("retrain_acc", None) == {"epochs": 10, "seeds": 1}
+    assert check_objective_options("retrain_acc", {"seeds": 3}) == {"epochs": 10, "seeds": 3}
+    assert check_objective_options("nb201_test_acc", {"dataset": "cifar100"}) == {
+        "tables": None,
+        "dataset": "cifar100",
+    }
+    assert check_objective_options("supernet_val_acc", {}) == {}
+    # The help text is built from the same defaults.
+    long = objective_help(long=True)
+    assert "(epochs=10, seeds=1)" in long and "(tables=$IDARTS_NB201, dataset=cifar10)" in long
+
+
+def test_a_mistyped_or_bad_option_is_refused_with_the_key_and_the_valid_ones():
+    with pytest.raises(
+        ConfigError, match=r"unknown option 'epoch' of objective retrain_acc; valid: epochs, seeds"
+    ):
+        check_objective_options("retrain_acc", {"epoch": 3})
+    with pytest.raises(ConfigError, match=r"supernet_val_acc; valid: none"):
+        check_objective_options("supernet_val_acc", {"epochs": 3})
+    with pytest.raises(ConfigError, match=r"'objective_options\.seeds'.*integer >= 1, got 0"):
+        check_objective_options("retrain_acc", {"seeds": 0})
+    with pytest.raises(ConfigError, match=r"'x\.dataset'.*valid data sets: cifar10, cifar100"):
+        check_objective_options("nb201_test_acc", {"dataset": "cifar-10"}, key="x")
+    with pytest.raises(ConfigError, match=r"tables must be a path"):
+        check_objective_options("nb201_test_acc", {"tables": 3})
+    # objective_value checks them too (a caller that skipped the early check).
+    result = SimpleNamespace(metrics={"supernet_val_acc": 0.5})
+    with pytest.raises(ConfigError, match="unknown option 'seeds'"):
+        objective_value("supernet_val_acc", result, {"seeds": 1})  # type: ignore[arg-type]

@@ -136,3 +136,12 @@ def test_cli_nni_trial_rejects_an_unknown_objective(capsys):
     assert main(["nni-trial", str(BASE), "--objective", "speed"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "speed" in err[0] and "supernet_val_acc" in err[0]
+
+
+def test_cli_nni_trial_rejects_a_mistyped_objective_option_before_searching(capsys, tmp_path):
+    from idarts_plugin.cli import main
+
+    argv = ["nni-trial", str(BASE), "--objective", "retrain_acc", "--objective-option", "epoch=3"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'--objective-option'" in err[0] and "'epoch'" in err[0], err
