@@ -95,7 +95,7 @@ def _choice(key: str, value: Any, choices: Iterable[str]) -> str:
     return cast(str, _checked(key, check_choice, value, choices=choices))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SpaceConfig:
     """Which search space, and overrides of its file's options.
 
@@ -160,7 +160,7 @@ _EngineKeys: Any = dataclasses.make_dataclass(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StrategyConfig(_EngineKeys):  # a field per TABLE_DEFAULTS, ENGINE_KEYS, REMEDY_KEYS entry
     """The search strategy and its outer hyperparameters.
 
@@ -313,7 +313,7 @@ class StrategyConfig(_EngineKeys):  # a field per TABLE_DEFAULTS, ENGINE_KEYS, R
         return tuple(keys)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OptimizerConfig:
     """The weight optimiser: SGD with momentum (``nesterov``: Nesterov's) and a cosine schedule."""
 
@@ -339,7 +339,7 @@ class OptimizerConfig:
             )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainerConfig:
     """How long, where and how the search trains.
 
@@ -404,7 +404,7 @@ class TrainerConfig:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OutputConfig:
     """Where the run directory goes.
 
@@ -442,7 +442,7 @@ _SECTIONS: dict[str, type] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunConfig:
     """A whole search: space, data, strategy, weight optimiser, trainer, output."""
 

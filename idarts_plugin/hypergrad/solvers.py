@@ -81,7 +81,7 @@ class LinearSolver(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Zero:
     """``x = 0``: no implicit term at all (first-order DARTS, DARTS-V1)."""
 
@@ -94,7 +94,7 @@ class Zero:
         return [torch.zeros_like(x) for x in b], SolveInfo(terms_used=0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Amended:
     """Amended-DARTS: ``H⁻¹ ≈ ηH``, so ``x = η H b`` (one Hessian-vector product).
 
@@ -578,7 +578,7 @@ class Neumann:
         return scale(gamma, total), info
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ConjugateGradient:
     """Conjugate gradient on ``(H + damping·I) x = b`` from ``x = 0``.
 

@@ -97,7 +97,7 @@ DEFAULT_PRUNER = "median"
 """The pruner when the tune config names none."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TuneConfig:
     """A validated tune config (see the module docstring for the YAML form)."""
 
