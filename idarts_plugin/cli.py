@@ -381,8 +381,7 @@ def _cmd_lookup(args: argparse.Namespace) -> int:
 
 
 def _cmd_nni_trial(args: argparse.Namespace) -> int:
-    import yaml
-
+    from .config import parse_value
     from .integrations.nni_trial import run_trial
 
     options: dict[str, object] = {}
@@ -390,7 +389,7 @@ def _cmd_nni_trial(args: argparse.Namespace) -> int:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise _UsageError(f"--objective-option {item!r} must look like key=value")
-        options[key] = yaml.safe_load(text)
+        options[key] = parse_value(text)  # as run-config overrides are read
     _quiet_third_party(args.verbose)
     outcome = run_trial(
         args.config,

@@ -49,6 +49,7 @@ __all__ = [
     "apply_overrides",
     "load_config",
     "load_run_config",
+    "parse_value",
     "set_value",
 ]
 
@@ -524,7 +525,13 @@ class RunConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
-def _parse_value(text: str) -> Any:
+def parse_value(text: str) -> Any:
+    """The value of a ``key=value`` override: YAML, or the text itself where it is not YAML.
+
+    Example:
+        >>> parse_value("3"), parse_value("[1, 2]"), parse_value("[a")
+        (3, [1, 2], '[a')
+    """
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
@@ -555,7 +562,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
             if not isinstance(child, dict):
                 raise ConfigError(f"cannot set {path!r}: {part!r} is not a mapping", key=path)
             node = child
-        node[parts[-1]] = _parse_value(text)
+        node[parts[-1]] = parse_value(text)
     return out
 
 

@@ -25,9 +25,11 @@ Example:
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from os import PathLike
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -96,8 +98,22 @@ def _positive_int(key: str, value: Any) -> int:
 
 
 def _tables(key: str, value: Any) -> str | None:
+    """A NAS-Bench-201 source that exists (``None``: ``$IDARTS_NB201``, which must be set)."""
     if value is not None and not isinstance(value, (str, PathLike)):
         raise ValueError(f"{key} must be a path to NAS-Bench-201 tables, got {value!r}")
+    where = str(value) if value is not None else os.environ.get("IDARTS_NB201")
+    if not where:
+        raise ValueError(
+            f"no NAS-Bench-201 source: give {key}: PATH (a directory of tables or an official "
+            "benchmark file) or set IDARTS_NB201"
+        )
+    if not Path(where).expanduser().exists():
+        if value is None:
+            raise ValueError(
+                f"IDARTS_NB201={where!r} does not exist; point it at NAS-Bench-201 tables "
+                f"or give {key}: PATH"
+            )
+        raise ValueError(f"the NAS-Bench-201 source {where!r} does not exist")
     return None if value is None else str(value)
 
 
@@ -238,11 +254,8 @@ def check_objective_options(
         )
     checked: dict[str, Any] = {}
     for opt_name, option in objective.options.items():
-        if opt_name not in given:
-            checked[opt_name] = option.default
-            continue
-        try:
-            checked[opt_name] = option.check(opt_name, given[opt_name])
+        try:  # a default is checked too (tables=None needs IDARTS_NB201)
+            checked[opt_name] = option.check(opt_name, given.get(opt_name, option.default))
         except ValueError as exc:
             raise ConfigError(str(exc), key=f"{key}.{opt_name}", source=source) from None
     return checked
