@@ -329,12 +329,25 @@ def _redact(url: str) -> str:
 
 
 def dashboard_command(storage: str) -> str:
-    """The exact ``optuna-dashboard`` command for ``storage`` (quoted for a POSIX shell)."""
+    """The ``optuna-dashboard`` command for ``storage`` (quoted for a POSIX shell).
+
+    A password in the URL is never printed: it is shown as ``***`` with a note (a terminal or
+    a CI log is no place for it).
+
+    Example:
+        >>> dashboard_command("sqlite:////tmp/optuna.db").split("   ")[0]
+        'optuna-dashboard sqlite:////tmp/optuna.db'
+        >>> print(dashboard_command("postgresql://me:s3cret@db/optuna").split("   ")[0])
+        optuna-dashboard 'postgresql://me:***@db/optuna'
+    """
     import shlex
 
     from ._optional import is_available
 
-    command = f"optuna-dashboard {shlex.quote(storage)}"
+    shown = _redact(storage)
+    command = f"optuna-dashboard {shlex.quote(shown)}"
+    if shown != storage:
+        command += "   (password hidden: write it in place of ***)"
     if not is_available("optuna_dashboard"):
         command += "   (pip install 'idarts-plugin[dashboard]' first)"
     return command
@@ -368,8 +381,7 @@ def _cmd_lookup(args: argparse.Namespace) -> int:
 
 
 def _cmd_nni_trial(args: argparse.Namespace) -> int:
-    import yaml
-
+    from .config import parse_value
     from .integrations.nni_trial import run_trial
 
     options: dict[str, object] = {}
@@ -377,7 +389,7 @@ def _cmd_nni_trial(args: argparse.Namespace) -> int:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise _UsageError(f"--objective-option {item!r} must look like key=value")
-        options[key] = yaml.safe_load(text)
+        options[key] = parse_value(text)  # as run-config overrides are read
     _quiet_third_party(args.verbose)
     outcome = run_trial(
         args.config,
