@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -319,13 +320,25 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+_URL_PASSWORD = re.compile(r"^(?P<head>[\w+]+://[^:/@?]*:)[^@]*@")
+"""``scheme://user:`` then the password up to the first ``@`` (SQLAlchemy's URL grammar)."""
+
+_QUERY_PASSWORD = re.compile(r"(?P<key>[?&]password=)[^&]*", re.IGNORECASE)
+
+
 def _redact(url: str) -> str:
-    """The URL with its password replaced by ``***``."""
-    scheme, sep, rest = url.partition("://")
-    creds, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in creds:
-        return url
-    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    """The URL with its password (``user:PASSWORD@`` or ``?password=``) replaced by ``***``.
+
+    Example:
+        >>> _redact("postgresql://me:pw@host:5432/db?sslrootcert=/a@b")
+        'postgresql://me:***@host:5432/db?sslrootcert=/a@b'
+        >>> _redact("mysql+pymysql://me@host/db?password=pw&charset=utf8")
+        'mysql+pymysql://me@host/db?password=***&charset=utf8'
+        >>> _redact("sqlite:////data/a:b@c.db")
+        'sqlite:////data/a:b@c.db'
+    """
+    url = _URL_PASSWORD.sub(lambda m: f"{m['head']}***@", url, count=1)
+    return _QUERY_PASSWORD.sub(lambda m: f"{m['key']}***", url)
 
 
 def dashboard_command(storage: str) -> str:

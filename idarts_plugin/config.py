@@ -158,6 +158,7 @@ _EngineKeys: Any = dataclasses.make_dataclass(
     "_EngineKeys",
     [(k, Any, _key_field(v)) for k, v in {**TABLE_DEFAULTS, **ENGINE_KEYS, **REMEDY_KEYS}.items()],
     frozen=True,
+    kw_only=True,
 )
 
 

@@ -27,7 +27,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .hypergrad.checks import check_choice
 
@@ -414,19 +414,21 @@ NOTATIONS: Mapping[str, Callable[[Mapping[str, Any]], str]] = MappingProxyType(
 (``notation:``, :attr:`idarts_plugin.spaces.SpaceKind.notation`)."""
 
 
-def __getattr__(name: str) -> Any:
-    # The budget rules live in :mod:`idarts_plugin.budget`; an older README imported this one
-    # from here: still importable, with a DeprecationWarning.
-    if name == "arc_learning_rate_for_budget":
-        import warnings
+if not TYPE_CHECKING:  # invisible to mypy, which would otherwise take any name as Any
 
-        from . import budget
+    def __getattr__(name: str) -> Any:
+        # The budget rules live in :mod:`idarts_plugin.budget`; an older README imported this one
+        # from here: still importable, with a DeprecationWarning.
+        if name == "arc_learning_rate_for_budget":
+            import warnings
 
-        warnings.warn(
-            "idarts_plugin.derive.arc_learning_rate_for_budget moved: import it from "
-            "idarts_plugin.budget",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return budget.arc_learning_rate_for_budget
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+            from . import budget
+
+            warnings.warn(
+                "idarts_plugin.derive.arc_learning_rate_for_budget moved: import it from "
+                "idarts_plugin.budget",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return budget.arc_learning_rate_for_budget
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

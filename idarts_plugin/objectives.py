@@ -101,6 +101,8 @@ def _tables(key: str, value: Any) -> str | None:
     """A NAS-Bench-201 source that exists (``None``: ``$IDARTS_NB201``, which must be set)."""
     if value is not None and not isinstance(value, (str, PathLike)):
         raise ValueError(f"{key} must be a path to NAS-Bench-201 tables, got {value!r}")
+    if value is not None and str(value) == "":
+        value = None  # as open_source reads it: $IDARTS_NB201
     where = str(value) if value is not None else os.environ.get("IDARTS_NB201")
     if not where:
         raise ValueError(

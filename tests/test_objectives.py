@@ -64,6 +64,8 @@ def test_options_are_checked_and_the_defaults_filled_in(tmp_path, monkeypatch):
     assert check_objective_options("nb201_test_acc", {"tables": tmp_path})["tables"] == str(
         tmp_path
     )
+    # An empty path is "use $IDARTS_NB201", as open_source reads it.
+    assert check_objective_options("nb201_test_acc", {"tables": ""})["tables"] is None
     assert check_objective_options("supernet_val_acc", {}) == {}
     # The help text is built from the same defaults.
     long = objective_help(long=True)
