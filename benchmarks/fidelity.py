@@ -91,7 +91,8 @@ class _Mixed(nn.Module):
     def forward(self, x: Tensor, alpha: Tensor) -> Tensor:
         """Mix the candidates' outputs with ``softmax(alpha)``."""
         w = F.softmax(alpha, dim=-1)
-        return sum(wi * op(x) for wi, op in zip(w, self.ops, strict=True))
+        out: Tensor = sum(wi * op(x) for wi, op in zip(w, self.ops, strict=True))
+        return out
 
 
 class _Zero(nn.Module):
@@ -130,7 +131,8 @@ class BenchSupernet(nn.Module):
             n2 = edges[1](s, self.alphas[k + 1]) + edges[2](n1, self.alphas[k + 2])
             s = n2
             k += 3
-        return self.head(F.relu(s).mean(dim=(2, 3)))
+        logits: Tensor = self.head(F.relu(s).mean(dim=(2, 3)))
+        return logits
 
 
 @dataclass
@@ -202,20 +204,23 @@ def make_problem(*, toy: bool, seed: int = 0, device: torch.device | None = None
     wn, w, an, a = split_parameters(net, lambda name, _p: name.startswith("alphas"))
     # Train the weights (α fixed) near stationarity: Adam, then full-batch L-BFGS.
     opt = torch.optim.Adam(w, lr=0.01)
-    loss_tr = lambda: F.cross_entropy(net(x[tr]), y[tr])  # noqa: E731
+
+    def loss_tr() -> Tensor:
+        return F.cross_entropy(net(x[tr]), y[tr])
+
     for _ in range(60 if toy else 400):
         opt.zero_grad()
-        loss_tr().backward()
+        loss_tr().backward()  # type: ignore[no-untyped-call]
         opt.step()
     lbfgs = torch.optim.LBFGS(w, lr=0.5, max_iter=20 if toy else 200, line_search_fn="strong_wolfe")
 
     def closure() -> Tensor:
         lbfgs.zero_grad()
         value = loss_tr()
-        value.backward()
+        value.backward()  # type: ignore[no-untyped-call]
         return value
 
-    lbfgs.step(closure)
+    lbfgs.step(closure)  # type: ignore[no-untyped-call]
     for p in net.parameters():
         p.grad = None
     return Problem(net, wn, list(w), an, list(a), x[tr], y[tr], x[va], y[va], weight_lr=0.025)

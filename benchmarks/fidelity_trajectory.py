@@ -595,7 +595,8 @@ def snapshot_point(snap: Any, built: dict[str, Any]) -> Point:
     opt = cfg.optimizer
     t = snap.epoch / cfg.trainer.epochs  # cosine schedule at the end of that epoch
     lr = opt.lr_min + 0.5 * (opt.lr - opt.lr_min) * (1 + math.cos(math.pi * t))
-    return Point(snap.label, model, weights, alphas, *built["data"], lr, opt.weight_decay)
+    x_tr, y_tr, x_va, y_va = built["data"]
+    return Point(snap.label, model, weights, alphas, x_tr, y_tr, x_va, y_va, lr, opt.weight_decay)
 
 
 def _tensors(ds: Any) -> tuple[Tensor, Tensor]:

@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             import torchopt
 
-            version = f"TorchOpt {torchopt.__version__}"
+            version = f"TorchOpt {getattr(torchopt, '__version__', '?')}"
         except ImportError:
             version = "TorchOpt not installed"
         write_section(

@@ -137,7 +137,7 @@ def step(
     arm.step_no += 1
     if due and arm.first_order:  # NNI's DARTS: ∇α L_val by one backward pass
         arm.a_opt.zero_grad()
-        F.cross_entropy(arm.model(val[0]), val[1]).backward()
+        F.cross_entropy(arm.model(val[0]), val[1]).backward()  # type: ignore[no-untyped-call]
         arm.a_opt.step()
     elif due and not arm.shared:
         alphas, grads, _ = arm.oneshot.hypergradient(trn, val, weight_lr=0.025)
@@ -156,12 +156,12 @@ def step(
             for w, g in weight_grads:
                 w.grad = g
         else:
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
         for p, g in zip(alphas, grads, strict=True):
             p.grad = g
         arm.a_opt.step()
     else:
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
     torch.nn.utils.clip_grad_norm_(arm.weights, 5.0)
     arm.w_opt.step()
 

@@ -9,7 +9,11 @@ method's cosine similarity and relative error can be printed next to its cost in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
+from torch import Tensor
 
 from idarts_plugin.hypergrad import compute_hypergradient
 
@@ -22,12 +26,12 @@ y = X @ w_true + 0.5 * torch.randn(n, dtype=DT)
 yv = Xv @ w_true + 0.5 * torch.randn(n, dtype=DT)
 
 
-def train_loss(w, a):
+def train_loss(w: Sequence[Tensor], a: Sequence[Tensor]) -> Tensor:
     r = X @ w[0] - y
     return 0.5 * r @ r + 0.5 * (torch.exp(a[0]) * w[0] ** 2).sum()
 
 
-def val_loss(w, a):
+def val_loss(w: Sequence[Tensor], a: Sequence[Tensor] | None) -> Tensor:
     r = Xv @ w[0] - yv
     return 0.5 * r @ r
 
@@ -41,7 +45,7 @@ truth = torch.autograd.grad(
 )[0]
 lam_max = float(torch.linalg.eigvalsh(A)[-1])
 
-cases = [
+cases: list[tuple[str, dict[str, Any]]] = [
     ("first_order", {}),
     ("unrolled", {"lr": 1.0 / lam_max}),
     ("amended", {"lr": 1.0 / lam_max**2}),

@@ -5,8 +5,9 @@ on first use, so ``import idarts_plugin`` (and the ``idarts`` command's help and
 errors) does not load torch.
 
 Example:
-    >>> from idarts_plugin import hypergradient, ImplicitDARTS  # doctest: +SKIP
+    >>> from idarts_plugin import hypergradient, ImplicitDARTS, Remedies  # doctest: +SKIP
     >>> strategy = ImplicitDARTS(neumann_steps=2)                # doctest: +SKIP
+    >>> as_the_paper_ran_it = ImplicitDARTS(remedies=Remedies.off())  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from .hypergrad import METHODS, compute_hypergradient, hypergradient
+    from .budget import AlphaSchedule
+    from .collapse import Remedies
+    from .hypergrad import METHODS, SearchOptions, compute_hypergradient, hypergradient
     from .strategy import AmendedDARTS, HypergradientDARTS, ImplicitDARTS, UnrolledDARTS
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -31,13 +34,20 @@ _LAZY = {
     "HypergradientDARTS": "idarts_plugin.strategy",
     "ImplicitDARTS": "idarts_plugin.strategy",
     "UnrolledDARTS": "idarts_plugin.strategy",
+    # What the strategies' ``options=``, ``schedule=`` and ``remedies=`` take.
+    "SearchOptions": "idarts_plugin.hypergrad",
+    "AlphaSchedule": "idarts_plugin.budget",
+    "Remedies": "idarts_plugin.collapse",
 }
 
 __all__ = [
     "METHODS",
+    "AlphaSchedule",
     "AmendedDARTS",
     "HypergradientDARTS",
     "ImplicitDARTS",
+    "Remedies",
+    "SearchOptions",
     "UnrolledDARTS",
     "__version__",
     "compute_hypergradient",

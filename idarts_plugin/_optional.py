@@ -12,7 +12,10 @@ What is required and what is an extra is decided here and in ``setup.cfg`` (the 
 
 Every optional import goes through :func:`try_import`, which raises
 :class:`MissingDependencyError` naming the extra to install; the CLI prints it as one line and
-exits with status 2.
+exits with status 2. The one exception is NAS-Bench-201's official API packages, which no extra
+installs and whose pip names differ from their modules (``nas-bench-201`` → ``nas_201_api``):
+:class:`~idarts_plugin.nb201.official.OfficialAPISource` raises its own ``MissingAPIError``
+(also an ``ImportError``) with the right ``pip install``.
 
 Example:
     >>> from idarts_plugin._optional import EXTRAS, try_import

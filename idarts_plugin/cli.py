@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -319,22 +320,47 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+_URL_PASSWORD = re.compile(r"^(?P<head>[\w+]+://[^:/@?]*:)[^@]*@")
+"""``scheme://user:`` then the password up to the first ``@`` (SQLAlchemy's URL grammar)."""
+
+_QUERY_PASSWORD = re.compile(r"(?P<key>[?&]password=)[^&]*", re.IGNORECASE)
+
+
 def _redact(url: str) -> str:
-    """The URL with its password replaced by ``***``."""
-    scheme, sep, rest = url.partition("://")
-    creds, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in creds:
-        return url
-    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    """The URL with its password (``user:PASSWORD@`` or ``?password=``) replaced by ``***``.
+
+    Example:
+        >>> _redact("postgresql://me:pw@host:5432/db?sslrootcert=/a@b")
+        'postgresql://me:***@host:5432/db?sslrootcert=/a@b'
+        >>> _redact("mysql+pymysql://me@host/db?password=pw&charset=utf8")
+        'mysql+pymysql://me@host/db?password=***&charset=utf8'
+        >>> _redact("sqlite:////data/a:b@c.db")
+        'sqlite:////data/a:b@c.db'
+    """
+    url = _URL_PASSWORD.sub(lambda m: f"{m['head']}***@", url, count=1)
+    return _QUERY_PASSWORD.sub(lambda m: f"{m['key']}***", url)
 
 
 def dashboard_command(storage: str) -> str:
-    """The exact ``optuna-dashboard`` command for ``storage`` (quoted for a POSIX shell)."""
+    """The ``optuna-dashboard`` command for ``storage`` (quoted for a POSIX shell).
+
+    A password in the URL is never printed: it is shown as ``***`` with a note (a terminal or
+    a CI log is no place for it).
+
+    Example:
+        >>> dashboard_command("sqlite:////tmp/optuna.db").split("   ")[0]
+        'optuna-dashboard sqlite:////tmp/optuna.db'
+        >>> print(dashboard_command("postgresql://me:s3cret@db/optuna").split("   ")[0])
+        optuna-dashboard 'postgresql://me:***@db/optuna'
+    """
     import shlex
 
     from ._optional import is_available
 
-    command = f"optuna-dashboard {shlex.quote(storage)}"
+    shown = _redact(storage)
+    command = f"optuna-dashboard {shlex.quote(shown)}"
+    if shown != storage:
+        command += "   (password hidden: write it in place of ***)"
     if not is_available("optuna_dashboard"):
         command += "   (pip install 'idarts-plugin[dashboard]' first)"
     return command
@@ -368,8 +394,7 @@ def _cmd_lookup(args: argparse.Namespace) -> int:
 
 
 def _cmd_nni_trial(args: argparse.Namespace) -> int:
-    import yaml
-
+    from .config import parse_value
     from .integrations.nni_trial import run_trial
 
     options: dict[str, object] = {}
@@ -377,7 +402,7 @@ def _cmd_nni_trial(args: argparse.Namespace) -> int:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise _UsageError(f"--objective-option {item!r} must look like key=value")
-        options[key] = yaml.safe_load(text)
+        options[key] = parse_value(text)  # as run-config overrides are read
     _quiet_third_party(args.verbose)
     outcome = run_trial(
         args.config,

@@ -49,6 +49,7 @@ __all__ = [
     "apply_overrides",
     "load_config",
     "load_run_config",
+    "parse_value",
     "set_value",
 ]
 
@@ -95,7 +96,7 @@ def _choice(key: str, value: Any, choices: Iterable[str]) -> str:
     return cast(str, _checked(key, check_choice, value, choices=choices))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SpaceConfig:
     """Which search space, and overrides of its file's options.
 
@@ -157,10 +158,11 @@ _EngineKeys: Any = dataclasses.make_dataclass(
     "_EngineKeys",
     [(k, Any, _key_field(v)) for k, v in {**TABLE_DEFAULTS, **ENGINE_KEYS, **REMEDY_KEYS}.items()],
     frozen=True,
+    kw_only=True,
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StrategyConfig(_EngineKeys):  # a field per TABLE_DEFAULTS, ENGINE_KEYS, REMEDY_KEYS entry
     """The search strategy and its outer hyperparameters.
 
@@ -313,7 +315,7 @@ class StrategyConfig(_EngineKeys):  # a field per TABLE_DEFAULTS, ENGINE_KEYS, R
         return tuple(keys)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OptimizerConfig:
     """The weight optimiser: SGD with momentum (``nesterov``: Nesterov's) and a cosine schedule."""
 
@@ -339,7 +341,7 @@ class OptimizerConfig:
             )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainerConfig:
     """How long, where and how the search trains.
 
@@ -404,7 +406,7 @@ class TrainerConfig:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OutputConfig:
     """Where the run directory goes.
 
@@ -442,7 +444,7 @@ _SECTIONS: dict[str, type] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunConfig:
     """A whole search: space, data, strategy, weight optimiser, trainer, output."""
 
@@ -524,7 +526,13 @@ class RunConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
-def _parse_value(text: str) -> Any:
+def parse_value(text: str) -> Any:
+    """The value of a ``key=value`` override: YAML, or the text itself where it is not YAML.
+
+    Example:
+        >>> parse_value("3"), parse_value("[1, 2]"), parse_value("[a")
+        (3, [1, 2], '[a')
+    """
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
@@ -555,7 +563,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
             if not isinstance(child, dict):
                 raise ConfigError(f"cannot set {path!r}: {part!r} is not a mapping", key=path)
             node = child
-        node[parts[-1]] = _parse_value(text)
+        node[parts[-1]] = parse_value(text)
     return out
 
 

@@ -27,11 +27,8 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-# The budget rules live in :mod:`idarts_plugin.budget`; README's NNI example imported this one
-# from here, so it stays importable from here.
-from .budget import arc_learning_rate_for_budget
 from .hypergrad.checks import check_choice
 
 __all__ = [
@@ -44,7 +41,6 @@ __all__ = [
     "SpaceKind",
     "Verdict",
     "alpha_rule",
-    "arc_learning_rate_for_budget",
     "candidates",
     "decision_record",
     "derive",
@@ -416,3 +412,23 @@ NOTATIONS: Mapping[str, Callable[[Mapping[str, Any]], str]] = MappingProxyType(
 """Notation → the function that writes NNI's export dict in it: NAS-Bench-201's arch string
 (``|op~0|+|op~0|op~1|+...``) or DARTS' genotype. A space kind names its notation in its file
 (``notation:``, :attr:`idarts_plugin.spaces.SpaceKind.notation`)."""
+
+
+if not TYPE_CHECKING:  # invisible to mypy, which would otherwise take any name as Any
+
+    def __getattr__(name: str) -> Any:
+        # The budget rules live in :mod:`idarts_plugin.budget`; an older README imported this one
+        # from here: still importable, with a DeprecationWarning.
+        if name == "arc_learning_rate_for_budget":
+            import warnings
+
+            from . import budget
+
+            warnings.warn(
+                "idarts_plugin.derive.arc_learning_rate_for_budget moved: import it from "
+                "idarts_plugin.budget",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return budget.arc_learning_rate_for_budget
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

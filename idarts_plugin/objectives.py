@@ -25,13 +25,18 @@ Example:
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .config import ConfigError
 from .derive import NB201_NOTATION
+from .hypergrad.checks import check_choice, check_int
+from .nb201.results import NB201_DATASETS
 
 if TYPE_CHECKING:  # pragma: no cover
     from .search import SearchResult
@@ -41,27 +46,81 @@ __all__ = [
     "OBJECTIVES",
     "REGISTRY",
     "Objective",
+    "Option",
     "check_objective",
+    "check_objective_options",
     "objective_help",
     "objective_value",
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class Option:
+    """One option of an objective.
+
+    Attributes:
+        default: its value when the tune config / ``--objective-option`` does not set it.
+        check: ``(key, value) -> value``; raises ``ValueError`` naming ``key`` for a bad one.
+        shown: how the help text shows the default (``None``: the default itself).
+    """
+
+    default: Any
+    check: Callable[[str, Any], Any]
+    shown: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Objective:
     """One objective.
 
     Attributes:
         name: what ``objective`` / ``--objective`` says.
-        compute: ``(result, options) -> value`` (larger is better).
+        compute: ``(result, options) -> value`` (larger is better); ``options`` holds every
+            option of :attr:`options`, checked, defaults filled in.
         help: one line for the help text.
-        options: its options with their defaults, as the help text shows them.
+        options: its options by name (an unknown one is refused before the search starts).
     """
 
     name: str
     compute: Callable[[SearchResult, Mapping[str, Any]], float]
     help: str
-    options: str = ""
+    options: Mapping[str, Option] = field(default_factory=lambda: MappingProxyType({}))
+
+    def options_help(self) -> str:
+        """``epochs=10, seeds=1``: the options with their defaults, for the help text."""
+        return ", ".join(
+            f"{k}={o.default if o.shown is None else o.shown}" for k, o in self.options.items()
+        )
+
+
+def _positive_int(key: str, value: Any) -> int:
+    return check_int(key, value, minimum=1)
+
+
+def _tables(key: str, value: Any) -> str | None:
+    """A NAS-Bench-201 source that exists (``None``: ``$IDARTS_NB201``, which must be set)."""
+    if value is not None and not isinstance(value, (str, PathLike)):
+        raise ValueError(f"{key} must be a path to NAS-Bench-201 tables, got {value!r}")
+    if value is not None and str(value) == "":
+        value = None  # as open_source reads it: $IDARTS_NB201
+    where = str(value) if value is not None else os.environ.get("IDARTS_NB201")
+    if not where:
+        raise ValueError(
+            f"no NAS-Bench-201 source: give {key}: PATH (a directory of tables or an official "
+            "benchmark file) or set IDARTS_NB201"
+        )
+    if not Path(where).expanduser().exists():
+        if value is None:
+            raise ValueError(
+                f"IDARTS_NB201={where!r} does not exist; point it at NAS-Bench-201 tables "
+                f"or give {key}: PATH"
+            )
+        raise ValueError(f"the NAS-Bench-201 source {where!r} does not exist")
+    return None if value is None else str(value)
+
+
+def _nb201_dataset(key: str, value: Any) -> str:
+    return check_choice(key, value, NB201_DATASETS, plural="data sets")
 
 
 def _supernet_val_acc(result: SearchResult, options: Mapping[str, Any]) -> float:
@@ -71,9 +130,7 @@ def _supernet_val_acc(result: SearchResult, options: Mapping[str, Any]) -> float
 def _retrain_acc(result: SearchResult, options: Mapping[str, Any]) -> float:
     from .evaluate import evaluate_run
 
-    report = evaluate_run(
-        result.run_dir, epochs=int(options.get("epochs", 10)), seeds=int(options.get("seeds", 1))
-    )
+    report = evaluate_run(result.run_dir, epochs=options["epochs"], seeds=options["seeds"])
     return float(report.test_acc_mean)
 
 
@@ -85,8 +142,8 @@ def _nb201_test_acc(result: SearchResult, options: Mapping[str, Any]) -> float:
             "objective nb201_test_acc needs a space written in NAS-Bench-201's notation "
             f"(the nas-bench-201 space), not {result.notation or 'NNI export dicts'}"
         )
-    source = open_source(options.get("tables"))
-    dataset = options.get("dataset", "cifar10")
+    source = open_source(options["tables"])
+    dataset = options["dataset"]
     found = source.lookup(result.arch_string).results[dataset].test_acc
     if found is None:
         raise ValueError(f"the NAS-Bench-201 source has no {dataset} test accuracy")
@@ -98,21 +155,31 @@ REGISTRY: Mapping[str, Objective] = MappingProxyType(
         o.name: o
         for o in (
             Objective(
-                "supernet_val_acc",
-                _supernet_val_acc,
-                "the supernet's accuracy on the architecture split at the last epoch (free)",
+                name="supernet_val_acc",
+                compute=_supernet_val_acc,
+                help="the supernet's accuracy on the architecture split at the last epoch (free)",
             ),
             Objective(
-                "retrain_acc",
-                _retrain_acc,
-                "test accuracy of the exported architecture retrained from scratch",
-                "epochs=10, seeds=1",
+                name="retrain_acc",
+                compute=_retrain_acc,
+                help="test accuracy of the exported architecture retrained from scratch",
+                options=MappingProxyType(
+                    {
+                        "epochs": Option(default=10, check=_positive_int),
+                        "seeds": Option(default=1, check=_positive_int),
+                    }
+                ),
             ),
             Objective(
-                "nb201_test_acc",
-                _nb201_test_acc,
-                "NAS-Bench-201 test accuracy of the exported cell (nas-bench-201 space)",
-                "tables=$IDARTS_NB201, dataset=cifar10",
+                name="nb201_test_acc",
+                compute=_nb201_test_acc,
+                help="NAS-Bench-201 test accuracy of the exported cell (nas-bench-201 space)",
+                options=MappingProxyType(
+                    {
+                        "tables": Option(default=None, check=_tables, shown="$IDARTS_NB201"),
+                        "dataset": Option(default="cifar10", check=_nb201_dataset),
+                    }
+                ),
             ),
         )
     }
@@ -132,7 +199,7 @@ def objective_help(*, long: bool = False) -> str:
     """
     if long:
         return "\n".join(
-            f"{o.name}: {o.help}" + (f" ({o.options})" if o.options else "")
+            f"{o.name}: {o.help}" + (f" ({o.options_help()})" if o.options else "")
             for o in REGISTRY.values()
         )
     return " | ".join(
@@ -153,17 +220,61 @@ def check_objective(name: str, *, key: str = "objective", source: str | None = N
     return name
 
 
+def check_objective_options(
+    name: str,
+    options: Mapping[str, Any] | None,
+    *,
+    key: str = "objective_options",
+    source: str | None = None,
+) -> dict[str, Any]:
+    """The options of objective ``name``, checked, with the defaults filled in.
+
+    A tune config or ``idarts nni-trial`` checks them before its search starts, so a typo
+    fails at once instead of after a search (or silently falling back to a default).
+
+    Example:
+        >>> check_objective_options("retrain_acc", {"epochs": 3})
+        {'epochs': 3, 'seeds': 1}
+        >>> check_objective_options("retrain_acc", {"epoch": 3})
+        Traceback (most recent call last):
+        ...
+        idarts_plugin.config.ConfigError: key 'objective_options': unknown option 'epoch' of objective retrain_acc; valid: epochs, seeds
+
+    Raises:
+        ConfigError: an unknown objective, an option it does not have (listing those it has),
+            or a bad value (naming ``key.option``).
+    """
+    objective = REGISTRY[check_objective(name, source=source)]
+    given = dict(options or {})
+    unknown = [k for k in given if k not in objective.options]
+    if unknown:
+        valid = ", ".join(objective.options) or "none"
+        raise ConfigError(
+            f"unknown option {unknown[0]!r} of objective {name}; valid: {valid}",
+            key=key,
+            source=source,
+        )
+    checked: dict[str, Any] = {}
+    for opt_name, option in objective.options.items():
+        try:  # a default is checked too (tables=None needs IDARTS_NB201)
+            checked[opt_name] = option.check(opt_name, given.get(opt_name, option.default))
+        except ValueError as exc:
+            raise ConfigError(str(exc), key=f"{key}.{opt_name}", source=source) from None
+    return checked
+
+
 def objective_value(
     name: str, result: SearchResult, options: Mapping[str, Any] | None = None
 ) -> float:
     """The value of objective ``name`` for a finished search.
 
     Raises:
-        ConfigError: an unknown objective.
+        ConfigError: an unknown objective or a bad option (:func:`check_objective_options`).
         ValueError: the objective does not apply to this search (e.g. NB201 outside its space)
             or came out non-finite.
     """
-    value = REGISTRY[check_objective(name)].compute(result, dict(options or {}))
+    checked = check_objective_options(name, options)
+    value = REGISTRY[name].compute(result, checked)
     if not math.isfinite(value):
         raise ValueError(f"objective {name} is {value}")
     return value

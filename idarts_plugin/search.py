@@ -305,7 +305,7 @@ def space_remedies(cfg: RunConfig, spec: SpaceSpec) -> Remedies:
     Example:
         >>> from idarts_plugin.config import load_config
         >>> from idarts_plugin.spaces import SpaceSpec
-        >>> space_remedies(load_config(None, []), SpaceSpec("darts")).aux_skip
+        >>> space_remedies(load_config(None, []), SpaceSpec(kind="darts")).aux_skip
         0.0
     """
     return cfg.strategy.remedies().resolve(edges_keep_shape=spec.edges_keep_shape)

@@ -190,7 +190,7 @@ a test."""
 SPACE_KINDS = tuple(KINDS)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SpaceSpec:
     """A resolved space: its kind, validated options and the file it came from."""
 

@@ -129,3 +129,14 @@ def test_alpha_schedule_is_the_run_configs_and_checks_its_values():
         AlphaSchedule().resolve(epochs=3, steps_per_epoch=0)
     with pytest.raises(TypeError):
         AlphaSchedule(0.1)  # keyword-only
+
+
+def test_the_old_import_from_derive_still_works_with_a_deprecation_warning():
+    import idarts_plugin.derive as derive
+
+    with pytest.warns(DeprecationWarning, match="import it from idarts_plugin.budget"):
+        old = derive.arc_learning_rate_for_budget
+    assert old is arc_learning_rate_for_budget
+    assert "arc_learning_rate_for_budget" not in derive.__all__
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        derive.nope  # noqa: B018

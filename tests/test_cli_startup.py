@@ -70,3 +70,12 @@ def test_reading_and_listing_the_search_spaces_loads_nothing_heavy():
         assert main(["spaces"]) == 0
     """
     assert _loaded_after(code) == set()
+
+
+def test_every_public_name_of_the_package_resolves():
+    import idarts_plugin
+
+    for name in idarts_plugin.__all__:
+        assert getattr(idarts_plugin, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        idarts_plugin.nope  # noqa: B018

@@ -259,3 +259,40 @@ def test_validating_a_config_loads_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_solvers_and_configs_refuse_positional_arguments():
+    # ConjugateGradient(10, 0.1) once set tol=0.1; StrategyConfig(3, 0.5) set neumann_steps and
+    # neumann_lr by the order of a generated base class.
+    from idarts_plugin.config import (
+        OptimizerConfig,
+        OutputConfig,
+        RunConfig,
+        SpaceConfig,
+        StrategyConfig,
+        TrainerConfig,
+    )
+    from idarts_plugin.data.registry import DataConfig
+    from idarts_plugin.ground_truth import Recipe
+    from idarts_plugin.hypergrad import Amended, ConjugateGradient, MethodSpec, SearchOptions
+    from idarts_plugin.spaces import SpaceSpec
+
+    calls = [
+        lambda: ConjugateGradient(10, 0.1),
+        lambda: Amended(0.1),
+        lambda: MethodSpec("neumann"),
+        lambda: SearchOptions(None),
+        lambda: StrategyConfig(3, 0.5),
+        lambda: OptimizerConfig(0.1),
+        lambda: TrainerConfig(2),
+        lambda: OutputConfig("runs"),
+        lambda: SpaceConfig("darts"),
+        lambda: RunConfig(None),
+        lambda: DataConfig("digits"),
+        lambda: SpaceSpec("darts"),
+        lambda: Recipe("fashion-mnist"),
+    ]
+    for call in calls:
+        with pytest.raises(TypeError, match="positional"):
+            call()
+    assert ConjugateGradient(steps=10, damping=0.1).tol == 1e-10

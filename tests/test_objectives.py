@@ -14,6 +14,7 @@ from idarts_plugin.objectives import (
     OBJECTIVES,
     REGISTRY,
     check_objective,
+    check_objective_options,
     objective_help,
     objective_value,
 )
@@ -35,7 +36,8 @@ def test_unknown_objective_names_the_key_and_the_valid_ones():
         check_objective("loss", key="--objective")
 
 
-def test_supernet_objective_and_non_finite_values():
+def test_supernet_objective_and_non_finite_values(tmp_path, monkeypatch):
+    monkeypatch.setenv("IDARTS_NB201", str(tmp_path))  # the options pass; the space does not
     result = SimpleNamespace(
         metrics={"supernet_val_acc": 0.75}, run_dir=Path("."), arch_string=None, notation=None
     )
@@ -49,3 +51,57 @@ def test_supernet_objective_and_non_finite_values():
     result.arch_string, result.notation = "Genotype(normal=[...])", "darts-genotype"
     with pytest.raises(ValueError, match=r"nas-bench-201 space\), not darts-genotype"):
         objective_value("nb201_test_acc", result)  # type: ignore[arg-type]
+
+
+def test_options_are_checked_and_the_defaults_filled_in(tmp_path, monkeypatch):
+    assert check_objective_options("retrain_acc", None) == {"epochs": 10, "seeds": 1}
+    assert check_objective_options("retrain_acc", {"seeds": 3}) == {"epochs": 10, "seeds": 3}
+    monkeypatch.setenv("IDARTS_NB201", str(tmp_path))
+    assert check_objective_options("nb201_test_acc", {"dataset": "cifar100"}) == {
+        "tables": None,
+        "dataset": "cifar100",
+    }
+    assert check_objective_options("nb201_test_acc", {"tables": tmp_path})["tables"] == str(
+        tmp_path
+    )
+    # An empty path is "use $IDARTS_NB201", as open_source reads it.
+    assert check_objective_options("nb201_test_acc", {"tables": ""})["tables"] is None
+    assert check_objective_options("supernet_val_acc", {}) == {}
+    # The help text is built from the same defaults.
+    long = objective_help(long=True)
+    assert "(epochs=10, seeds=1)" in long and "(tables=$IDARTS_NB201, dataset=cifar10)" in long
+
+
+def test_a_mistyped_or_bad_option_is_refused_with_the_key_and_the_valid_ones(tmp_path, monkeypatch):
+    monkeypatch.setenv("IDARTS_NB201", str(tmp_path))
+    with pytest.raises(
+        ConfigError, match=r"unknown option 'epoch' of objective retrain_acc; valid: epochs, seeds"
+    ):
+        check_objective_options("retrain_acc", {"epoch": 3})
+    with pytest.raises(ConfigError, match=r"supernet_val_acc; valid: none"):
+        check_objective_options("supernet_val_acc", {"epochs": 3})
+    with pytest.raises(ConfigError, match=r"'objective_options\.seeds'.*integer >= 1, got 0"):
+        check_objective_options("retrain_acc", {"seeds": 0})
+    with pytest.raises(ConfigError, match=r"'x\.dataset'.*valid data sets: cifar10, cifar100"):
+        check_objective_options("nb201_test_acc", {"dataset": "cifar-10"}, key="x")
+    with pytest.raises(ConfigError, match=r"tables must be a path"):
+        check_objective_options("nb201_test_acc", {"tables": 3})
+    # The NAS-Bench-201 source must exist before the search, not only after it.
+    missing = str(tmp_path / "nope")
+    with pytest.raises(
+        ConfigError,
+        match=r"'objective_options\.tables': the NAS-Bench-201 source '.*nope' does not",
+    ):
+        check_objective_options("nb201_test_acc", {"tables": missing})
+    monkeypatch.setenv("IDARTS_NB201", missing)
+    with pytest.raises(ConfigError, match=r"IDARTS_NB201='.*nope' does not exist; point it at"):
+        check_objective_options("nb201_test_acc", {})
+    monkeypatch.delenv("IDARTS_NB201")
+    with pytest.raises(
+        ConfigError, match=r"no NAS-Bench-201 source: give tables: PATH .* or set IDARTS_NB201"
+    ):
+        check_objective_options("nb201_test_acc", None)
+    # objective_value checks them too (a caller that skipped the early check).
+    result = SimpleNamespace(metrics={"supernet_val_acc": 0.5})
+    with pytest.raises(ConfigError, match="unknown option 'seeds'"):
+        objective_value("supernet_val_acc", result, {"seeds": 1})  # type: ignore[arg-type]

@@ -634,7 +634,7 @@ def run(
     return found
 
 
-def summarise(records: list[dict[str, Any]], gt: GroundTruth) -> tuple[list[Table], dict]:
+def summarise(records: list[dict[str, Any]], gt: GroundTruth) -> tuple[list[Table], dict[str, Any]]:
     """The result tables and, per arm and derivation, the found cells' accuracies."""
     noise = gt.seed_noise()
     rand = sorted(gt.random_cells().values())
@@ -830,9 +830,10 @@ def main(argv: list[str] | None = None) -> int:
             f"python -m benchmarks.search_quality --seeds {args.seeds} --epochs {args.epochs} "
             f"--batches {args.batches} --workers {args.workers}"
         )
+        half = "of all images" if RECIPE.limit is None else f"{RECIPE.limit // 2} images"
         budget = (
             f"Budget per search: {args.epochs} epochs × {args.batches or 'all'} batches of 64 "
-            f"(weight half {RECIPE.limit // 2} images), one thread per search, "
+            f"(weight half {half}), one thread per search, "
             f"{args.workers} searches at a time. Ground truth: `{table_path(RECIPE).name}`."
         )
         write_section(

@@ -55,7 +55,7 @@ def available_datasets() -> tuple[str, ...]:
     return tuple(DATASETS)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DataConfig:
     """Which data and how to split it.
 

@@ -37,7 +37,7 @@ TABLES = Path(__file__).resolve().parent
 COLUMNS = ("arch", "acc", "seed", "recipe", "kind", "label", "seconds")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Recipe:
     """How every ground-truth cell is trained (and on which data the searches run).
 

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         method_options,
     )
     from .solvers import (
+        NEUMANN_DIVERGED,
         SOLVERS,
         Amended,
         AutoStepSize,
@@ -81,6 +82,7 @@ _LAZY = {
     "GrowthMonitor": "solvers",
     "LinearSolver": "solvers",
     "Neumann": "solvers",
+    "NEUMANN_DIVERGED": "solvers",
     "SOLVERS": "solvers",
     "SolveInfo": "diagnostics",
     "WarmStart": "solvers",
@@ -94,6 +96,7 @@ specs a run config validates with need no torch until a method is built)."""
 
 __all__ = [
     "METHODS",
+    "NEUMANN_DIVERGED",
     "SOLVERS",
     "Amended",
     "AutoStepSize",
@@ -132,8 +135,9 @@ __all__ = [
 _DEPRECATED = {
     "NeumannDivergenceWarning": (
         "NeumannDivergenceWarning is never issued: a truncated Neumann series is one warning "
-        "of the logger 'idarts_plugin.hypergrad.solvers' and Diagnostics.solve.diverged; "
-        "filter the log record (or read the diagnostics) instead"
+        "of the logger 'idarts_plugin.hypergrad.solvers' (record.idarts_event == "
+        "NEUMANN_DIVERGED) and Diagnostics.solve.diverged; filter the log record (or read the "
+        "diagnostics) instead"
     ),
 }
 """Names kept importable for old code, with what to use instead (a DeprecationWarning)."""

@@ -32,6 +32,7 @@ from .diagnostics import SolveInfo, grows
 from .spec import check_method_option
 
 __all__ = [
+    "NEUMANN_DIVERGED",
     "SOLVERS",
     "Amended",
     "AutoStepSize",
@@ -39,13 +40,22 @@ __all__ = [
     "GrowthMonitor",
     "LinearSolver",
     "Neumann",
-    "NeumannDivergenceWarning",
     "SolveInfo",
     "WarmStart",
     "Zero",
 ]
 
 _logger = logging.getLogger(__name__)
+
+NEUMANN_DIVERGED = "neumann_diverged"
+"""``record.idarts_event`` of this logger's warning for a diverged (truncated) Neumann series.
+
+Filter on it, not on the message's words (which may change)::
+
+    logging.getLogger("idarts_plugin.hypergrad.solvers").addFilter(
+        lambda r: getattr(r, "idarts_event", None) != NEUMANN_DIVERGED
+    )
+"""
 
 
 class NeumannDivergenceWarning(RuntimeWarning):
@@ -81,7 +91,7 @@ class LinearSolver(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Zero:
     """``x = 0``: no implicit term at all (first-order DARTS, DARTS-V1)."""
 
@@ -94,7 +104,7 @@ class Zero:
         return [torch.zeros_like(x) for x in b], SolveInfo(terms_used=0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Amended:
     """Amended-DARTS: ``H⁻¹ ≈ ηH``, so ``x = η H b`` (one Hessian-vector product).
 
@@ -557,7 +567,7 @@ class Neumann:
                     f"with γ = {gamma:.3g}); truncated to {j} terms. Use a smaller lr or "
                     "lr='auto'."
                 )
-                _logger.warning(note)
+                _logger.warning(note, extra={"idarts_event": NEUMANN_DIVERGED})
                 break
             term = nxt
             total = [t + x for t, x in zip(total, term, strict=True)]
@@ -578,7 +588,7 @@ class Neumann:
         return scale(gamma, total), info
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ConjugateGradient:
     """Conjugate gradient on ``(H + damping·I) x = b`` from ``x = 0``.
 

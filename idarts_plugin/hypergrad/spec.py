@@ -179,7 +179,7 @@ RUN_DEFAULT = "run_default"
 recommended value differs from the engine's default (the papers' choice)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CurvatureSpec:
     """Which matrix the implicit term inverts, and on which examples.
 
@@ -214,7 +214,7 @@ class CurvatureSpec:
         return self.kind == "hessian" and self.bn == "batch" and self.batches == 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MethodSpec:
     """A hypergradient method whose step size may follow the weight learning rate.
 
@@ -339,7 +339,7 @@ _KEYWORD_OF = {name: keyword for keyword, name in _METHOD_ALIASES.items()}
 """A :class:`MethodSpec` field → its :meth:`SearchOptions.from_kwargs` keyword."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SearchOptions:
     """Every option of a hypergradient search besides NNI's own, validated once.
 

@@ -42,7 +42,12 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, RunConfig, load_config, set_value
-from ..objectives import DEFAULT_OBJECTIVE, check_objective, objective_value
+from ..objectives import (
+    DEFAULT_OBJECTIVE,
+    check_objective,
+    check_objective_options,
+    objective_value,
+)
 from .trials import nni_final_result, numeric_metrics
 
 __all__ = ["TrialOutcome", "intermediate_result", "parameters_to_overrides", "run_trial"]
@@ -171,6 +176,7 @@ def run_trial(
     from ..search import run_search
 
     check_objective(objective, key="--objective")
+    check_objective_options(objective, objective_options, key="--objective-option")
     if parameters is None:
         parameters = nni.get_next_parameter() or {}
     flat = parameters_to_overrides(parameters)

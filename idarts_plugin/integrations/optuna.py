@@ -44,7 +44,12 @@ import yaml
 from .._optional import driver_for_url, try_import
 from ..config import ConfigError, RunConfig, apply_overrides, set_value
 from ..hypergrad.checks import check_bool
-from ..objectives import DEFAULT_OBJECTIVE, OBJECTIVES, check_objective, objective_value
+from ..objectives import (
+    DEFAULT_OBJECTIVE,
+    OBJECTIVES,
+    check_objective_options,
+    objective_value,
+)
 from .trials import objective_names, record_search, seeded
 
 __all__ = [
@@ -92,7 +97,7 @@ DEFAULT_PRUNER = "median"
 """The pruner when the tune config names none."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TuneConfig:
     """A validated tune config (see the module docstring for the YAML form)."""
 
@@ -266,7 +271,7 @@ def load_tune_config(path: str | Path, overrides: tuple[str, ...] = ()) -> TuneC
     if raw.get("output_dir") is not None:
         given["output_dir"] = str(raw["output_dir"])
     cfg = TuneConfig(base=base, base_dict=base_raw, params=params, **given)
-    check_objective(cfg.objective, source=source)
+    check_objective_options(cfg.objective, cfg.objective_options, source=source)
     _check_settable(params, base_raw, source)
     return cfg
 

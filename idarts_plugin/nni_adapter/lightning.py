@@ -25,6 +25,7 @@ from .. import outputs
 from ..collapse import EARLY_STOP_PATIENCE, EpochChoice, early_stop_choice
 from ..config import OptimizerConfig
 from ..derive import alpha_rule, derive, describe_architecture
+from ..hypergrad.solvers import NEUMANN_DIVERGED
 from ..metrics import alpha_row, epoch_row, probs_from_alpha_row
 from ..runtime import SearchError
 from ..spaces import SpaceSpec
@@ -347,10 +348,10 @@ class RunRecorder(pl.Callback):
 
 
 class _DropDivergenceNotes(logging.Filter):
-    """Drops the solver's per-step "Neumann series diverged" log lines."""
+    """Drops the solver's per-step "Neumann series diverged" log lines (by their event)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Neumann series diverged")
+        return getattr(record, "idarts_event", None) != NEUMANN_DIVERGED
 
 
 @contextmanager
@@ -363,8 +364,9 @@ def per_epoch_solver_notes() -> Iterator[None]:
     Example:
         >>> import logging
         >>> log = logging.getLogger("idarts_plugin.hypergrad.solvers")
-        >>> record = log.makeRecord(log.name, logging.WARNING, "", 0, "Neumann series diverged "
-        ...                         "at term 2", None, None)
+        >>> from idarts_plugin.hypergrad import NEUMANN_DIVERGED
+        >>> record = log.makeRecord(log.name, logging.WARNING, "", 0, "Neumann series diverged",
+        ...                         None, None, extra={"idarts_event": NEUMANN_DIVERGED})
         >>> with per_epoch_solver_notes():
         ...     log.filter(record)  # dropped while a search fits
         False

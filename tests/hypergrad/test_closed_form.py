@@ -11,7 +11,7 @@ import logging
 import pytest
 import torch
 
-from idarts_plugin.hypergrad import compute_hypergradient, hypergradient
+from idarts_plugin.hypergrad import NEUMANN_DIVERGED, compute_hypergradient, hypergradient
 
 from .problems import DT, Ridge, rel
 
@@ -138,6 +138,8 @@ def test_diverging_neumann_warns_and_stays_finite(quad, point, caplog):
         )
     warned = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warned) == 1 and "diverged" in warned[0].getMessage()  # one message per event
+    # ... marked with its event, which filters use instead of the words.
+    assert warned[0].idarts_event == NEUMANN_DIVERGED  # type: ignore[attr-defined]
     d = res.diagnostics
     assert d.diverged and not d.converged
     assert d.terms_used < 201

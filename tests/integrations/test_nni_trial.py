@@ -136,3 +136,38 @@ def test_cli_nni_trial_rejects_an_unknown_objective(capsys):
     assert main(["nni-trial", str(BASE), "--objective", "speed"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "speed" in err[0] and "supernet_val_acc" in err[0]
+
+
+def _no_search(monkeypatch):
+    import idarts_plugin.search
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the options are checked before a search starts")
+
+    monkeypatch.setattr(idarts_plugin.search, "run_search", refuse)
+
+
+def test_cli_nni_trial_rejects_a_mistyped_objective_option_before_searching(
+    capsys, tmp_path, monkeypatch
+):
+    from idarts_plugin.cli import main
+
+    _no_search(monkeypatch)
+
+    argv = ["nni-trial", str(BASE), "--objective", "retrain_acc", "--objective-option", "epoch=3"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'--objective-option'" in err[0] and "'epoch'" in err[0], err
+
+
+def test_cli_nni_trial_reads_an_option_that_is_not_yaml_as_text(capsys, tmp_path, monkeypatch):
+    # "[a" is no YAML: read as the text, like a run-config override (it was a traceback), and
+    # the missing NAS-Bench-201 source is refused before any search.
+    from idarts_plugin.cli import main
+
+    _no_search(monkeypatch)
+
+    argv = ["nni-trial", str(BASE), "--objective", "nb201_test_acc"]
+    assert main([*argv, "--objective-option", "tables=[a"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "source '[a' does not exist" in err[0], err

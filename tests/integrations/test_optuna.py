@@ -130,6 +130,13 @@ def test_tune_config_errors_name_the_key(tmp_path):
         ConfigError, match=r"tune\.yaml.*pruner.*must be a mapping such as \{name: median\}"
     ):
         load_tune_config(write_tune(tmp_path, params, pruner="median"))
+    # A mistyped objective option fails when the file is read, not after a trial's search.
+    with pytest.raises(
+        ConfigError, match=r"tune\.yaml.*objective_options.*unknown option 'epoch'.*epochs, seeds"
+    ):
+        load_tune_config(
+            write_tune(tmp_path, params, objective="retrain_acc", objective_options={"epoch": 3})
+        )
 
 
 def test_a_tune_config_that_sets_nothing_optional_gets_tuneconfigs_defaults(tmp_path):

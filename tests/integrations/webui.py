@@ -46,7 +46,8 @@ class Browser:
             if reply.get("id") == msg_id:
                 if "error" in reply:
                     raise RuntimeError(f"{method}: {reply['error']}")
-                return reply.get("result", {})
+                result: dict[str, Any] = reply.get("result", {})
+                return result
 
     def evaluate(self, expression: str) -> Any:
         """The value of a JavaScript expression in the page."""
