@@ -731,7 +731,7 @@ RUNS: tuple[tuple[str, str, str], ...] = (
     (
         "random search at the default's wall-clock",
         "--arms random-default with each point's --budgets and --depths",
-        "2026-12-05 –",
+        "2026-12-05 – 2026-12-07",
     ),
 )
 """The runs behind the section's tables: (what, ``sweep`` arguments, when recorded), each with
