@@ -25,11 +25,9 @@ Example:
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from os import PathLike
-from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -98,25 +96,29 @@ def _positive_int(key: str, value: Any) -> int:
 
 
 def _tables(key: str, value: Any) -> str | None:
-    """A NAS-Bench-201 source that exists (``None``: ``$IDARTS_NB201``, which must be set)."""
+    """A NAS-Bench-201 source that exists, found as ``nb201.source_path`` finds it.
+
+    ``None`` or empty: ``$IDARTS_NB201``, which must then be set.
+    """
+    from .nb201.sources import source_path
+
     if value is not None and not isinstance(value, (str, PathLike)):
         raise ValueError(f"{key} must be a path to NAS-Bench-201 tables, got {value!r}")
-    if value is not None and str(value) == "":
-        value = None  # as open_source reads it: $IDARTS_NB201
-    where = str(value) if value is not None else os.environ.get("IDARTS_NB201")
-    if not where:
+    given = value is not None and str(value) != ""
+    where = source_path(value)
+    if where is None:
         raise ValueError(
             f"no NAS-Bench-201 source: give {key}: PATH (a directory of tables or an official "
             "benchmark file) or set IDARTS_NB201"
         )
-    if not Path(where).expanduser().exists():
-        if value is None:
+    if not where.exists():
+        if not given:
             raise ValueError(
-                f"IDARTS_NB201={where!r} does not exist; point it at NAS-Bench-201 tables "
+                f"IDARTS_NB201={str(where)!r} does not exist; point it at NAS-Bench-201 tables "
                 f"or give {key}: PATH"
             )
-        raise ValueError(f"the NAS-Bench-201 source {where!r} does not exist")
-    return None if value is None else str(value)
+        raise ValueError(f"the NAS-Bench-201 source {str(where)!r} does not exist")
+    return str(value) if given else None
 
 
 def _nb201_dataset(key: str, value: Any) -> str:

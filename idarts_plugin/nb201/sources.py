@@ -10,7 +10,21 @@ from .official import OfficialAPISource, is_official
 from .results import LookupSource
 from .table import NB201Table
 
-__all__ = ["open_source"]
+__all__ = ["open_source", "source_path"]
+
+
+def source_path(path: str | os.PathLike[str] | None) -> Path | None:
+    """Where :func:`open_source` reads (whether it exists is the caller's to check).
+
+    ``path``, or ``$IDARTS_NB201`` when ``path`` is None or empty; ``None`` when neither is set.
+
+    Example:
+        >>> source_path("~/nb201") == Path.home() / "nb201"
+        True
+    """
+    if path is None or str(path) == "":
+        path = os.environ.get("IDARTS_NB201") or None
+    return None if path is None else Path(path).expanduser()
 
 
 def open_source(path: str | os.PathLike[str] | None = None, *, hp: str = "200") -> LookupSource:
@@ -34,14 +48,12 @@ def open_source(path: str | os.PathLike[str] | None = None, *, hp: str = "200") 
         >>> source = open_source("../shared/data/nb201")  # doctest: +SKIP
         >>> print(format_lookup(source.lookup(arch)))  # doctest: +SKIP
     """
-    if path is None or str(path) == "":
-        path = os.environ.get("IDARTS_NB201") or None
-        if path is None:
-            raise SourceError(
-                "no NAS-Bench-201 source configured: pass a path (idarts lookup --tables PATH) or "
-                "set IDARTS_NB201 to an official benchmark file or a directory of compact tables"
-            )
-    p = Path(path).expanduser()
+    p = source_path(path)
+    if p is None:
+        raise SourceError(
+            "no NAS-Bench-201 source configured: pass a path (idarts lookup --tables PATH) or "
+            "set IDARTS_NB201 to an official benchmark file or a directory of compact tables"
+        )
     if not p.exists():
         raise SourceError(
             f"NAS-Bench-201 source {str(p)!r} does not exist; give an official benchmark file "
