@@ -382,8 +382,9 @@ def _random_search(job: dict[str, Any]) -> dict[str, Any]:
 
     With a ``cache`` in ``job``, the progress is saved after each cell (:func:`progress_path`)
     and a rerun resumes from it: the cells come in a fixed order per seed and each proxy
-    training is seeded, so the resumed search scores the same cells as an uninterrupted one; the cell being trained when it was killed is trained again, and only
-    finished cells' CPU seconds count against the budget.
+    training is seeded, so the resumed search scores the same cells as an uninterrupted one;
+    the cell being trained when it was killed is trained again, and only finished cells' CPU
+    seconds count against the budget.
     """
     import logging
     import warnings
